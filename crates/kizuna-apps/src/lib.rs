@@ -1,0 +1,4 @@
+//! The five apps: their standard modules and their own rules, written once on
+//! top of the store's API.
+
+pub mod catalog;

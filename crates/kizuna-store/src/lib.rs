@@ -1,0 +1,50 @@
+//! Kizuna's persistence: one `Store` API over SQLite and PostgreSQL, with the
+//! migrations of each, the change log, and nothing of HTTP.
+
+pub mod db;
+pub mod meta;
+pub mod orgs;
+pub mod records;
+pub mod users;
+
+pub use db::{Db, Dialect};
+pub use orgs::{Department, Member, Org, PlanChange};
+pub use records::{Change, ListQuery, Origin, Page, Record, SortKey};
+pub use users::{Principal, User};
+
+use kizuna_domain::Result;
+
+/// The one storage boundary every other crate goes through.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`: a
+    /// `postgres://` URL, or a SQLite file path.
+    pub async fn open(url: &str) -> Result<Store> {
+        let db = Db::open(url).await?;
+        db.migrate().await?;
+        Ok(Store { db })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+
+    /// The underlying pool, for the benchmark's raw-SQL baseline and for tests
+    /// that check the database directly.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+/// Now, in UTC milliseconds since the epoch: how every instant is stored.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

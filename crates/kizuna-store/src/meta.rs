@@ -1,0 +1,263 @@
+//! Module and field metadata, per org.
+
+use crate::Store;
+use crate::db::{Tx, db_error, is_unique_violation};
+use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
+use kizuna_domain::{Error, Result};
+use serde_json::Value;
+use sqlx::types::Json;
+
+#[derive(sqlx::FromRow)]
+struct ModuleRow {
+    api_name: String,
+    label: String,
+    label_ja: String,
+    enabled: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct FieldRow {
+    module: String,
+    api_name: String,
+    label: String,
+    field_type: String,
+    max_length: Option<i64>,
+    required: bool,
+    is_unique: bool,
+    picklist: Json<Value>,
+    lookup_module: Option<String>,
+    custom: bool,
+    in_use: bool,
+}
+
+impl FieldRow {
+    fn into_def(self) -> Result<FieldDef> {
+        let field_type = FieldType::parse(&self.field_type).ok_or_else(|| {
+            Error::internal(format!("unknown field type {} in the database", self.field_type))
+        })?;
+        let picklist = match self.picklist.0 {
+            Value::Array(items) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(FieldDef {
+            api_name: self.api_name,
+            label: self.label,
+            field_type,
+            max_length: self.max_length.and_then(|n| u32::try_from(n).ok()),
+            required: self.required,
+            unique: self.is_unique,
+            picklist,
+            lookup_module: self.lookup_module,
+            custom: self.custom,
+            in_use: self.in_use,
+        })
+    }
+}
+
+pub(crate) async fn insert_module(
+    tx: &mut Tx,
+    org_id: i64,
+    module: &ModuleDef,
+    position: i64,
+) -> Result<()> {
+    tx.x()
+        .execute(
+            "INSERT INTO modules (org_id, api_name, label, label_ja, enabled, position) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &crate::args![
+                org_id,
+                &module.api_name,
+                &module.label,
+                &module.label_ja,
+                module.enabled,
+                position
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    for (i, field) in module.fields.iter().enumerate() {
+        insert_field(tx, org_id, &module.api_name, field, i as i64).await?;
+    }
+    Ok(())
+}
+
+async fn insert_field(
+    tx: &mut Tx,
+    org_id: i64,
+    module: &str,
+    field: &FieldDef,
+    position: i64,
+) -> Result<()> {
+    tx.x()
+        .execute(
+            "INSERT INTO fields (org_id, module, api_name, label, field_type, max_length, required, \
+             is_unique, picklist, lookup_module, custom, in_use, position) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &crate::args![
+                org_id,
+                module,
+                &field.api_name,
+                &field.label,
+                field.field_type.as_str(),
+                field.max_length.map(i64::from),
+                field.required,
+                field.unique,
+                serde_json::json!(field.picklist),
+                field.lookup_module.clone(),
+                field.custom,
+                field.in_use,
+                position
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::already_exists("Field", &field.api_name)
+            } else {
+                db_error(e)
+            }
+        })?;
+    Ok(())
+}
+
+impl Store {
+    /// Every module of an org with its fields, in display order.
+    pub async fn modules(&self, org_id: i64) -> Result<Vec<ModuleDef>> {
+        let modules: Vec<ModuleRow> = self
+            .db
+            .x()
+            .fetch_all(
+                "SELECT api_name, label, label_ja, enabled FROM modules WHERE org_id = $1 ORDER BY position",
+                &crate::args![org_id],
+            )
+            .await
+            .map_err(db_error)?;
+        let fields: Vec<FieldRow> = self
+            .db
+            .x()
+            .fetch_all(
+                "SELECT module, api_name, label, field_type, max_length, required, is_unique, picklist, \
+                 lookup_module, custom, in_use FROM fields WHERE org_id = $1 ORDER BY module, position",
+                &crate::args![org_id],
+            )
+            .await
+            .map_err(db_error)?;
+        let mut out: Vec<ModuleDef> = modules
+            .into_iter()
+            .map(|m| ModuleDef {
+                api_name: m.api_name,
+                label: m.label,
+                label_ja: m.label_ja,
+                enabled: m.enabled,
+                fields: Vec::new(),
+            })
+            .collect();
+        for row in fields {
+            let module_name = row.module.clone();
+            if let Some(m) = out.iter_mut().find(|m| m.api_name == module_name) {
+                m.fields.push(row.into_def()?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One module of an org, or 400 `unknown_module`.
+    pub async fn module(&self, org_id: i64, api_name: &str) -> Result<ModuleDef> {
+        let row: Option<ModuleRow> = self
+            .db
+            .x()
+            .fetch_optional(
+                "SELECT api_name, label, label_ja, enabled FROM modules WHERE org_id = $1 AND api_name = $2",
+                &crate::args![org_id, api_name],
+            )
+            .await
+            .map_err(db_error)?;
+        let row = row.ok_or_else(|| Error::unknown_module(api_name))?;
+        let fields: Vec<FieldRow> = self
+            .db
+            .x()
+            .fetch_all(
+                "SELECT module, api_name, label, field_type, max_length, required, is_unique, picklist, \
+                 lookup_module, custom, in_use FROM fields WHERE org_id = $1 AND module = $2 ORDER BY position",
+                &crate::args![org_id, api_name],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(ModuleDef {
+            api_name: row.api_name,
+            label: row.label,
+            label_ja: row.label_ja,
+            enabled: row.enabled,
+            fields: fields
+                .into_iter()
+                .map(FieldRow::into_def)
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Adds a custom field to a module; it is appended after the existing ones.
+    pub async fn add_field(&self, org_id: i64, module: &str, field: &FieldDef) -> Result<()> {
+        let existing = self.module(org_id, module).await?;
+        let mut tx = self.db.begin().await?;
+        insert_field(
+            &mut tx,
+            org_id,
+            module,
+            field,
+            existing.fields.len() as i64,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn set_module_enabled(&self, org_id: i64, module: &str, enabled: bool) -> Result<()> {
+        self.module(org_id, module).await?;
+        self.db
+            .x()
+            .execute(
+                "UPDATE modules SET enabled = $1 WHERE org_id = $2 AND api_name = $3",
+                &crate::args![enabled, org_id, module],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Marks a field used or unused. An unused field keeps its values but takes
+    /// no new ones.
+    pub async fn set_field_in_use(
+        &self,
+        org_id: i64,
+        module: &str,
+        field: &str,
+        in_use: bool,
+    ) -> Result<()> {
+        let m = self.module(org_id, module).await?;
+        let Some(def) = m.field(field) else {
+            return Err(Error::bad_request(
+                "unknown_field",
+                format!("{module} has no field {field}."),
+                format!("{module} に項目 {field} はありません。"),
+            ));
+        };
+        if def.required && !in_use {
+            return Err(Error::bad_request(
+                "field_required",
+                format!("{module}.{field} is required and cannot be marked unused."),
+                format!("{module}.{field} は必須項目のため、未使用にできません。"),
+            ));
+        }
+        self.db
+            .x()
+            .execute(
+                "UPDATE fields SET in_use = $1 WHERE org_id = $2 AND module = $3 AND api_name = $4",
+                &crate::args![in_use, org_id, module, field],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}

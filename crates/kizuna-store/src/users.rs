@@ -1,0 +1,274 @@
+//! Users, their passwords and their API keys.
+
+use crate::db::{db_error, is_unique_violation};
+use crate::{Store, now_ms};
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use blake2::{Blake2b, Digest, digest::consts::U32};
+use kizuna_domain::validate::{email_key, is_email};
+use kizuna_domain::{Error, Result};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+/// Who a request acts as: the user and, when it came with one, the API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: User,
+    pub key_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key_id: i64,
+    revoked_at: Option<i64>,
+    id: i64,
+    email: String,
+    name: String,
+    active: bool,
+    created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct HashRow {
+    password_hash: Option<String>,
+}
+
+/// Argon2id with the OWASP minimum (m = 19 MiB, t = 2, p = 1).
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal(format!("password hashing failed: {e}")))
+}
+
+fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// API keys are 32 random bytes; only their BLAKE2b-256 digest is stored (a
+/// fast hash is right here: the key has 256 bits of entropy, nothing to guess).
+fn key_digest(key: &str) -> String {
+    hex(&Blake2b::<U32>::digest(key.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_key() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    format!("kz_{}", hex(&bytes))
+}
+
+fn check_password_strength(password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(Error::bad_request(
+            "weak_password",
+            "The password must be at least 8 characters long.",
+            "パスワードは 8 文字以上にしてください。",
+        ));
+    }
+    Ok(())
+}
+
+const USER_COLUMNS: &str = "id, email, name, active, created_at";
+
+impl Store {
+    /// Creates a user; the e-mail address is the identity across every app.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        name: &str,
+        password: Option<&str>,
+    ) -> Result<User> {
+        let email = email_key(email);
+        if !is_email(&email) {
+            return Err(Error::bad_request(
+                "invalid_email",
+                format!("\"{email}\" is not an e-mail address."),
+                format!("「{email}」はメールアドレスの形式ではありません。"),
+            ));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::bad_request(
+                "invalid_name",
+                "A user's name must be 1 to 200 characters long.",
+                "ユーザー名は 1〜200 文字にしてください。",
+            ));
+        }
+        let hash = match password {
+            Some(p) => {
+                check_password_strength(p)?;
+                Some(hash_password(p)?)
+            }
+            None => None,
+        };
+        let sql = format!(
+            "INSERT INTO users (email, name, password_hash, active, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
+        );
+        self.db
+            .x()
+            .fetch_one(&sql, &crate::args![&email, name, hash, true, now_ms()])
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::already_exists("User", &email)
+                } else {
+                    db_error(e)
+                }
+            })
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+        self.db
+            .x()
+            .fetch_optional(&sql, &crate::args![email_key(email)])
+            .await
+            .map_err(db_error)
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        self.db
+            .x()
+            .fetch_optional(&sql, &crate::args![id])
+            .await
+            .map_err(db_error)
+    }
+
+    pub async fn require_user_by_email(&self, email: &str) -> Result<User> {
+        self.user_by_email(email)
+            .await?
+            .ok_or_else(|| Error::not_found("User", email_key(email)))
+    }
+
+    /// Activates or deactivates a user. A deactivated user's keys are refused at
+    /// once (GEN-10), without being revoked: re-activation brings them back.
+    pub async fn set_user_active(&self, email: &str, active: bool) -> Result<User> {
+        let user = self.require_user_by_email(email).await?;
+        self.db
+            .x()
+            .execute(
+                "UPDATE users SET active = $1 WHERE id = $2",
+                &crate::args![active, user.id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(User { active, ..user })
+    }
+
+    /// Checks an e-mail and password (for the UI's sign-in).
+    pub async fn check_password(&self, email: &str, password: &str) -> Result<User> {
+        let user = self
+            .user_by_email(email)
+            .await?
+            .ok_or_else(Error::bad_credentials)?;
+        let row: HashRow = self
+            .db
+            .x()
+            .fetch_one(
+                "SELECT password_hash FROM users WHERE id = $1",
+                &crate::args![user.id],
+            )
+            .await
+            .map_err(db_error)?;
+        match row.password_hash {
+            Some(h) if verify_password(password, &h) => {}
+            _ => return Err(Error::bad_credentials()),
+        }
+        if !user.active {
+            return Err(Error::user_deactivated(&user.email));
+        }
+        Ok(user)
+    }
+
+    /// Creates an API key for a user and returns it; only its digest is kept,
+    /// so this is the only time it can be read.
+    pub async fn create_api_key(&self, user_id: i64) -> Result<(i64, String)> {
+        let key = new_key();
+        #[derive(sqlx::FromRow)]
+        struct Id {
+            id: i64,
+        }
+        let row: Id = self
+            .db
+            .x()
+            .fetch_one(
+                "INSERT INTO api_keys (user_id, key_hash, prefix, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+                &crate::args![user_id, key_digest(&key), key[..10].to_string(), now_ms()],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok((row.id, key))
+    }
+
+    pub async fn revoke_api_key(&self, user_id: i64, key_id: i64) -> Result<()> {
+        let n = self
+            .db
+            .x()
+            .execute(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                &crate::args![now_ms(), key_id, user_id],
+            )
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(Error::not_found("API key", key_id));
+        }
+        Ok(())
+    }
+
+    /// Finds who an API key belongs to: unknown → 401, revoked → 401, owner
+    /// deactivated → 401 naming the owner (GEN-10).
+    pub async fn authenticate_key(&self, key: &str) -> Result<Principal> {
+        let row: Option<KeyRow> = self
+            .db
+            .x()
+            .fetch_optional(
+                "SELECT k.id AS key_id, k.revoked_at, u.id, u.email, u.name, u.active, u.created_at \
+                 FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1",
+                &crate::args![key_digest(key.trim())],
+            )
+            .await
+            .map_err(db_error)?;
+        let row = row.ok_or_else(Error::unauthenticated)?;
+        if row.revoked_at.is_some() {
+            return Err(Error::key_revoked());
+        }
+        if !row.active {
+            return Err(Error::user_deactivated(&row.email));
+        }
+        Ok(Principal {
+            key_id: Some(row.key_id),
+            user: User {
+                id: row.id,
+                email: row.email,
+                name: row.name,
+                active: row.active,
+                created_at: row.created_at,
+            },
+        })
+    }
+}
