@@ -1,4 +1,7 @@
 //! The five apps: their standard modules and their own rules, written once on
 //! top of the store's API.
 
+pub mod admin;
 pub mod catalog;
+pub mod records;
+pub mod demo;

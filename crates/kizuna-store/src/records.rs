@@ -387,16 +387,20 @@ impl Store {
                 let found: Vec<Id> = tx.x().fetch_all(&sql.text, &sql.args).await.map_err(db_error)?;
                 let found: BTreeSet<i64> = found.into_iter().map(|r| r.id).collect();
                 if let Some(missing) = chunk.iter().find(|id| !found.contains(id)) {
-                    return Err(kizuna_domain::validate::invalid_fields(vec![
-                        kizuna_domain::validate::FieldError {
-                            field: field.to_string(),
-                            code: "invalid_lookup",
-                            message: Text::new(
-                                format!("{field}: there is no {target} record {missing} in this org."),
-                                format!("{field}: この組織に {target} のレコード {missing} はありません。"),
-                            ),
-                        },
-                    ]));
+                    // 404, like any id that is absent or another org's.
+                    return Err(Error::new(
+                        Kind::NotFound,
+                        "lookup_not_found",
+                        Text::new(
+                            format!("{field}: there is no {target} record {missing} in this org."),
+                            format!("{field}: この組織に {target} のレコード {missing} はありません。"),
+                        ),
+                        Text::new(
+                            format!("Set {field} to the id of a {target} record of this org."),
+                            format!("{field} にはこの組織の {target} レコードの ID を指定してください。"),
+                        ),
+                    )
+                    .with_details(json!({"field": field, "module": target, "id": missing})));
                 }
             }
         }

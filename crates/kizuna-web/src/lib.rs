@@ -1,1 +1,97 @@
+//! Kizuna's HTTP face: the REST API under `/api/v1`, described by OpenAPI at
+//! `/api/openapi.json`. Handlers only translate HTTP to calls of the apps and
+//! the store; no rule lives here.
 
+pub mod http;
+pub mod orgs;
+pub mod records;
+
+use axum::Json;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use http::{ApiError, AppState, BODY_LIMIT};
+use kizuna_domain::{Error, Kind, Text};
+use kizuna_store::Store;
+use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Kizuna API", description = "Kizuna: CRM, Desk, Projects, Events and Inventory on one record store."),
+    tags(
+        (name = "identity", description = "The caller"),
+        (name = "orgs", description = "Orgs, members, plans, departments"),
+        (name = "modules", description = "Modules and fields as data"),
+        (name = "records", description = "Records, related lists, recycle bin, change log"),
+    )
+)]
+struct ApiDoc;
+
+/// Every route of the API with its OpenAPI description, built from one list so
+/// that a route cannot exist undocumented.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orgs::me))
+        .routes(routes!(orgs::list_orgs, orgs::create_org))
+        .routes(routes!(orgs::get_org, orgs::patch_org))
+        .routes(routes!(orgs::list_members, orgs::add_member))
+        .routes(routes!(orgs::patch_member))
+        .routes(routes!(orgs::list_departments, orgs::create_department))
+        .routes(routes!(orgs::add_department_member))
+        .routes(routes!(records::list_modules))
+        .routes(routes!(records::patch_module))
+        .routes(routes!(records::list_fields, records::add_field))
+        .routes(routes!(records::patch_field))
+        .routes(routes!(records::list_records, records::create_record))
+        .routes(routes!(records::get_record, records::patch_record, records::delete_record))
+        .routes(routes!(records::restore_record))
+        .routes(routes!(records::related))
+        .routes(routes!(records::recycle_bin))
+        .routes(routes!(records::changes))
+}
+
+/// The OpenAPI 3.1 document of every route.
+pub fn openapi() -> OpenApiDoc {
+    api_routes().split_for_parts().1
+}
+
+/// The whole HTTP application.
+pub fn app(store: Store) -> axum::Router {
+    let (router, doc) = api_routes().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    router
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async {
+            ApiError(Error::new(
+                Kind::NotFound,
+                "no_such_route",
+                Text::new("There is no such API route.", "そのような API ルートはありません。"),
+                Text::new(
+                    "See /api/openapi.json for every route.",
+                    "すべてのルートは /api/openapi.json を参照してください。",
+                ),
+            ))
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(AppState { store })
+}
+
+/// Serves the application on a bound listener until `shutdown` resolves.
+pub async fn serve(
+    store: Store,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(store))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

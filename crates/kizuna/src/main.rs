@@ -1,1 +1,277 @@
-fn main() {}
+//! `kizuna`: the server and its administration commands. A thin layer: every
+//! command is a call into the store or the apps.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use kizuna_apps::{admin, demo};
+use kizuna_domain::{App, Error, Kind, Role};
+use kizuna_store::Store;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "kizuna", version, about = "Kizuna (絆): CRM, Desk, Projects, Events and Inventory that work together")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data is: a SQLite file in the data directory, or PostgreSQL.
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Directory for the SQLite database (created if absent).
+    #[arg(long, default_value = "./kizuna-data", env = "KIZUNA_DATA_DIR")]
+    data_dir: PathBuf,
+    /// A postgres:// URL; when given, the data directory holds no database.
+    #[arg(long, env = "KIZUNA_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "KIZUNA_BIND")]
+    bind: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve(ServeArgs),
+    /// Fill the data directory with demo data (once), print an API key, and serve.
+    Demo(ServeArgs),
+    /// Users: create, deactivate, activate.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Orgs and their members.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Deactivate a user: their API keys stop working at once.
+    Deactivate {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Re-activate a user.
+    Activate {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key for a user; the key is the last line printed.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an org; its id is the last line printed.
+    Create {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        plan: String,
+        /// E-mail of the user who becomes its administrator.
+        #[arg(long)]
+        admin: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Add a user to an org with a role.
+    AddMember {
+        #[arg(long)]
+        org: i64,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["administrator", "member"])]
+        role: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+impl DataArgs {
+    async fn open(&self) -> anyhow::Result<Store> {
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+                self.data_dir.join("kizuna.db").to_string_lossy().into_owned()
+            }
+        };
+        Ok(Store::open(&url).await?)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A refusal in the vocabulary: say its cause and fix in both
+            // languages, exit 1. Anything else (cannot open the data) is 1 too.
+            match e.downcast_ref::<Error>() {
+                Some(err) => {
+                    eprintln!("error [{}]: {}\n  {}", err.code, err.message.en, err.message.ja);
+                    eprintln!("fix: {}\n  {}", err.fix.en, err.fix.ja);
+                    if err.kind == Kind::Internal {
+                        return ExitCode::from(1);
+                    }
+                }
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let store = args.data.open().await?;
+            serve(store, &args.bind).await
+        }
+        Command::Demo(args) => {
+            let store = args.data.open().await?;
+            let d = demo::ensure_demo(&store).await?;
+            let (_, key) = store.create_api_key(d.admin.id).await?;
+            println!("Kizuna demo: {} orgs, administrator {} and member {} (password: {})",
+                d.orgs.len(), d.admin.email, d.member.email, demo::DEMO_PASSWORD);
+            for org in &d.orgs {
+                println!("  org {} — {} ({}, plan {})", org.id, org.name, org.app, org.plan);
+            }
+            println!("URL: http://{}/", args.bind);
+            println!("API key: {key}");
+            serve(store, &args.bind).await
+        }
+        Command::User(UserCommand::Create { email, name, data }) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let store = data.open().await?;
+            let user = store.create_user(&email, &name, Some(password)).await?;
+            println!("created user {} <{}>", user.id, user.email);
+            println!("{}", user.id);
+            Ok(())
+        }
+        Command::User(UserCommand::Deactivate { email, data }) => {
+            let user = data.open().await?.set_user_active(&email, false).await?;
+            println!("deactivated {}: their API keys are refused from now on", user.email);
+            Ok(())
+        }
+        Command::User(UserCommand::Activate { email, data }) => {
+            let user = data.open().await?.set_user_active(&email, true).await?;
+            println!("activated {}", user.email);
+            Ok(())
+        }
+        Command::Key(KeyCommand::Create { email, data }) => {
+            let store = data.open().await?;
+            let user = store.require_user_by_email(&email).await?;
+            let (id, key) = store.create_api_key(user.id).await?;
+            println!("API key {id} for {} (shown once; store it now):", user.email);
+            println!("{key}");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Create { app, name, plan, admin: email, data }) => {
+            let app = App::parse(&app)?;
+            let store = data.open().await?;
+            let user = store.require_user_by_email(&email).await?;
+            let org = admin::create_org(&store, app, &name, &plan, &user).await?;
+            println!("created {} org \"{}\" on plan {}, administrator {}", org.app, org.name, org.plan, user.email);
+            println!("{}", org.id);
+            Ok(())
+        }
+        Command::Org(OrgCommand::AddMember { org, email, role, data }) => {
+            let role = Role::parse(&role)?;
+            let store = data.open().await?;
+            let user = store.require_user_by_email(&email).await?;
+            store.org(org).await?.ok_or_else(|| Error::not_found("Org", org))?;
+            store.add_member(org, user.id, role).await?;
+            println!("added {} to org {org} as {}", user.email, role.as_str());
+            Ok(())
+        }
+    }
+}
+
+/// How long a deleted record stays in the recycle bin.
+const RECYCLE_DAYS: i64 = 30;
+
+async fn serve(store: Store, bind: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    tracing::info!("Kizuna serves on http://{}", listener.local_addr()?);
+    let purger = store.clone();
+    tokio::spawn(async move {
+        loop {
+            let cutoff = kizuna_store::now_ms() - RECYCLE_DAYS * 86_400_000;
+            match purger.purge_deleted(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("purged {n} records deleted over {RECYCLE_DAYS} days ago"),
+                Err(e) => tracing::warn!("recycle-bin purge failed: {e}"),
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+    kizuna_web::serve(store, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

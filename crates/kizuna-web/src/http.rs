@@ -1,0 +1,152 @@
+//! The HTTP edge: refusals as JSON, the caller from their API key, request
+//! bodies that fail precisely, and ids that never leak another org.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kizuna_domain::Error;
+use kizuna_store::{Origin, Principal, Record, Store};
+use serde_json::{Value, json};
+
+/// The most bytes a request body may have.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// A refusal on its way out as `{"error": {…}}` with its status.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(self.0.to_json())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// The authenticated caller (from `Authorization: Bearer <key>`).
+pub struct Caller(pub Principal);
+
+impl Caller {
+    pub fn user_id(&self) -> i64 {
+        self.0.user.id
+    }
+
+    /// What the change log records as the author of this caller's writes.
+    pub fn origin(&self) -> Origin {
+        match self.0.key_id {
+            Some(key) => Origin::Key(key),
+            None => Origin::User(self.0.user.id),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(Error::unauthenticated)?;
+        Ok(Caller(state.store.authenticate_key(key).await?))
+    }
+}
+
+/// A JSON request body. Malformed JSON is 400 `malformed_json`, a body over
+/// the limit 413 `payload_too_large`, each in the error vocabulary.
+pub struct Body(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::payload_too_large(BODY_LIMIT)
+            } else {
+                Error::malformed_json(&rejection.body_text())
+            }
+        })?;
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::malformed_json(&e.to_string()))?;
+        if !value.is_object() {
+            return Err(Error::malformed_json("the body must be a JSON object").into());
+        }
+        Ok(Body(value))
+    }
+}
+
+impl Body {
+    /// A required string member of the body.
+    pub fn str(&self, name: &str) -> Result<&str, Error> {
+        self.0.get(name).and_then(Value::as_str).ok_or_else(|| {
+            Error::malformed_json(&format!("the body needs a string \"{name}\""))
+        })
+    }
+}
+
+/// Parses an id from a path: anything that is not an id is simply absent (404).
+pub fn id(what: &str, raw: &str) -> Result<i64, Error> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::not_found(what, raw))
+}
+
+/// Instants go out as RFC 3339 UTC with milliseconds.
+pub fn instant(ms: i64) -> Value {
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// A record as the API shows it.
+pub fn record_json(r: &Record) -> Value {
+    let mut v = json!({
+        "id": r.id,
+        "module": r.module,
+        "version": r.version,
+        "created_at": instant(r.created_at),
+        "updated_at": instant(r.updated_at),
+        "fields": r.fields,
+    });
+    if let Some(d) = r.deleted_at {
+        v["deleted_at"] = instant(d);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_rfc3339_utc() {
+        assert_eq!(instant(0), json!("1970-01-01T00:00:00.000Z"));
+        assert_eq!(instant(1_767_225_600_123), json!("2026-01-01T00:00:00.123Z"));
+        assert_eq!(instant(951_782_400_000), json!("2000-02-29T00:00:00.000Z"));
+    }
+}

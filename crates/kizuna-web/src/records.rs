@@ -1,0 +1,260 @@
+//! Modules, fields, records, related lists, the recycle bin and the change log.
+
+use crate::http::{ApiResult, AppState, Body, Caller, id, instant, record_json};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use kizuna_apps::{admin, records};
+use kizuna_domain::field::FieldDef;
+use kizuna_domain::{Error, ModuleDef};
+use serde_json::{Value, json};
+
+fn module_json(m: &ModuleDef) -> Value {
+    json!({
+        "api_name": m.api_name,
+        "label": m.label,
+        "label_ja": m.label_ja,
+        "enabled": m.enabled,
+        "fields": m.fields,
+    })
+}
+
+/// The org's modules with their fields.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/modules", tag = "modules",
+    params(("org" = i64, Path, description = "Org id")),
+    responses((status = 200, description = "Modules and fields")))]
+pub async fn list_modules(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let modules = s.store.modules(org.id).await?;
+    Ok(Json(json!({"modules": modules.iter().map(module_json).collect::<Vec<_>>()})))
+}
+
+/// Enables or disables a module (administrators): `{"enabled": bool}`.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/modules/{module}", tag = "modules", request_body = Value,
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name")),
+    responses((status = 200, description = "The module")))]
+pub async fn patch_module(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
+    let enabled = body.0.get("enabled").and_then(Value::as_bool).ok_or_else(|| Error::malformed_json("the body needs a boolean \"enabled\""))?;
+    s.store.set_module_enabled(org.id, &module, enabled).await?;
+    Ok(Json(module_json(&s.store.module(org.id, &module).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/modules/{module}/fields", tag = "modules",
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name")),
+    responses((status = 200, description = "The module's fields")))]
+pub async fn list_fields(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let m = s.store.module(org.id, &module).await?;
+    Ok(Json(json!({"fields": m.fields})))
+}
+
+/// Adds a custom field (administrators): `{"api_name", "label", "type",
+/// "max_length"?, "required"?, "unique"?, "picklist"?, "lookup_module"?}`.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/modules/{module}/fields", tag = "modules", request_body = Value,
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name")),
+    responses((status = 201, description = "The new field"), (status = 409, description = "Exists already")))]
+pub async fn add_field(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
+    let field: FieldDef = serde_json::from_value(body.0).map_err(|e| Error::malformed_json(&e.to_string()))?;
+    let field = admin::add_custom_field(&s.store, org.id, &module, field).await?;
+    Ok((StatusCode::CREATED, Json(json!(field))))
+}
+
+/// Marks a field used or unused (administrators): `{"in_use": bool}`.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/modules/{module}/fields/{field}", tag = "modules", request_body = Value,
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("field" = String, Path, description = "Field API name")),
+    responses((status = 200, description = "The module's fields")))]
+pub async fn patch_field(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module, field)): Path<(String, String, String)>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
+    let in_use = body.0.get("in_use").and_then(Value::as_bool).ok_or_else(|| Error::malformed_json("the body needs a boolean \"in_use\""))?;
+    s.store.set_field_in_use(org.id, &module, &field, in_use).await?;
+    Ok(Json(json!({"fields": s.store.module(org.id, &module).await?.fields})))
+}
+
+/// A page of records: `?limit=&cursor=&sort=&order=` and `Field=value` filters.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/modules/{module}/records", tag = "records",
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"),
+        ("limit" = Option<u32>, Query, description = "1..1000, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("sort" = Option<String>, Query, description = "A field's API name, or id"), ("order" = Option<String>, Query, description = "asc or desc")),
+    responses((status = 200, description = "{records, next_cursor}")))]
+pub async fn list_records(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module)): Path<(String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let page = records::list(&s.store, org.id, &module, &params).await?;
+    Ok(Json(json!({
+        "records": page.records.iter().map(record_json).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+/// Creates a record: `{"fields": {…}}`; or several: `{"records": [{"fields": …}, …]}`.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/modules/{module}/records", tag = "records", request_body = Value,
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name")),
+    responses((status = 201, description = "The record(s)"), (status = 400, description = "Invalid values; nothing written")))]
+pub async fn create_record(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    if let Some(batch) = body.0.get("records") {
+        let rows = batch
+            .as_array()
+            .ok_or_else(|| Error::malformed_json("\"records\" must be an array"))?
+            .iter()
+            .map(|r| records::fields_of(r).cloned())
+            .collect::<Result<Vec<_>, _>>()?;
+        let created = records::create_many(&s.store, org.id, &module, &rows, caller.origin()).await?;
+        return Ok((StatusCode::CREATED, Json(json!({"records": created.iter().map(record_json).collect::<Vec<_>>()}))));
+    }
+    let fields = records::fields_of(&body.0)?;
+    let r = records::create(&s.store, org.id, &module, fields, caller.origin()).await?;
+    Ok((StatusCode::CREATED, Json(record_json(&r))))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/modules/{module}/records/{id}", tag = "records",
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("id" = i64, Path, description = "Record id")),
+    responses((status = 200, description = "The record"), (status = 404, description = "Absent, deleted, or not the caller's")))]
+pub async fn get_record(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module, rid)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let r = records::get(&s.store, org.id, &module, id(&module, &rid)?).await?;
+    Ok(Json(record_json(&r)))
+}
+
+/// Changes fields: `{"fields": {…}, "version"?}`; `null` clears a field, and a
+/// `version` that is no longer current is refused with 409.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/modules/{module}/records/{id}", tag = "records", request_body = Value,
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("id" = i64, Path, description = "Record id")),
+    responses((status = 200, description = "The record"), (status = 409, description = "Version conflict")))]
+pub async fn patch_record(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module, rid)): Path<(String, String, String)>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let rid = id(&module, &rid)?;
+    let fields = records::fields_of(&body.0)?;
+    let version = match body.0.get("version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| Error::malformed_json("\"version\" must be a whole number"))?),
+    };
+    let r = records::update(&s.store, org.id, &module, rid, fields, version, caller.origin()).await?;
+    Ok(Json(record_json(&r)))
+}
+
+/// Moves a record to the recycle bin, where it stays 30 days.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/modules/{module}/records/{id}", tag = "records",
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("id" = i64, Path, description = "Record id")),
+    responses((status = 200, description = "The deleted record")))]
+pub async fn delete_record(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module, rid)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let r = records::delete(&s.store, org.id, &module, id(&module, &rid)?, caller.origin()).await?;
+    Ok(Json(record_json(&r)))
+}
+
+/// Restores a record from the recycle bin.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/modules/{module}/records/{id}/restore", tag = "records",
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("id" = i64, Path, description = "Record id")),
+    responses((status = 200, description = "The restored record")))]
+pub async fn restore_record(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module, rid)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let r = records::restore(&s.store, org.id, &module, id(&module, &rid)?, caller.origin()).await?;
+    Ok(Json(record_json(&r)))
+}
+
+/// The records of module `list` that point at this record or are associated
+/// with it: `?limit=&after=<id>`.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}", tag = "records",
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("id" = i64, Path, description = "Record id"), ("list" = String, Path, description = "Related module API name"),
+        ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after" = Option<i64>, Query, description = "Last id of the previous page")),
+    responses((status = 200, description = "{records}")))]
+pub async fn related(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module, rid, list)): Path<(String, String, String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let record = records::get(&s.store, org.id, &module, id(&module, &rid)?).await?;
+    records::enabled_module(&s.store, org.id, &list).await?;
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let limit = param("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let after = param("after").and_then(|v| v.parse().ok());
+    let rows = s.store.related_records(org.id, record.id, &list, after, limit).await?;
+    Ok(Json(json!({"records": rows.iter().map(record_json).collect::<Vec<_>>()})))
+}
+
+/// The org's recycle bin, newest deletion first.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/recycle-bin", tag = "records",
+    params(("org" = i64, Path, description = "Org id")),
+    responses((status = 200, description = "{records}")))]
+pub async fn recycle_bin(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let rows = s.store.recycle_bin(org.id, 500).await?;
+    Ok(Json(json!({"records": rows.iter().map(record_json).collect::<Vec<_>>()})))
+}
+
+/// The org's change log after `?after=<seq>` (administrators).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/changes", tag = "records",
+    params(("org" = i64, Path, description = "Org id"), ("after" = Option<i64>, Query, description = "Last seq seen")),
+    responses((status = 200, description = "{changes}")))]
+pub async fn changes(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
+    let after = params.iter().find(|(k, _)| k == "after").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let rows = s.store.changes_after(org.id, after, 1000).await?;
+    Ok(Json(json!({"changes": rows.iter().map(|c| json!({
+        "seq": c.seq, "module": c.module, "record_id": c.record_id, "version": c.version, "op": c.op,
+        "origin": {"kind": c.origin_kind, "id": c.origin_id}, "at": instant(c.at),
+    })).collect::<Vec<_>>()})))
+}
