@@ -8,8 +8,16 @@ use kizuna_domain::{App, Error, Result};
 use kizuna_store::{Org, Store, User};
 
 /// Creates an org of `app` with its standard modules, `admin` as administrator.
-pub async fn create_org(store: &Store, app: App, name: &str, plan: &str, admin: &User) -> Result<Org> {
-    store.create_org(app, name, plan, admin, &standard_modules(app)).await
+pub async fn create_org(
+    store: &Store,
+    app: App,
+    name: &str,
+    plan: &str,
+    admin: &User,
+) -> Result<Org> {
+    store
+        .create_org(app, name, plan, admin, &standard_modules(app))
+        .await
 }
 
 /// The most characters a text-like custom field may hold.
@@ -18,14 +26,23 @@ fn type_cap(t: FieldType) -> u32 {
 }
 
 /// Checks and adds a custom field to a module of the org.
-pub async fn add_custom_field(store: &Store, org_id: i64, module: &str, mut field: FieldDef) -> Result<FieldDef> {
+pub async fn add_custom_field(
+    store: &Store,
+    org_id: i64,
+    module: &str,
+    mut field: FieldDef,
+) -> Result<FieldDef> {
     let m = store.module(org_id, module).await?;
     let name = field.api_name.clone();
     if !is_valid_api_name(&name) || RESERVED.contains(&name.as_str()) {
         return Err(Error::bad_request(
             "invalid_api_name",
-            format!("\"{name}\" cannot be a field's API name: use letters, digits and underscores, starting with a letter (at most 64), and not limit, cursor, sort or order."),
-            format!("「{name}」は項目の API 名にできません。英字で始まる英数字とアンダースコア（64 文字以内）を使い、limit, cursor, sort, order 以外にしてください。"),
+            format!(
+                "\"{name}\" cannot be a field's API name: use letters, digits and underscores, starting with a letter (at most 64), and not limit, cursor, sort or order."
+            ),
+            format!(
+                "「{name}」は項目の API 名にできません。英字で始まる英数字とアンダースコア（64 文字以内）を使い、limit, cursor, sort, order 以外にしてください。"
+            ),
         ));
     }
     if m.field(&name).is_some() {
@@ -37,8 +54,16 @@ pub async fn add_custom_field(store: &Store, org_id: i64, module: &str, mut fiel
         if max == 0 || max > type_cap(t) {
             return Err(Error::bad_request(
                 "invalid_max_length",
-                format!("{name}: max_length must be from 1 to {} for a {} field.", type_cap(t), t.as_str()),
-                format!("{name}: {} 型の max_length は 1〜{} にしてください。", t.as_str(), type_cap(t)),
+                format!(
+                    "{name}: max_length must be from 1 to {} for a {} field.",
+                    type_cap(t),
+                    t.as_str()
+                ),
+                format!(
+                    "{name}: {} 型の max_length は 1〜{} にしてください。",
+                    t.as_str(),
+                    type_cap(t)
+                ),
             ));
         }
         field.max_length = Some(max);
@@ -48,8 +73,14 @@ pub async fn add_custom_field(store: &Store, org_id: i64, module: &str, mut fiel
     if matches!(t, FieldType::Picklist | FieldType::Multiselect) && field.picklist.is_empty() {
         return Err(Error::bad_request(
             "picklist_empty",
-            format!("{name}: a {} field needs its list of values (picklist).", t.as_str()),
-            format!("{name}: {} 型の項目には選択肢（picklist）が必要です。", t.as_str()),
+            format!(
+                "{name}: a {} field needs its list of values (picklist).",
+                t.as_str()
+            ),
+            format!(
+                "{name}: {} 型の項目には選択肢（picklist）が必要です。",
+                t.as_str()
+            ),
         ));
     }
     if t == FieldType::Lookup {

@@ -164,9 +164,8 @@ fn crm() -> Vec<ModuleDef> {
             vec![
                 f("Subject", T::Text).max(255).required(),
                 f("Due_Date", T::Date),
-                f("Priority", T::Picklist).picklist(&[
-                    "Highest", "High", "Normal", "Low", "Lowest",
-                ]),
+                f("Priority", T::Picklist)
+                    .picklist(&["Highest", "High", "Normal", "Low", "Lowest"]),
                 f("Status", T::Picklist).picklist(&[
                     "Not Started",
                     "Deferred",
@@ -343,7 +342,12 @@ fn projects() -> Vec<ModuleDef> {
             vec![
                 f("Name", T::Text).max(120).required(),
                 f("Email", T::Email).required(),
-                f("Role", T::Picklist).picklist(&["Administrator", "Manager", "Employee", "Contractor"]),
+                f("Role", T::Picklist).picklist(&[
+                    "Administrator",
+                    "Manager",
+                    "Employee",
+                    "Contractor",
+                ]),
             ],
         ),
     ]
@@ -446,7 +450,13 @@ fn inventory() -> Vec<ModuleDef> {
             vec![
                 f("Order_Number", T::Text).max(50).required().unique(),
                 f("Customer", T::Lookup).lookup("Contacts").required(),
-                f("Status", T::Picklist).picklist(&["draft", "confirmed", "shipped", "closed", "void"]),
+                f("Status", T::Picklist).picklist(&[
+                    "draft",
+                    "confirmed",
+                    "shipped",
+                    "closed",
+                    "void",
+                ]),
                 f("Total", T::Currency),
                 f("Order_Date", T::Date),
             ],
@@ -468,11 +478,18 @@ fn inventory() -> Vec<ModuleDef> {
             "出荷",
             vec![
                 f("Shipment_Number", T::Text).max(50).required(),
-                f("Sales_Order", T::Lookup).lookup("Sales_Orders").required(),
+                f("Sales_Order", T::Lookup)
+                    .lookup("Sales_Orders")
+                    .required(),
                 f("Carrier", T::Text).max(100),
                 f("Tracking_Number", T::Text).max(100),
-                f("Delivery_Status", T::Picklist)
-                    .picklist(&["pending", "shipped", "in_transit", "delivered", "failed"]),
+                f("Delivery_Status", T::Picklist).picklist(&[
+                    "pending",
+                    "shipped",
+                    "in_transit",
+                    "delivered",
+                    "failed",
+                ]),
                 f("Shipped_Date", T::Date),
             ],
         ),
@@ -481,7 +498,9 @@ fn inventory() -> Vec<ModuleDef> {
             "返品",
             vec![
                 f("Return_Number", T::Text).max(50).required(),
-                f("Sales_Order", T::Lookup).lookup("Sales_Orders").required(),
+                f("Sales_Order", T::Lookup)
+                    .lookup("Sales_Orders")
+                    .required(),
                 f("Item", T::Lookup).lookup("Items"),
                 f("Quantity", T::Integer),
                 f("Reason", T::Textarea).max(2000),

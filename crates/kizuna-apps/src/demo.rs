@@ -22,7 +22,12 @@ const FIRST: [&str; 3] = ["太郎", "花子", "Ken"];
 const COMPANY: [&str; 3] = ["株式会社サンプル", "絆商事", "Example Ltd."];
 
 /// A plausible value for field `f` of sample number `i`.
-fn sample_value(module: &str, f: &FieldDef, i: usize, lookups: &HashMap<String, Vec<i64>>) -> Option<Value> {
+fn sample_value(
+    module: &str,
+    f: &FieldDef,
+    i: usize,
+    lookups: &HashMap<String, Vec<i64>>,
+) -> Option<Value> {
     let name = f.api_name.as_str();
     Some(match f.field_type {
         FieldType::Email => json!(format!("{}{}@example.com", module.to_lowercase(), i + 1)),
@@ -40,7 +45,11 @@ fn sample_value(module: &str, f: &FieldDef, i: usize, lookups: &HashMap<String, 
             let ids = lookups.get(f.lookup_module.as_deref()?)?;
             json!(ids.get(i % ids.len().max(1))?)
         }
-        FieldType::Textarea => json!(format!("{} のサンプルです。 / A sample {}.", module, module.to_lowercase())),
+        FieldType::Textarea => json!(format!(
+            "{} のサンプルです。 / A sample {}.",
+            module,
+            module.to_lowercase()
+        )),
         _ if name == "Last_Name" => json!(LAST[i % 3]),
         _ if name == "First_Name" => json!(FIRST[i % 3]),
         _ if name.contains("Account_Name") || name.contains("Company") => json!(COMPANY[i % 3]),
@@ -59,10 +68,12 @@ fn creation_order(modules: Vec<ModuleDef>) -> Vec<ModuleDef> {
     let mut done: Vec<ModuleDef> = Vec::new();
     while !pending.is_empty() {
         let ready = pending.iter().position(|m| {
-            m.fields.iter().all(|f| match (&f.lookup_module, f.required) {
-                (Some(t), true) => t == &m.api_name || done.iter().any(|d| &d.api_name == t),
-                _ => true,
-            })
+            m.fields
+                .iter()
+                .all(|f| match (&f.lookup_module, f.required) {
+                    (Some(t), true) => t == &m.api_name || done.iter().any(|d| &d.api_name == t),
+                    _ => true,
+                })
         });
         // A cycle of required lookups would stop here; the catalog has none.
         let i = ready.unwrap_or(0);
@@ -80,11 +91,18 @@ async fn seed_org(store: &Store, org: &Org, app: App, user: &User) -> Result<()>
             .map(|i| {
                 m.fields
                     .iter()
-                    .filter_map(|f| Some((f.api_name.clone(), sample_value(&m.api_name, f, i, &lookups)?)))
+                    .filter_map(|f| {
+                        Some((
+                            f.api_name.clone(),
+                            sample_value(&m.api_name, f, i, &lookups)?,
+                        ))
+                    })
                     .collect()
             })
             .collect();
-        let created = crate::records::create_many(store, org.id, &m.api_name, &rows, Origin::User(user.id)).await?;
+        let created =
+            crate::records::create_many(store, org.id, &m.api_name, &rows, Origin::User(user.id))
+                .await?;
         lookups.insert(m.api_name.clone(), created.iter().map(|r| r.id).collect());
     }
     Ok(())
@@ -104,11 +122,24 @@ pub async fn ensure_demo(store: &Store) -> Result<Demo> {
         store.user_by_email(ADMIN_EMAIL).await?,
         store.user_by_email(MEMBER_EMAIL).await?,
     ) {
-        let orgs = store.orgs_of_user(admin.id).await?.into_iter().map(|(o, _)| o).collect();
-        return Ok(Demo { admin, member, orgs });
+        let orgs = store
+            .orgs_of_user(admin.id)
+            .await?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        return Ok(Demo {
+            admin,
+            member,
+            orgs,
+        });
     }
-    let admin = store.create_user(ADMIN_EMAIL, "管理者 Admin", Some(DEMO_PASSWORD)).await?;
-    let member = store.create_user(MEMBER_EMAIL, "メンバー Member", Some(DEMO_PASSWORD)).await?;
+    let admin = store
+        .create_user(ADMIN_EMAIL, "管理者 Admin", Some(DEMO_PASSWORD))
+        .await?;
+    let member = store
+        .create_user(MEMBER_EMAIL, "メンバー Member", Some(DEMO_PASSWORD))
+        .await?;
     let mut orgs = Vec::new();
     for app in App::ALL {
         let plan = app.plans().get(1).copied().unwrap_or("free");
@@ -124,5 +155,9 @@ pub async fn ensure_demo(store: &Store) -> Result<Demo> {
         seed_org(store, &org, app, &admin).await?;
         orgs.push(org);
     }
-    Ok(Demo { admin, member, orgs })
+    Ok(Demo {
+        admin,
+        member,
+        orgs,
+    })
 }

@@ -3,5 +3,5 @@
 
 pub mod admin;
 pub mod catalog;
-pub mod records;
 pub mod demo;
+pub mod records;

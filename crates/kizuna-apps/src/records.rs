@@ -21,9 +21,9 @@ pub async fn enabled_module(store: &Store, org_id: i64, module: &str) -> Result<
 
 /// Takes the `fields` object of a request body, or says what is wrong.
 pub fn fields_of(body: &Value) -> Result<&Map<String, Value>> {
-    body.get("fields").and_then(Value::as_object).ok_or_else(|| {
-        Error::malformed_json("the body must be an object with a \"fields\" object")
-    })
+    body.get("fields")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::malformed_json("the body must be an object with a \"fields\" object"))
 }
 
 pub async fn create(
@@ -33,7 +33,8 @@ pub async fn create(
     fields: &Map<String, Value>,
     origin: Origin,
 ) -> Result<Record> {
-    let mut created = create_many(store, org_id, module, std::slice::from_ref(fields), origin).await?;
+    let mut created =
+        create_many(store, org_id, module, std::slice::from_ref(fields), origin).await?;
     created
         .pop()
         .ok_or_else(|| Error::internal("no record was created"))
@@ -50,8 +51,14 @@ pub async fn create_many(
     if rows.len() > MAX_BATCH {
         return Err(Error::bad_request(
             "batch_too_large",
-            format!("At most {MAX_BATCH} records can be created per request; this one has {}.", rows.len()),
-            format!("1 回のリクエストで作成できるレコードは {MAX_BATCH} 件までです（このリクエストは {} 件）。", rows.len()),
+            format!(
+                "At most {MAX_BATCH} records can be created per request; this one has {}.",
+                rows.len()
+            ),
+            format!(
+                "1 回のリクエストで作成できるレコードは {MAX_BATCH} 件までです（このリクエストは {} 件）。",
+                rows.len()
+            ),
         ));
     }
     let m = enabled_module(store, org_id, module).await?;
@@ -83,12 +90,24 @@ pub async fn get(store: &Store, org_id: i64, module: &str, id: i64) -> Result<Re
     store.record(org_id, module, id).await
 }
 
-pub async fn delete(store: &Store, org_id: i64, module: &str, id: i64, origin: Origin) -> Result<Record> {
+pub async fn delete(
+    store: &Store,
+    org_id: i64,
+    module: &str,
+    id: i64,
+    origin: Origin,
+) -> Result<Record> {
     enabled_module(store, org_id, module).await?;
     store.delete_record(org_id, module, id, origin).await
 }
 
-pub async fn restore(store: &Store, org_id: i64, module: &str, id: i64, origin: Origin) -> Result<Record> {
+pub async fn restore(
+    store: &Store,
+    org_id: i64,
+    module: &str,
+    id: i64,
+    origin: Origin,
+) -> Result<Record> {
     enabled_module(store, org_id, module).await?;
     store.restore_record(org_id, module, id, origin).await
 }
@@ -99,7 +118,12 @@ pub const RESERVED: [&str; 4] = ["limit", "cursor", "sort", "order"];
 /// Lists a module's records from query parameters: `limit`, `cursor`, `sort`
 /// (a field's API name, or `id`), `order` (`asc`/`desc`), and any field's API
 /// name as an equality filter.
-pub async fn list(store: &Store, org_id: i64, module: &str, params: &[(String, String)]) -> Result<Page> {
+pub async fn list(
+    store: &Store,
+    org_id: i64,
+    module: &str,
+    params: &[(String, String)],
+) -> Result<Page> {
     let m = enabled_module(store, org_id, module).await?;
     let query = parse_list_query(&m, params)?;
     // A filter naming a record must name one of this org's: another org's id
@@ -136,14 +160,22 @@ pub fn parse_list_query(m: &ModuleDef, params: &[(String, String)]) -> Result<Li
     for (name, value) in params {
         match name.as_str() {
             "limit" => {
-                q.limit = value.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-                    param_error(
-                        "limit",
-                        "invalid_limit",
-                        format!("limit must be a whole number from 1 to 1000, not \"{value}\"."),
-                        format!("limit には 1〜1000 の整数を指定してください（「{value}」は不可）。"),
-                    )
-                })?;
+                q.limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        param_error(
+                            "limit",
+                            "invalid_limit",
+                            format!(
+                                "limit must be a whole number from 1 to 1000, not \"{value}\"."
+                            ),
+                            format!(
+                                "limit には 1〜1000 の整数を指定してください（「{value}」は不可）。"
+                            ),
+                        )
+                    })?;
             }
             "cursor" => q.cursor = Some(value.clone()),
             "order" => {
@@ -155,7 +187,9 @@ pub fn parse_list_query(m: &ModuleDef, params: &[(String, String)]) -> Result<Li
                             "order",
                             "invalid_order",
                             format!("order must be asc or desc, not \"{value}\"."),
-                            format!("order には asc または desc を指定してください（「{value}」は不可）。"),
+                            format!(
+                                "order には asc または desc を指定してください（「{value}」は不可）。"
+                            ),
                         ));
                     }
                 }
@@ -175,7 +209,11 @@ pub fn parse_list_query(m: &ModuleDef, params: &[(String, String)]) -> Result<Li
 fn filter_value(field: &FieldDef, raw: &str) -> Result<Value> {
     let parsed = match field.field_type {
         FieldType::Integer | FieldType::Lookup => raw.parse::<i64>().ok().map(Value::from),
-        FieldType::Decimal | FieldType::Percent => raw.parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::from),
+        FieldType::Decimal | FieldType::Percent => raw
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::from),
         FieldType::Boolean => raw.parse::<bool>().ok().map(Value::from),
         _ => Some(Value::from(raw)),
     };
@@ -183,8 +221,16 @@ fn filter_value(field: &FieldDef, raw: &str) -> Result<Value> {
         param_error(
             &field.api_name,
             "wrong_type",
-            format!("Filter {}: \"{raw}\" is not a {} value.", field.api_name, field.field_type.as_str()),
-            format!("フィルター {}: 「{raw}」は {} 型の値ではありません。", field.api_name, field.field_type.as_str()),
+            format!(
+                "Filter {}: \"{raw}\" is not a {} value.",
+                field.api_name,
+                field.field_type.as_str()
+            ),
+            format!(
+                "フィルター {}: 「{raw}」は {} 型の値ではありません。",
+                field.api_name,
+                field.field_type.as_str()
+            ),
         )
     })
 }

@@ -33,7 +33,10 @@ struct FieldRow {
 impl FieldRow {
     fn into_def(self) -> Result<FieldDef> {
         let field_type = FieldType::parse(&self.field_type).ok_or_else(|| {
-            Error::internal(format!("unknown field type {} in the database", self.field_type))
+            Error::internal(format!(
+                "unknown field type {} in the database",
+                self.field_type
+            ))
         })?;
         let picklist = match self.picklist.0 {
             Value::Array(items) => items
@@ -202,14 +205,7 @@ impl Store {
     pub async fn add_field(&self, org_id: i64, module: &str, field: &FieldDef) -> Result<()> {
         let existing = self.module(org_id, module).await?;
         let mut tx = self.db.begin().await?;
-        insert_field(
-            &mut tx,
-            org_id,
-            module,
-            field,
-            existing.fields.len() as i64,
-        )
-        .await?;
+        insert_field(&mut tx, org_id, module, field, existing.fields.len() as i64).await?;
         tx.commit().await
     }
 

@@ -186,19 +186,30 @@ fn sqlite_scalar(v: &Value) -> Arg {
     match v {
         Value::Null => Arg::Text(String::new()),
         Value::Bool(b) => Arg::I64(i64::from(*b)),
-        Value::Number(n) => n.as_i64().map(Arg::I64).unwrap_or(Arg::F64(n.as_f64().unwrap_or(0.0))),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Arg::I64)
+            .unwrap_or(Arg::F64(n.as_f64().unwrap_or(0.0))),
         Value::String(s) => Arg::Text(s.clone()),
         other => Arg::Text(other.to_string()),
     }
 }
 
 /// The lookup fields' targets of a set of values: (field, target id).
-fn lookup_targets<'a>(module: &'a ModuleDef, fields: &Map<String, Value>) -> Vec<(&'a FieldDef, i64)> {
+fn lookup_targets<'a>(
+    module: &'a ModuleDef,
+    fields: &Map<String, Value>,
+) -> Vec<(&'a FieldDef, i64)> {
     module
         .fields
         .iter()
         .filter(|f| f.field_type == FieldType::Lookup)
-        .filter_map(|f| fields.get(&f.api_name).and_then(Value::as_i64).map(|id| (f, id)))
+        .filter_map(|f| {
+            fields
+                .get(&f.api_name)
+                .and_then(Value::as_i64)
+                .map(|id| (f, id))
+        })
         .collect()
 }
 
@@ -237,9 +248,14 @@ async fn write_changes(
             }
             let a = sql.arg(*id);
             let b = sql.arg(*version);
-            sql.push(&format!("(${org}, ${m}, ${a}, ${b}, ${o}, ${k}, ${oid}, ${t})"));
+            sql.push(&format!(
+                "(${org}, ${m}, ${a}, ${b}, ${o}, ${k}, ${oid}, ${t})"
+            ));
         }
-        tx.x().execute(&sql.text, &sql.args).await.map_err(db_error)?;
+        tx.x()
+            .execute(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
     }
     Ok(())
 }
@@ -262,7 +278,8 @@ impl Store {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         self.check_lookups(&mut tx, org_id, module, &rows).await?;
-        self.check_unique(&mut tx, org_id, module, &rows, None).await?;
+        self.check_unique(&mut tx, org_id, module, &rows, None)
+            .await?;
         let ids = self.allocate_ids(&mut tx, rows.len()).await?;
         let created_by = match origin {
             Origin::User(id) => Some(id),
@@ -283,9 +300,14 @@ impl Store {
                 let a = sql.arg(*id);
                 let f = sql.arg(Value::Object(fields.clone()));
                 let e = sql.arg(email_key_of(module, fields));
-                sql.push(&format!("(${a}, ${org}, ${m}, 1, ${f}, ${e}, ${by}, ${t}, ${t})"));
+                sql.push(&format!(
+                    "(${a}, ${org}, ${m}, 1, ${f}, ${e}, ${by}, ${t}, ${t})"
+                ));
             }
-            tx.x().execute(&sql.text, &sql.args).await.map_err(db_error)?;
+            tx.x()
+                .execute(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
         }
         let refs: Vec<(i64, String, i64)> = rows
             .iter()
@@ -298,7 +320,16 @@ impl Store {
             .collect();
         insert_refs(&mut tx, org_id, &refs).await?;
         let versions: Vec<(i64, i64)> = ids.iter().map(|id| (*id, 1)).collect();
-        write_changes(&mut tx, org_id, &module.api_name, &versions, "create", origin, now).await?;
+        write_changes(
+            &mut tx,
+            org_id,
+            &module.api_name,
+            &versions,
+            "create",
+            origin,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(rows
             .into_iter()
@@ -366,13 +397,18 @@ impl Store {
         for fields in rows {
             for (field, id) in lookup_targets(module, fields) {
                 let target = field.lookup_module.as_deref().unwrap_or_default();
-                wanted.entry((field.api_name.as_str(), target)).or_default().insert(id);
+                wanted
+                    .entry((field.api_name.as_str(), target))
+                    .or_default()
+                    .insert(id);
             }
         }
         for ((field, target), ids) in wanted {
             let ids: Vec<i64> = ids.into_iter().collect();
             for chunk in ids.chunks(INSERT_CHUNK) {
-                let mut sql = Sql::new("SELECT id FROM records WHERE org_id = $1 AND module = $2 AND deleted_at IS NULL AND id IN (");
+                let mut sql = Sql::new(
+                    "SELECT id FROM records WHERE org_id = $1 AND module = $2 AND deleted_at IS NULL AND id IN (",
+                );
                 sql.arg(org_id);
                 sql.arg(target);
                 for (i, id) in chunk.iter().enumerate() {
@@ -384,7 +420,11 @@ impl Store {
                 struct Id {
                     id: i64,
                 }
-                let found: Vec<Id> = tx.x().fetch_all(&sql.text, &sql.args).await.map_err(db_error)?;
+                let found: Vec<Id> = tx
+                    .x()
+                    .fetch_all(&sql.text, &sql.args)
+                    .await
+                    .map_err(db_error)?;
                 let found: BTreeSet<i64> = found.into_iter().map(|r| r.id).collect();
                 if let Some(missing) = chunk.iter().find(|id| !found.contains(id)) {
                     // 404, like any id that is absent or another org's.
@@ -393,11 +433,15 @@ impl Store {
                         "lookup_not_found",
                         Text::new(
                             format!("{field}: there is no {target} record {missing} in this org."),
-                            format!("{field}: この組織に {target} のレコード {missing} はありません。"),
+                            format!(
+                                "{field}: この組織に {target} のレコード {missing} はありません。"
+                            ),
                         ),
                         Text::new(
                             format!("Set {field} to the id of a {target} record of this org."),
-                            format!("{field} にはこの組織の {target} レコードの ID を指定してください。"),
+                            format!(
+                                "{field} にはこの組織の {target} レコードの ID を指定してください。"
+                            ),
                         ),
                     )
                     .with_details(json!({"field": field, "module": target, "id": missing})));
@@ -424,7 +468,9 @@ impl Store {
                     continue;
                 };
                 let key = value.to_string();
-                let mut sql = Sql::new("SELECT r.id FROM records r WHERE r.org_id = $1 AND r.module = $2 AND r.deleted_at IS NULL AND r.id <> $3 AND ");
+                let mut sql = Sql::new(
+                    "SELECT r.id FROM records r WHERE r.org_id = $1 AND r.module = $2 AND r.deleted_at IS NULL AND r.id <> $3 AND ",
+                );
                 sql.arg(org_id);
                 sql.arg(&module.api_name);
                 sql.arg(updating.unwrap_or(0));
@@ -438,22 +484,33 @@ impl Store {
                 struct Id {
                     id: i64,
                 }
-                let existing: Option<Id> =
-                    tx.x().fetch_optional(&sql.text, &sql.args).await.map_err(db_error)?;
+                let existing: Option<Id> = tx
+                    .x()
+                    .fetch_optional(&sql.text, &sql.args)
+                    .await
+                    .map_err(db_error)?;
                 if existing.is_some() || !seen.insert(key) {
                     return Err(Error::new(
                         Kind::Conflict,
                         "not_unique",
                         Text::new(
-                            format!("{}: another {} record already has the value {value}.", field.api_name, module.api_name),
-                            format!("{}: 値 {value} を持つ {} のレコードが既にあります。", field.api_name, module.api_name),
+                            format!(
+                                "{}: another {} record already has the value {value}.",
+                                field.api_name, module.api_name
+                            ),
+                            format!(
+                                "{}: 値 {value} を持つ {} のレコードが既にあります。",
+                                field.api_name, module.api_name
+                            ),
                         ),
                         Text::new(
                             "Choose another value, or edit the existing record.",
                             "別の値を指定するか、既存のレコードを編集してください。",
                         ),
                     )
-                    .with_details(json!({"field": field.api_name, "existing_id": existing.map(|e| e.id)})));
+                    .with_details(
+                        json!({"field": field.api_name, "existing_id": existing.map(|e| e.id)}),
+                    ));
                 }
             }
         }
@@ -516,7 +573,9 @@ impl Store {
     ) -> Result<Record> {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
-        let current = self.lock_record(&mut tx, org_id, &module.api_name, id, false).await?;
+        let current = self
+            .lock_record(&mut tx, org_id, &module.api_name, id, false)
+            .await?;
         if let Some(v) = expected_version
             && v != current.version
         {
@@ -534,9 +593,18 @@ impl Store {
             // Nothing changed: no new version, no change-log row (no echo).
             return Ok(current);
         }
-        let changed_only: Map<String, Value> = changes.into_iter().filter(|(_, v)| !v.is_null()).collect();
-        self.check_lookups(&mut tx, org_id, module, std::slice::from_ref(&changed_only)).await?;
-        self.check_unique(&mut tx, org_id, module, std::slice::from_ref(&changed_only), Some(id)).await?;
+        let changed_only: Map<String, Value> =
+            changes.into_iter().filter(|(_, v)| !v.is_null()).collect();
+        self.check_lookups(&mut tx, org_id, module, std::slice::from_ref(&changed_only))
+            .await?;
+        self.check_unique(
+            &mut tx,
+            org_id,
+            module,
+            std::slice::from_ref(&changed_only),
+            Some(id),
+        )
+        .await?;
         let version = current.version + 1;
         tx.x()
             .execute(
@@ -566,7 +634,16 @@ impl Store {
             .map(|(f, to)| (id, f.api_name.clone(), to))
             .collect();
         insert_refs(&mut tx, org_id, &refs).await?;
-        write_changes(&mut tx, org_id, &module.api_name, &[(id, version)], "update", origin, now).await?;
+        write_changes(
+            &mut tx,
+            org_id,
+            &module.api_name,
+            &[(id, version)],
+            "update",
+            origin,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Record {
             version,
@@ -577,12 +654,24 @@ impl Store {
     }
 
     /// Moves a record to the recycle bin (kept 30 days, restorable).
-    pub async fn delete_record(&self, org_id: i64, module: &str, id: i64, origin: Origin) -> Result<Record> {
+    pub async fn delete_record(
+        &self,
+        org_id: i64,
+        module: &str,
+        id: i64,
+        origin: Origin,
+    ) -> Result<Record> {
         self.set_deleted(org_id, module, id, true, origin).await
     }
 
     /// Brings a record back from the recycle bin.
-    pub async fn restore_record(&self, org_id: i64, module: &str, id: i64, origin: Origin) -> Result<Record> {
+    pub async fn restore_record(
+        &self,
+        org_id: i64,
+        module: &str,
+        id: i64,
+        origin: Origin,
+    ) -> Result<Record> {
         self.set_deleted(org_id, module, id, false, origin).await
     }
 
@@ -596,7 +685,9 @@ impl Store {
     ) -> Result<Record> {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
-        let current = self.lock_record(&mut tx, org_id, module, id, !delete).await?;
+        let current = self
+            .lock_record(&mut tx, org_id, module, id, !delete)
+            .await?;
         let version = current.version + 1;
         let deleted_at = delete.then_some(now);
         tx.x()
@@ -657,14 +748,28 @@ impl Store {
                 .execute("DELETE FROM records WHERE id = $1", &crate::args![g.id])
                 .await
                 .map_err(db_error)?;
-            write_changes(&mut tx, g.org_id, &g.module, &[(g.id, g.version + 1)], "purge", Origin::System, now).await?;
+            write_changes(
+                &mut tx,
+                g.org_id,
+                &g.module,
+                &[(g.id, g.version + 1)],
+                "purge",
+                Origin::System,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(gone.len() as u64)
     }
 
     /// A page of a module's live records.
-    pub async fn list_records(&self, org_id: i64, module: &ModuleDef, q: &ListQuery) -> Result<Page> {
+    pub async fn list_records(
+        &self,
+        org_id: i64,
+        module: &ModuleDef,
+        q: &ListQuery,
+    ) -> Result<Page> {
         let dialect = self.db.dialect();
         let mut sql = Sql::new(&format!(
             "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.module = $2 AND r.deleted_at IS NULL"
@@ -681,12 +786,18 @@ impl Store {
                 let n = sql.arg(&f.api_name);
                 let expr = match dialect {
                     Dialect::Sqlite => format!("COALESCE({}, '')", dialect.json_field(n)),
-                    Dialect::Postgres => format!("COALESCE({}, 'null'::jsonb)", dialect.json_field(n)),
+                    Dialect::Postgres => {
+                        format!("COALESCE({}, 'null'::jsonb)", dialect.json_field(n))
+                    }
                 };
                 (expr, Some(f))
             }
         };
-        let (op, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+        let (op, dir) = if q.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
         if let Some(cursor) = &q.cursor {
             let (value, last_id) = decode_cursor(cursor)?;
             let id = sql.arg(last_id);
@@ -705,8 +816,15 @@ impl Store {
         }
         let limit = q.limit.clamp(1, 1000);
         let l = sql.arg(i64::from(limit) + 1);
-        sql.push(&format!(" ORDER BY {key_expr} {dir}, r.id {dir} LIMIT ${l}"));
-        let rows: Vec<RecordRow> = self.db.x().fetch_all(&sql.text, &sql.args).await.map_err(db_error)?;
+        sql.push(&format!(
+            " ORDER BY {key_expr} {dir}, r.id {dir} LIMIT ${l}"
+        ));
+        let rows: Vec<RecordRow> = self
+            .db
+            .x()
+            .fetch_all(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
         let mut records: Vec<Record> = rows.into_iter().map(Record::from).collect();
         let next_cursor = if records.len() > limit as usize {
             records.truncate(limit as usize);
@@ -720,12 +838,20 @@ impl Store {
         } else {
             None
         };
-        Ok(Page { records, next_cursor })
+        Ok(Page {
+            records,
+            next_cursor,
+        })
     }
 
     /// Live records of `e-mail key` across several modules of an org (dedup
     /// looks in Leads *and* Contacts, EVT-7); oldest first.
-    pub async fn records_by_email(&self, org_id: i64, modules: &[&str], email: &str) -> Result<Vec<Record>> {
+    pub async fn records_by_email(
+        &self,
+        org_id: i64,
+        modules: &[&str],
+        email: &str,
+    ) -> Result<Vec<Record>> {
         let mut sql = Sql::new(&format!(
             "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.email_key = $2 AND r.deleted_at IS NULL AND r.module IN ("
         ));
@@ -736,7 +862,12 @@ impl Store {
             sql.push(&format!("{}${n}", if i > 0 { ", " } else { "" }));
         }
         sql.push(") ORDER BY r.created_at, r.id");
-        let rows: Vec<RecordRow> = self.db.x().fetch_all(&sql.text, &sql.args).await.map_err(db_error)?;
+        let rows: Vec<RecordRow> = self
+            .db
+            .x()
+            .fetch_all(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
         Ok(rows.into_iter().map(Record::from).collect())
     }
 
@@ -758,7 +889,16 @@ impl Store {
         let rows: Vec<RecordRow> = self
             .db
             .x()
-            .fetch_all(&sql, &crate::args![org_id, id, list, after.unwrap_or(0), i64::from(limit.clamp(1, 1000))])
+            .fetch_all(
+                &sql,
+                &crate::args![
+                    org_id,
+                    id,
+                    list,
+                    after.unwrap_or(0),
+                    i64::from(limit.clamp(1, 1000))
+                ],
+            )
             .await
             .map_err(db_error)?;
         Ok(rows.into_iter().map(Record::from).collect())
@@ -785,7 +925,12 @@ impl Store {
                 return Err(Error::not_found("Record", id));
             }
         }
-        insert_refs(&mut tx, org_id, &[(a, name.to_string(), b), (b, name.to_string(), a)]).await?;
+        insert_refs(
+            &mut tx,
+            org_id,
+            &[(a, name.to_string(), b), (b, name.to_string(), a)],
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -803,7 +948,13 @@ impl Store {
     }
 }
 
-fn push_filter(sql: &mut Sql, dialect: Dialect, field: &FieldDef, value: &Value, email_field: Option<&str>) {
+fn push_filter(
+    sql: &mut Sql,
+    dialect: Dialect,
+    field: &FieldDef,
+    value: &Value,
+    email_field: Option<&str>,
+) {
     if Some(field.api_name.as_str()) == email_field {
         let n = sql.arg(email_key(value.as_str().unwrap_or_default()));
         sql.push(&format!(" AND r.email_key = ${n}"));
@@ -813,7 +964,10 @@ fn push_filter(sql: &mut Sql, dialect: Dialect, field: &FieldDef, value: &Value,
     match field.field_type {
         FieldType::Email => {
             let n = sql.arg(email_key(value.as_str().unwrap_or_default()));
-            sql.push(&format!(" AND lower({}) = ${n}", dialect.json_field_text(f)));
+            sql.push(&format!(
+                " AND lower({}) = ${n}",
+                dialect.json_field_text(f)
+            ));
         }
         FieldType::Multiselect => {
             let n = sql.arg(value.as_str().unwrap_or_default());
@@ -848,7 +1002,10 @@ async fn insert_refs(tx: &mut Tx, org_id: i64, refs: &[(i64, String, i64)]) -> R
             sql.push(&format!("(${org}, ${a}, ${b}, ${c})"));
         }
         sql.push(" ON CONFLICT DO NOTHING");
-        tx.x().execute(&sql.text, &sql.args).await.map_err(db_error)?;
+        tx.x()
+            .execute(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
     }
     Ok(())
 }

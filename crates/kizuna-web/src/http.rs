@@ -103,9 +103,10 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 impl Body {
     /// A required string member of the body.
     pub fn str(&self, name: &str) -> Result<&str, Error> {
-        self.0.get(name).and_then(Value::as_str).ok_or_else(|| {
-            Error::malformed_json(&format!("the body needs a string \"{name}\""))
-        })
+        self.0
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::malformed_json(&format!("the body needs a string \"{name}\"")))
     }
 }
 
@@ -146,7 +147,10 @@ mod tests {
     #[test]
     fn instants_are_rfc3339_utc() {
         assert_eq!(instant(0), json!("1970-01-01T00:00:00.000Z"));
-        assert_eq!(instant(1_767_225_600_123), json!("2026-01-01T00:00:00.123Z"));
+        assert_eq!(
+            instant(1_767_225_600_123),
+            json!("2026-01-01T00:00:00.123Z")
+        );
         assert_eq!(instant(951_782_400_000), json!("2000-02-29T00:00:00.000Z"));
     }
 }

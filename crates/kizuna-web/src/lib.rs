@@ -45,7 +45,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(records::list_fields, records::add_field))
         .routes(routes!(records::patch_field))
         .routes(routes!(records::list_records, records::create_record))
-        .routes(routes!(records::get_record, records::patch_record, records::delete_record))
+        .routes(routes!(
+            records::get_record,
+            records::patch_record,
+            records::delete_record
+        ))
         .routes(routes!(records::restore_record))
         .routes(routes!(records::related))
         .routes(routes!(records::recycle_bin))
@@ -74,7 +78,10 @@ pub fn app(store: Store) -> axum::Router {
             ApiError(Error::new(
                 Kind::NotFound,
                 "no_such_route",
-                Text::new("There is no such API route.", "そのような API ルートはありません。"),
+                Text::new(
+                    "There is no such API route.",
+                    "そのような API ルートはありません。",
+                ),
                 Text::new(
                     "See /api/openapi.json for every route.",
                     "すべてのルートは /api/openapi.json を参照してください。",

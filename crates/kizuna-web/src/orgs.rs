@@ -67,7 +67,10 @@ pub async fn create_org(
     let app = App::parse(body.str("app")?)?;
     let plan = body.0.get("plan").and_then(Value::as_str).unwrap_or("free");
     let org = admin::create_org(&s.store, app, body.str("name")?, plan, &caller.0.user).await?;
-    Ok((StatusCode::CREATED, Json(org_json(&org, Some(Role::Administrator)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(org_json(&org, Some(Role::Administrator))),
+    ))
 }
 
 /// One org of the caller's, with its plan history.
@@ -79,7 +82,10 @@ pub async fn get_org(
     caller: Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (org, role) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, role) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let mut v = org_json(&org, Some(role));
     v["plan_changes"] = json!(s.store.plan_changes(org.id).await?.iter().map(|c| json!({
         "from_plan": c.from_plan, "to_plan": c.to_plan, "changed_by": c.changed_by, "changed_at": instant(c.changed_at),
@@ -97,9 +103,19 @@ pub async fn patch_org(
     Path(org): Path<String>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let mut org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
+    let mut org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
     // Check every member before changing anything: bad input changes nothing.
-    let plan = body.0.get("plan").map(|p| p.as_str().ok_or_else(|| Error::malformed_json("\"plan\" must be a string"))).transpose()?;
+    let plan = body
+        .0
+        .get("plan")
+        .map(|p| {
+            p.as_str()
+                .ok_or_else(|| Error::malformed_json("\"plan\" must be a string"))
+        })
+        .transpose()?;
     if let Some(plan) = plan {
         org.app()?.check_plan(plan)?;
     }
@@ -107,7 +123,9 @@ pub async fn patch_org(
         None => None,
         Some(Value::Null) => Some(None),
         Some(Value::String(c)) => Some(Some(c.as_str())),
-        Some(_) => return Err(Error::malformed_json("\"currency\" must be a string or null").into()),
+        Some(_) => {
+            return Err(Error::malformed_json("\"currency\" must be a string or null").into());
+        }
     };
     if let Some(c) = currency {
         s.store.set_currency(org.id, c).await?;
@@ -115,9 +133,16 @@ pub async fn patch_org(
     if let Some(plan) = plan
         && plan != org.plan
     {
-        org = s.store.change_plan(&org, plan, Some(caller.user_id())).await?;
+        org = s
+            .store
+            .change_plan(&org, plan, Some(caller.user_id()))
+            .await?;
     }
-    let org = s.store.org(org.id).await?.ok_or_else(|| Error::not_found("Org", org.id))?;
+    let org = s
+        .store
+        .org(org.id)
+        .await?
+        .ok_or_else(|| Error::not_found("Org", org.id))?;
     Ok(Json(org_json(&org, Some(Role::Administrator))))
 }
 
@@ -129,9 +154,14 @@ pub async fn list_members(
     caller: Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let members = s.store.members(org.id).await?;
-    Ok(Json(json!({"members": members.iter().map(member_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"members": members.iter().map(member_json).collect::<Vec<_>>()}),
+    ))
 }
 
 /// Adds an existing user to the org (administrators): `{"email", "role"}`.
@@ -144,12 +174,23 @@ pub async fn add_member(
     Path(org): Path<String>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
-    let role = Role::parse(body.0.get("role").and_then(Value::as_str).unwrap_or("member"))?;
+    let org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
+    let role = Role::parse(
+        body.0
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("member"),
+    )?;
     let user = s.store.require_user_by_email(body.str("email")?).await?;
     s.store.add_member(org.id, user.id, role).await?;
     let members = s.store.members(org.id).await?;
-    let m = members.iter().find(|m| m.user_id == user.id).ok_or_else(|| Error::not_found("Member", user.id))?;
+    let m = members
+        .iter()
+        .find(|m| m.user_id == user.id)
+        .ok_or_else(|| Error::not_found("Member", user.id))?;
     Ok((StatusCode::CREATED, Json(member_json(m))))
 }
 
@@ -163,12 +204,18 @@ pub async fn patch_member(
     Path((org, user)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
+    let org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
     let user = id("Member", &user)?;
     let role = Role::parse(body.str("role")?)?;
     s.store.set_member_role(org.id, user, role).await?;
     let members = s.store.members(org.id).await?;
-    let m = members.iter().find(|m| m.user_id == user).ok_or_else(|| Error::not_found("Member", user))?;
+    let m = members
+        .iter()
+        .find(|m| m.user_id == user)
+        .ok_or_else(|| Error::not_found("Member", user))?;
     Ok(Json(member_json(m)))
 }
 
@@ -180,7 +227,10 @@ pub async fn list_departments(
     caller: Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let mut out = Vec::new();
     for d in s.store.departments(org.id).await? {
         let members = s.store.department_members(d.id).await?;
@@ -199,9 +249,17 @@ pub async fn create_department(
     Path(org): Path<String>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
+    let org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
     let d = s.store.create_department(org.id, body.str("name")?).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": d.id, "name": d.name, "members": [], "created_at": instant(d.created_at)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"id": d.id, "name": d.name, "members": [], "created_at": instant(d.created_at)}),
+        ),
+    ))
 }
 
 /// Adds an org member to a department (administrators): `{"user_id"}`.
@@ -214,9 +272,20 @@ pub async fn add_department_member(
     Path((org, department)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
+    let org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
     let department = id("Department", &department)?;
-    let user = body.0.get("user_id").and_then(Value::as_i64).ok_or_else(|| Error::malformed_json("the body needs a number \"user_id\""))?;
-    s.store.add_department_member(org.id, department, user).await?;
-    Ok(Json(json!({"id": department, "members": s.store.department_members(department).await?})))
+    let user = body
+        .0
+        .get("user_id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Error::malformed_json("the body needs a number \"user_id\""))?;
+    s.store
+        .add_department_member(org.id, department, user)
+        .await?;
+    Ok(Json(
+        json!({"id": department, "members": s.store.department_members(department).await?}),
+    ))
 }

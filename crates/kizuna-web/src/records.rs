@@ -28,9 +28,14 @@ pub async fn list_modules(
     caller: Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let modules = s.store.modules(org.id).await?;
-    Ok(Json(json!({"modules": modules.iter().map(module_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"modules": modules.iter().map(module_json).collect::<Vec<_>>()}),
+    ))
 }
 
 /// Enables or disables a module (administrators): `{"enabled": bool}`.
@@ -43,8 +48,15 @@ pub async fn patch_module(
     Path((org, module)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
-    let enabled = body.0.get("enabled").and_then(Value::as_bool).ok_or_else(|| Error::malformed_json("the body needs a boolean \"enabled\""))?;
+    let org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
+    let enabled = body
+        .0
+        .get("enabled")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| Error::malformed_json("the body needs a boolean \"enabled\""))?;
     s.store.set_module_enabled(org.id, &module, enabled).await?;
     Ok(Json(module_json(&s.store.module(org.id, &module).await?)))
 }
@@ -57,7 +69,10 @@ pub async fn list_fields(
     caller: Caller,
     Path((org, module)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let m = s.store.module(org.id, &module).await?;
     Ok(Json(json!({"fields": m.fields})))
 }
@@ -73,8 +88,12 @@ pub async fn add_field(
     Path((org, module)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
-    let field: FieldDef = serde_json::from_value(body.0).map_err(|e| Error::malformed_json(&e.to_string()))?;
+    let org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
+    let field: FieldDef =
+        serde_json::from_value(body.0).map_err(|e| Error::malformed_json(&e.to_string()))?;
     let field = admin::add_custom_field(&s.store, org.id, &module, field).await?;
     Ok((StatusCode::CREATED, Json(json!(field))))
 }
@@ -89,10 +108,21 @@ pub async fn patch_field(
     Path((org, module, field)): Path<(String, String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
-    let in_use = body.0.get("in_use").and_then(Value::as_bool).ok_or_else(|| Error::malformed_json("the body needs a boolean \"in_use\""))?;
-    s.store.set_field_in_use(org.id, &module, &field, in_use).await?;
-    Ok(Json(json!({"fields": s.store.module(org.id, &module).await?.fields})))
+    let org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
+    let in_use = body
+        .0
+        .get("in_use")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| Error::malformed_json("the body needs a boolean \"in_use\""))?;
+    s.store
+        .set_field_in_use(org.id, &module, &field, in_use)
+        .await?;
+    Ok(Json(
+        json!({"fields": s.store.module(org.id, &module).await?.fields}),
+    ))
 }
 
 /// A page of records: `?limit=&cursor=&sort=&order=` and `Field=value` filters.
@@ -107,7 +137,10 @@ pub async fn list_records(
     Path((org, module)): Path<(String, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let page = records::list(&s.store, org.id, &module, &params).await?;
     Ok(Json(json!({
         "records": page.records.iter().map(record_json).collect::<Vec<_>>(),
@@ -125,7 +158,10 @@ pub async fn create_record(
     Path((org, module)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     if let Some(batch) = body.0.get("records") {
         let rows = batch
             .as_array()
@@ -133,8 +169,12 @@ pub async fn create_record(
             .iter()
             .map(|r| records::fields_of(r).cloned())
             .collect::<Result<Vec<_>, _>>()?;
-        let created = records::create_many(&s.store, org.id, &module, &rows, caller.origin()).await?;
-        return Ok((StatusCode::CREATED, Json(json!({"records": created.iter().map(record_json).collect::<Vec<_>>()}))));
+        let created =
+            records::create_many(&s.store, org.id, &module, &rows, caller.origin()).await?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(json!({"records": created.iter().map(record_json).collect::<Vec<_>>()})),
+        ));
     }
     let fields = records::fields_of(&body.0)?;
     let r = records::create(&s.store, org.id, &module, fields, caller.origin()).await?;
@@ -149,7 +189,10 @@ pub async fn get_record(
     caller: Caller,
     Path((org, module, rid)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let r = records::get(&s.store, org.id, &module, id(&module, &rid)?).await?;
     Ok(Json(record_json(&r)))
 }
@@ -165,14 +208,29 @@ pub async fn patch_record(
     Path((org, module, rid)): Path<(String, String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let rid = id(&module, &rid)?;
     let fields = records::fields_of(&body.0)?;
     let version = match body.0.get("version") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| Error::malformed_json("\"version\" must be a whole number"))?),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| Error::malformed_json("\"version\" must be a whole number"))?,
+        ),
     };
-    let r = records::update(&s.store, org.id, &module, rid, fields, version, caller.origin()).await?;
+    let r = records::update(
+        &s.store,
+        org.id,
+        &module,
+        rid,
+        fields,
+        version,
+        caller.origin(),
+    )
+    .await?;
     Ok(Json(record_json(&r)))
 }
 
@@ -185,8 +243,18 @@ pub async fn delete_record(
     caller: Caller,
     Path((org, module, rid)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
-    let r = records::delete(&s.store, org.id, &module, id(&module, &rid)?, caller.origin()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
+    let r = records::delete(
+        &s.store,
+        org.id,
+        &module,
+        id(&module, &rid)?,
+        caller.origin(),
+    )
+    .await?;
     Ok(Json(record_json(&r)))
 }
 
@@ -199,8 +267,18 @@ pub async fn restore_record(
     caller: Caller,
     Path((org, module, rid)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
-    let r = records::restore(&s.store, org.id, &module, id(&module, &rid)?, caller.origin()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
+    let r = records::restore(
+        &s.store,
+        org.id,
+        &module,
+        id(&module, &rid)?,
+        caller.origin(),
+    )
+    .await?;
     Ok(Json(record_json(&r)))
 }
 
@@ -216,14 +294,27 @@ pub async fn related(
     Path((org, module, rid, list)): Path<(String, String, String, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let record = records::get(&s.store, org.id, &module, id(&module, &rid)?).await?;
     records::enabled_module(&s.store, org.id, &list).await?;
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let limit = param("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
     let after = param("after").and_then(|v| v.parse().ok());
-    let rows = s.store.related_records(org.id, record.id, &list, after, limit).await?;
-    Ok(Json(json!({"records": rows.iter().map(record_json).collect::<Vec<_>>()})))
+    let rows = s
+        .store
+        .related_records(org.id, record.id, &list, after, limit)
+        .await?;
+    Ok(Json(
+        json!({"records": rows.iter().map(record_json).collect::<Vec<_>>()}),
+    ))
 }
 
 /// The org's recycle bin, newest deletion first.
@@ -235,9 +326,14 @@ pub async fn recycle_bin(
     caller: Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s.store.org_for_member(id("Org", &org)?, caller.user_id()).await?;
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
     let rows = s.store.recycle_bin(org.id, 500).await?;
-    Ok(Json(json!({"records": rows.iter().map(record_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"records": rows.iter().map(record_json).collect::<Vec<_>>()}),
+    ))
 }
 
 /// The org's change log after `?after=<seq>` (administrators).
@@ -250,8 +346,15 @@ pub async fn changes(
     Path(org): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let org = s.store.org_for_admin(id("Org", &org)?, caller.user_id()).await?;
-    let after = params.iter().find(|(k, _)| k == "after").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let org = s
+        .store
+        .org_for_admin(id("Org", &org)?, caller.user_id())
+        .await?;
+    let after = params
+        .iter()
+        .find(|(k, _)| k == "after")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     let rows = s.store.changes_after(org.id, after, 1000).await?;
     Ok(Json(json!({"changes": rows.iter().map(|c| json!({
         "seq": c.seq, "module": c.module, "record_id": c.record_id, "version": c.version, "op": c.op,

@@ -1,0 +1,396 @@
+//! Isolation: every route of the API, called with another org's ids — in the
+//! path, the query and the body — answers 404 and changes nothing. The routes
+//! are taken from the OpenAPI document, so a new route without a case here
+//! makes this test fail.
+
+use kizuna_domain::App;
+use kizuna_testkit::{Backend, TestApp, code, fingerprint};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+struct Case {
+    method: &'static str,
+    /// The route as the OpenAPI document names it.
+    route: &'static str,
+    /// The concrete request.
+    path: String,
+    body: Option<Value>,
+}
+
+fn case(method: &'static str, route: &'static str, path: String, body: Option<Value>) -> Case {
+    Case {
+        method,
+        route,
+        path,
+        body,
+    }
+}
+
+async fn walk_every_route(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend, "walk_every_route").await else {
+        return;
+    };
+    // Org A is the caller's; org B belongs to someone else.
+    let alice = app.actor("alice@a.example").await;
+    let bob = app.actor("bob@b.example").await;
+    let a = app.org(App::Crm, "standard", &alice).await;
+    let b = app.org(App::Crm, "standard", &bob).await;
+    let b_dept = app
+        .store
+        .create_department(b.id, "B support")
+        .await
+        .expect("dept");
+    let (s, b_account) = app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Accounts/records", b.id),
+            &bob.key,
+            &json!({"fields": {"Account_Name": "B Corp"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b_account}");
+    let b_account = b_account["id"].as_i64().expect("id");
+    let (s, b_contact) = app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Contacts/records", b.id),
+            &bob.key,
+            &json!({"fields": {"Last_Name": "B", "Account": b_account}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b_contact}");
+    let b_contact = b_contact["id"].as_i64().expect("id");
+    let (s, b_deleted) = app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Contacts/records", b.id),
+            &bob.key,
+            &json!({"fields": {"Last_Name": "B deleted"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let b_deleted = b_deleted["id"].as_i64().expect("id");
+    let (s, _) = app
+        .delete(
+            &format!("/api/v1/orgs/{}/modules/Contacts/records/{b_deleted}", b.id),
+            &bob.key,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, a_contact) = app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Contacts/records", a.id),
+            &alice.key,
+            &json!({"fields": {"Last_Name": "A"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let a_contact = a_contact["id"].as_i64().expect("id");
+
+    let (b_org, a_org) = (b.id, a.id);
+    let bob_id = bob.user.id;
+    let contact_body = json!({"fields": {"Last_Name": "X"}});
+    let cases = vec![
+        // B's org in the path.
+        case(
+            "GET",
+            "/api/v1/orgs/{org}",
+            format!("/api/v1/orgs/{b_org}"),
+            None,
+        ),
+        case(
+            "PATCH",
+            "/api/v1/orgs/{org}",
+            format!("/api/v1/orgs/{b_org}"),
+            Some(json!({"plan": "enterprise"})),
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/members",
+            format!("/api/v1/orgs/{b_org}/members"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/members",
+            format!("/api/v1/orgs/{b_org}/members"),
+            Some(json!({"email": "alice@a.example", "role": "administrator"})),
+        ),
+        case(
+            "PATCH",
+            "/api/v1/orgs/{org}/members/{user}",
+            format!("/api/v1/orgs/{b_org}/members/{bob_id}"),
+            Some(json!({"role": "member"})),
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/departments",
+            format!("/api/v1/orgs/{b_org}/departments"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/departments",
+            format!("/api/v1/orgs/{b_org}/departments"),
+            Some(json!({"name": "New"})),
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/departments/{department}/members",
+            format!("/api/v1/orgs/{b_org}/departments/{}/members", b_dept.id),
+            Some(json!({"user_id": bob_id})),
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules",
+            format!("/api/v1/orgs/{b_org}/modules"),
+            None,
+        ),
+        case(
+            "PATCH",
+            "/api/v1/orgs/{org}/modules/{module}",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts"),
+            Some(json!({"enabled": false})),
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules/{module}/fields",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/fields"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/modules/{module}/fields",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/fields"),
+            Some(json!({"api_name": "Extra", "label": "Extra", "type": "text"})),
+        ),
+        case(
+            "PATCH",
+            "/api/v1/orgs/{org}/modules/{module}/fields/{field}",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/fields/Email"),
+            Some(json!({"in_use": false})),
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules/{module}/records",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/records"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/modules/{module}/records",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/records"),
+            Some(contact_body.clone()),
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/records/{b_contact}"),
+            None,
+        ),
+        case(
+            "PATCH",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/records/{b_contact}"),
+            Some(contact_body.clone()),
+        ),
+        case(
+            "DELETE",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/records/{b_contact}"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/restore",
+            format!("/api/v1/orgs/{b_org}/modules/Contacts/records/{b_deleted}/restore"),
+            None,
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}",
+            format!("/api/v1/orgs/{b_org}/modules/Accounts/records/{b_account}/related/Contacts"),
+            None,
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/recycle-bin",
+            format!("/api/v1/orgs/{b_org}/recycle-bin"),
+            None,
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/changes",
+            format!("/api/v1/orgs/{b_org}/changes"),
+            None,
+        ),
+        // The caller's own org, with B's ids in the path.
+        case(
+            "PATCH",
+            "/api/v1/orgs/{org}/members/{user}",
+            format!("/api/v1/orgs/{a_org}/members/{bob_id}"),
+            Some(json!({"role": "member"})),
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/departments/{department}/members",
+            format!("/api/v1/orgs/{a_org}/departments/{}/members", b_dept.id),
+            Some(json!({"user_id": alice.user.id})),
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}",
+            format!("/api/v1/orgs/{a_org}/modules/Contacts/records/{b_contact}"),
+            None,
+        ),
+        case(
+            "PATCH",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}",
+            format!("/api/v1/orgs/{a_org}/modules/Contacts/records/{b_contact}"),
+            Some(contact_body.clone()),
+        ),
+        case(
+            "DELETE",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}",
+            format!("/api/v1/orgs/{a_org}/modules/Contacts/records/{b_contact}"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/restore",
+            format!("/api/v1/orgs/{a_org}/modules/Contacts/records/{b_deleted}/restore"),
+            None,
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}",
+            format!("/api/v1/orgs/{a_org}/modules/Accounts/records/{b_account}/related/Contacts"),
+            None,
+        ),
+        // B's ids in the query.
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules/{module}/records",
+            format!("/api/v1/orgs/{a_org}/modules/Contacts/records?Account={b_account}"),
+            None,
+        ),
+        // B's ids in the body.
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/modules/{module}/records",
+            format!("/api/v1/orgs/{a_org}/modules/Contacts/records"),
+            Some(json!({"fields": {"Last_Name": "X", "Account": b_account}})),
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/modules/{module}/records",
+            format!("/api/v1/orgs/{a_org}/modules/Contacts/records"),
+            Some(
+                json!({"records": [{"fields": {"Last_Name": "ok"}}, {"fields": {"Last_Name": "X", "Account": b_account}}]}),
+            ),
+        ),
+        case(
+            "PATCH",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}",
+            format!("/api/v1/orgs/{a_org}/modules/Contacts/records/{a_contact}"),
+            Some(json!({"fields": {"Account": b_account}})),
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/departments/{department}/members",
+            format!("/api/v1/orgs/{a_org}/departments/{}/members", b_dept.id),
+            Some(json!({"user_id": bob_id})),
+        ),
+    ];
+
+    // Routes that name no org: they must not show org B.
+    let unscoped: BTreeSet<(&str, &str)> = [
+        ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/orgs"),
+        ("POST", "/api/v1/orgs"),
+    ]
+    .into_iter()
+    .collect();
+
+    // Every route of the OpenAPI document has a case.
+    let doc = serde_json::to_value(kizuna_web::openapi()).expect("the OpenAPI document");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut missing = Vec::new();
+    for (route, item) in paths {
+        for method in ["get", "post", "patch", "put", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let m = method.to_uppercase();
+            let covered = unscoped.contains(&(m.as_str(), route.as_str()))
+                || cases.iter().any(|c| c.method == m && c.route == route);
+            if !covered {
+                missing.push(format!("{m} {route}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routes without an isolation case: {missing:?}"
+    );
+    assert!(paths.len() >= 15, "the OpenAPI document lists the routes");
+
+    for c in &cases {
+        assert!(
+            paths.contains_key(c.route),
+            "case for an unknown route {}",
+            c.route
+        );
+        let before = fingerprint(&app.store).await;
+        let (status, body) = app
+            .call(c.method, &c.path, Some(&alice.key), c.body.as_ref())
+            .await;
+        assert_eq!(
+            status, 404,
+            "{} {} answered {status}: {body}",
+            c.method, c.path
+        );
+        assert!(
+            code(&body).ends_with("not_found"),
+            "{} {}: {body}",
+            c.method,
+            c.path
+        );
+        let text = body.to_string();
+        assert!(
+            !text.contains("B Corp") && !text.contains("bob@b.example"),
+            "leak: {text}"
+        );
+        assert_eq!(
+            fingerprint(&app.store).await,
+            before,
+            "{} {} changed the database",
+            c.method,
+            c.path
+        );
+    }
+
+    for (method, route) in &unscoped {
+        let body =
+            (*method == "POST").then(|| json!({"app": "crm", "name": "Alice two", "plan": "free"}));
+        let (status, answer) = app
+            .call(method, route, Some(&alice.key), body.as_ref())
+            .await;
+        assert!(
+            status == 200 || status == 201,
+            "{method} {route}: {status} {answer}"
+        );
+        let text = answer.to_string();
+        assert!(
+            !text.contains(&format!("\"id\":{b_org},")) && !text.contains("bob@b.example"),
+            "{method} {route} shows org B: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_404_for_another_orgs_ids_on_sqlite() {
+    walk_every_route(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn every_route_answers_404_for_another_orgs_ids_on_postgres() {
+    walk_every_route(Backend::Postgres).await;
+}
