@@ -142,7 +142,10 @@ impl Error {
         Error::new(
             Kind::Unauthenticated,
             "key_revoked",
-            Text::new("This API key was revoked.", "この API キーは無効化されています。"),
+            Text::new(
+                "This API key was revoked.",
+                "この API キーは無効化されています。",
+            ),
             Text::new(
                 "Create a new key with `kizuna key create`.",
                 "`kizuna key create` で新しいキーを作成してください。",
@@ -156,11 +159,17 @@ impl Error {
             Kind::Unauthenticated,
             "user_deactivated",
             Text::new(
-                format!("The user {email} who owns this API key is deactivated, so the key is invalid."),
-                format!("この API キーの所有者 {email} は無効化されているため、キーは使用できません。"),
+                format!(
+                    "The user {email} who owns this API key is deactivated, so the key is invalid."
+                ),
+                format!(
+                    "この API キーの所有者 {email} は無効化されているため、キーは使用できません。"
+                ),
             ),
             Text::new(
-                format!("An administrator must re-activate {email}, or use another administrator's key."),
+                format!(
+                    "An administrator must re-activate {email}, or use another administrator's key."
+                ),
                 format!("管理者が {email} を再有効化するか、別の管理者のキーを使用してください。"),
             ),
         )
@@ -198,8 +207,12 @@ impl Error {
                 format!("この操作は {org_name} の管理者のみが行えます。"),
             ),
             Text::new(
-                format!("Ask an administrator ({list}) to do it, or to give you the administrator role."),
-                format!("管理者（{list}）に操作を依頼するか、管理者ロールの付与を依頼してください。"),
+                format!(
+                    "Ask an administrator ({list}) to do it, or to give you the administrator role."
+                ),
+                format!(
+                    "管理者（{list}）に操作を依頼するか、管理者ロールの付与を依頼してください。"
+                ),
             ),
         )
         .with_rule("GEN-1")

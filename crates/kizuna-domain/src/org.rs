@@ -16,7 +16,13 @@ pub enum App {
 }
 
 impl App {
-    pub const ALL: [App; 5] = [App::Crm, App::Desk, App::Projects, App::Events, App::Inventory];
+    pub const ALL: [App; 5] = [
+        App::Crm,
+        App::Desk,
+        App::Projects,
+        App::Events,
+        App::Inventory,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,8 +65,14 @@ impl App {
         let list = self.plans().join(", ");
         Err(Error::bad_request(
             "unknown_plan",
-            format!("{} has no plan {plan}; its plans are {list}.", self.as_str()),
-            format!("{} にプラン {plan} はありません。プランは {list} です。", self.as_str()),
+            format!(
+                "{} has no plan {plan}; its plans are {list}.",
+                self.as_str()
+            ),
+            format!(
+                "{} にプラン {plan} はありません。プランは {list} です。",
+                self.as_str()
+            ),
         )
         .with_details(json!({"app": self.as_str(), "plans": self.plans()})))
     }
@@ -200,17 +212,37 @@ mod tests {
     #[test]
     fn gen_2_crm_free_includes_projects_only() {
         // PRJ-10: free CRM may integrate Projects; DSK-8: not Desk; nor Events.
-        assert!(plan_includes(App::Crm, "free", IntegrationKind::CrmProjects));
+        assert!(plan_includes(
+            App::Crm,
+            "free",
+            IntegrationKind::CrmProjects
+        ));
         assert!(!plan_includes(App::Crm, "free", IntegrationKind::CrmDesk));
         assert!(!plan_includes(App::Crm, "free", IntegrationKind::CrmEvents));
-        assert!(plan_includes(App::Crm, "standard", IntegrationKind::CrmDesk));
+        assert!(plan_includes(
+            App::Crm,
+            "standard",
+            IntegrationKind::CrmDesk
+        ));
     }
 
     #[test]
     fn prj_18_projects_needs_paid_or_trial() {
-        assert!(!plan_includes(App::Projects, "free", IntegrationKind::CrmProjects));
-        assert!(plan_includes(App::Projects, "trial", IntegrationKind::CrmProjects));
-        assert!(plan_includes(App::Projects, "premium", IntegrationKind::CrmProjects));
+        assert!(!plan_includes(
+            App::Projects,
+            "free",
+            IntegrationKind::CrmProjects
+        ));
+        assert!(plan_includes(
+            App::Projects,
+            "trial",
+            IntegrationKind::CrmProjects
+        ));
+        assert!(plan_includes(
+            App::Projects,
+            "premium",
+            IntegrationKind::CrmProjects
+        ));
     }
 
     #[test]

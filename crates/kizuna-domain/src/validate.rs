@@ -25,9 +25,10 @@ impl FieldError {
 
 /// Turns a list of field problems into one refusal naming every field.
 pub fn invalid_fields(errors: Vec<FieldError>) -> Error {
-    let first = errors.first().cloned().unwrap_or_else(|| {
-        FieldError::new("", "invalid_field", String::new(), String::new())
-    });
+    let first = errors
+        .first()
+        .cloned()
+        .unwrap_or_else(|| FieldError::new("", "invalid_field", String::new(), String::new()));
     let (en, ja) = if errors.len() == 1 {
         (first.message.en.clone(), first.message.ja.clone())
     } else {
@@ -178,8 +179,12 @@ pub fn validate_value(field: &FieldDef, value: &Value) -> Result<Value, FieldErr
                     return Err(FieldError::new(
                         name,
                         "invalid_phone",
-                        format!("{name}: \"{s}\" is not a phone number (digits, spaces, + - ( ) . allowed)."),
-                        format!("{name}: 「{s}」は電話番号の形式ではありません（数字・空白・+ - ( ) . が使えます）。"),
+                        format!(
+                            "{name}: \"{s}\" is not a phone number (digits, spaces, + - ( ) . allowed)."
+                        ),
+                        format!(
+                            "{name}: 「{s}」は電話番号の形式ではありません（数字・空白・+ - ( ) . が使えます）。"
+                        ),
                     ));
                 }
                 FieldType::Url if !is_url(s) => {
@@ -233,8 +238,12 @@ pub fn validate_value(field: &FieldDef, value: &Value) -> Result<Value, FieldErr
                 return Err(FieldError::new(
                     name,
                     "invalid_datetime",
-                    format!("{name} takes a date-time in RFC 3339 form, e.g. 2026-04-01T09:30:00+09:00."),
-                    format!("{name} には RFC 3339 形式の日時（例: 2026-04-01T09:30:00+09:00）を指定してください。"),
+                    format!(
+                        "{name} takes a date-time in RFC 3339 form, e.g. 2026-04-01T09:30:00+09:00."
+                    ),
+                    format!(
+                        "{name} には RFC 3339 形式の日時（例: 2026-04-01T09:30:00+09:00）を指定してください。"
+                    ),
                 ));
             };
             json!(

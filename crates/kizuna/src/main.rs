@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "kizuna", version, about = "Kizuna (絆): CRM, Desk, Projects, Events and Inventory that work together")]
+#[command(
+    name = "kizuna",
+    version,
+    about = "Kizuna (絆): CRM, Desk, Projects, Events and Inventory that work together"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -129,7 +133,10 @@ impl DataArgs {
             None => {
                 std::fs::create_dir_all(&self.data_dir)
                     .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
-                self.data_dir.join("kizuna.db").to_string_lossy().into_owned()
+                self.data_dir
+                    .join("kizuna.db")
+                    .to_string_lossy()
+                    .into_owned()
             }
         };
         Ok(Store::open(&url).await?)
@@ -140,8 +147,7 @@ impl DataArgs {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -153,7 +159,10 @@ async fn main() -> ExitCode {
             // languages, exit 1. Anything else (cannot open the data) is 1 too.
             match e.downcast_ref::<Error>() {
                 Some(err) => {
-                    eprintln!("error [{}]: {}\n  {}", err.code, err.message.en, err.message.ja);
+                    eprintln!(
+                        "error [{}]: {}\n  {}",
+                        err.code, err.message.en, err.message.ja
+                    );
                     eprintln!("fix: {}\n  {}", err.fix.en, err.fix.ja);
                     if err.kind == Kind::Internal {
                         return ExitCode::from(1);
@@ -176,10 +185,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let store = args.data.open().await?;
             let d = demo::ensure_demo(&store).await?;
             let (_, key) = store.create_api_key(d.admin.id).await?;
-            println!("Kizuna demo: {} orgs, administrator {} and member {} (password: {})",
-                d.orgs.len(), d.admin.email, d.member.email, demo::DEMO_PASSWORD);
+            println!(
+                "Kizuna demo: {} orgs, administrator {} and member {} (password: {})",
+                d.orgs.len(),
+                d.admin.email,
+                d.member.email,
+                demo::DEMO_PASSWORD
+            );
             for org in &d.orgs {
-                println!("  org {} — {} ({}, plan {})", org.id, org.name, org.app, org.plan);
+                println!(
+                    "  org {} — {} ({}, plan {})",
+                    org.id, org.name, org.app, org.plan
+                );
             }
             println!("URL: http://{}/", args.bind);
             println!("API key: {key}");
@@ -187,7 +204,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::Create { email, name, data }) => {
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
             let store = data.open().await?;
             let user = store.create_user(&email, &name, Some(password)).await?;
@@ -197,7 +216,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::Deactivate { email, data }) => {
             let user = data.open().await?.set_user_active(&email, false).await?;
-            println!("deactivated {}: their API keys are refused from now on", user.email);
+            println!(
+                "deactivated {}: their API keys are refused from now on",
+                user.email
+            );
             Ok(())
         }
         Command::User(UserCommand::Activate { email, data }) => {
@@ -209,24 +231,44 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let store = data.open().await?;
             let user = store.require_user_by_email(&email).await?;
             let (id, key) = store.create_api_key(user.id).await?;
-            println!("API key {id} for {} (shown once; store it now):", user.email);
+            println!(
+                "API key {id} for {} (shown once; store it now):",
+                user.email
+            );
             println!("{key}");
             Ok(())
         }
-        Command::Org(OrgCommand::Create { app, name, plan, admin: email, data }) => {
+        Command::Org(OrgCommand::Create {
+            app,
+            name,
+            plan,
+            admin: email,
+            data,
+        }) => {
             let app = App::parse(&app)?;
             let store = data.open().await?;
             let user = store.require_user_by_email(&email).await?;
             let org = admin::create_org(&store, app, &name, &plan, &user).await?;
-            println!("created {} org \"{}\" on plan {}, administrator {}", org.app, org.name, org.plan, user.email);
+            println!(
+                "created {} org \"{}\" on plan {}, administrator {}",
+                org.app, org.name, org.plan, user.email
+            );
             println!("{}", org.id);
             Ok(())
         }
-        Command::Org(OrgCommand::AddMember { org, email, role, data }) => {
+        Command::Org(OrgCommand::AddMember {
+            org,
+            email,
+            role,
+            data,
+        }) => {
             let role = Role::parse(&role)?;
             let store = data.open().await?;
             let user = store.require_user_by_email(&email).await?;
-            store.org(org).await?.ok_or_else(|| Error::not_found("Org", org))?;
+            store
+                .org(org)
+                .await?
+                .ok_or_else(|| Error::not_found("Org", org))?;
             store.add_member(org, user.id, role).await?;
             println!("added {} to org {org} as {}", user.email, role.as_str());
             Ok(())
@@ -264,7 +306,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
