@@ -40,7 +40,7 @@ fn sample_value(
         FieldType::Integer => json!((i as i64 + 1) * 10),
         FieldType::Decimal | FieldType::Percent => json!((i as f64 + 1.0) * 25.0),
         FieldType::Currency => json!({"amount_minor": (i as i64 + 1) * 100_000, "currency": "JPY"}),
-        FieldType::Boolean => json!(i % 2 == 0),
+        FieldType::Boolean => json!(i.is_multiple_of(2)),
         FieldType::Lookup => {
             let ids = lookups.get(f.lookup_module.as_deref()?)?;
             json!(ids.get(i % ids.len().max(1))?)

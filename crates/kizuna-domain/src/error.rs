@@ -49,14 +49,27 @@ impl Kind {
 }
 
 /// One refusal, complete: what went wrong, why, and what to do about it.
+/// Boxed, so that `Result<T, Error>` stays one pointer wide on the happy path.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error {
+pub struct Error(Box<Refusal>);
+
+/// What a refusal says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
     pub kind: Kind,
     pub code: &'static str,
     pub rule: Option<&'static str>,
     pub message: Text,
     pub fix: Text,
     pub details: Value,
+}
+
+impl std::ops::Deref for Error {
+    type Target = Refusal;
+
+    fn deref(&self) -> &Refusal {
+        &self.0
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -71,23 +84,23 @@ impl std::error::Error for Error {}
 
 impl Error {
     pub fn new(kind: Kind, code: &'static str, message: Text, fix: Text) -> Self {
-        Error {
+        Error(Box::new(Refusal {
             kind,
             code,
             rule: None,
             message,
             fix,
             details: Value::Null,
-        }
+        }))
     }
 
     pub fn with_rule(mut self, rule: &'static str) -> Self {
-        self.rule = Some(rule);
+        self.0.rule = Some(rule);
         self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+        self.0.details = details;
         self
     }
 

@@ -97,7 +97,7 @@ impl From<Value> for Arg {
 /// `args![a, b, c]` builds a parameter list from anything `Into<Arg>`.
 #[macro_export]
 macro_rules! args {
-    ($($a:expr),* $(,)?) => { vec![$($crate::db::Arg::from($a)),*] };
+    ($($a:expr),* $(,)?) => { [$($crate::db::Arg::from($a)),*] };
 }
 
 /// A row type that decodes from both backends (a `#[derive(FromRow)]` struct).
@@ -211,8 +211,8 @@ pub enum Tx {
 impl Tx {
     pub fn x(&mut self) -> Exec<'_> {
         match self {
-            Tx::Sqlite(t) => Exec::SqliteConn(&mut **t),
-            Tx::Postgres(t) => Exec::PgConn(&mut **t),
+            Tx::Sqlite(t) => Exec::SqliteConn(t),
+            Tx::Postgres(t) => Exec::PgConn(t),
         }
     }
 

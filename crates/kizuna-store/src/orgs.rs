@@ -213,6 +213,18 @@ impl Store {
     /// org would have nobody left to administer it.
     pub async fn set_member_role(&self, org_id: i64, user_id: i64, role: Role) -> Result<()> {
         let mut tx = self.db.begin().await?;
+        if self.db.dialect() == crate::Dialect::Postgres {
+            // Two administrators demoting each other at once would each count two
+            // administrators at READ COMMITTED; the org row's lock makes the second
+            // count after the first commits. (SQLite: BEGIN IMMEDIATE serialises.)
+            tx.x()
+                .execute(
+                    "SELECT id FROM orgs WHERE id = $1 FOR UPDATE",
+                    &crate::args![org_id],
+                )
+                .await
+                .map_err(db_error)?;
+        }
         let current: Option<RoleRow> = tx
             .x()
             .fetch_optional(

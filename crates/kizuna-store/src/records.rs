@@ -168,7 +168,7 @@ fn encode_cursor(value: &Value, id: i64) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<(Value, i64)> {
-    if cursor.len() % 2 != 0 || cursor.len() > 8192 {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 8192 {
         return Err(invalid_cursor());
     }
     let bytes: Option<Vec<u8>> = (0..cursor.len())
@@ -461,6 +461,18 @@ impl Store {
         updating: Option<i64>,
     ) -> Result<()> {
         let dialect = self.db.dialect();
+        if dialect == Dialect::Postgres && module.fields.iter().any(|f| f.unique) {
+            // At READ COMMITTED two writers would both find no duplicate and both
+            // insert; this lock, held to commit, makes the second wait and then
+            // see the first one's row. (SQLite: BEGIN IMMEDIATE serialises.)
+            tx.x()
+                .execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('kizuna.unique:' || $1 || ':' || $2, 0))",
+                    &crate::args![org_id.to_string(), &module.api_name],
+                )
+                .await
+                .map_err(db_error)?;
+        }
         for field in module.fields.iter().filter(|f| f.unique) {
             let mut seen = BTreeSet::new();
             for fields in rows {
@@ -593,8 +605,11 @@ impl Store {
             // Nothing changed: no new version, no change-log row (no echo).
             return Ok(current);
         }
-        let changed_only: Map<String, Value> =
-            changes.into_iter().filter(|(_, v)| !v.is_null()).collect();
+        let changed_only: Map<String, Value> = changes
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         self.check_lookups(&mut tx, org_id, module, std::slice::from_ref(&changed_only))
             .await?;
         self.check_unique(
@@ -613,11 +628,13 @@ impl Store {
             )
             .await
             .map_err(db_error)?;
-        // Lookups are re-derived from the new values: one source of truth.
+        // The links of the lookups this update sets are re-derived from the new
+        // values; the others are left as they are (their target may have been
+        // purged since, and its link with it).
         let lookup_names: Vec<String> = module
             .fields
             .iter()
-            .filter(|f| f.field_type == FieldType::Lookup)
+            .filter(|f| f.field_type == FieldType::Lookup && changes.contains_key(&f.api_name))
             .map(|f| f.api_name.clone())
             .collect();
         for name in &lookup_names {
@@ -629,7 +646,7 @@ impl Store {
                 .await
                 .map_err(db_error)?;
         }
-        let refs: Vec<(i64, String, i64)> = lookup_targets(module, &fields)
+        let refs: Vec<(i64, String, i64)> = lookup_targets(module, &changed_only)
             .into_iter()
             .map(|(f, to)| (id, f.api_name.clone(), to))
             .collect();
@@ -785,7 +802,9 @@ impl Store {
             SortKey::Field(f) => {
                 let n = sql.arg(&f.api_name);
                 let expr = match dialect {
-                    Dialect::Sqlite => format!("COALESCE({}, '')", dialect.json_field(n)),
+                    // -9e999 is -Infinity: a missing value sorts before every
+                    // number and text, as PostgreSQL's jsonb null does.
+                    Dialect::Sqlite => format!("COALESCE({}, -9e999)", dialect.json_field(n)),
                     Dialect::Postgres => {
                         format!("COALESCE({}, 'null'::jsonb)", dialect.json_field(n))
                     }
@@ -805,6 +824,7 @@ impl Store {
                 None => sql.push(&format!(" AND r.id {op} ${id}")),
                 Some(_) => {
                     let v = match dialect {
+                        Dialect::Sqlite if value.is_null() => sql.arg(Arg::F64(f64::NEG_INFINITY)),
                         Dialect::Sqlite => sql.arg(sqlite_scalar(&value)),
                         Dialect::Postgres => sql.arg(value),
                     };
@@ -852,6 +872,10 @@ impl Store {
         modules: &[&str],
         email: &str,
     ) -> Result<Vec<Record>> {
+        if modules.is_empty() {
+            // `IN ()` is not SQL on PostgreSQL.
+            return Ok(Vec::new());
+        }
         let mut sql = Sql::new(&format!(
             "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.email_key = $2 AND r.deleted_at IS NULL AND r.module IN ("
         ));

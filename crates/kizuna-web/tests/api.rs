@@ -1,0 +1,659 @@
+//! The REST API over real HTTP against the real router, on SQLite.
+
+use kizuna_domain::App;
+use kizuna_store::Org;
+use kizuna_testkit::{Actor, Backend, TestApp, code, fingerprint};
+use serde_json::{Value, json};
+
+async fn crm() -> (TestApp, Actor, Org) {
+    let app = TestApp::spawn(Backend::Sqlite, "api")
+        .await
+        .expect("SQLite is always there");
+    let admin = app.actor("admin@crm.example").await;
+    let org = app.org(App::Crm, "standard", &admin).await;
+    (app, admin, org)
+}
+
+fn records(org: &Org, module: &str) -> String {
+    format!("/api/v1/orgs/{}/modules/{module}/records", org.id)
+}
+
+#[tokio::test]
+async fn health_and_openapi_describe_every_required_route() {
+    let (app, _, _) = crm().await;
+    let (s, _) = app.call("GET", "/healthz", None, None).await;
+    assert_eq!(s, 200);
+    let (s, doc) = app.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(s, 200);
+    assert!(
+        doc["openapi"].as_str().expect("version").starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for (path, method) in [
+        ("/api/v1/me", "get"),
+        ("/api/v1/orgs", "post"),
+        ("/api/v1/orgs/{org}", "get"),
+        ("/api/v1/orgs/{org}/members", "post"),
+        ("/api/v1/orgs/{org}/members/{user}", "patch"),
+        ("/api/v1/orgs/{org}/modules", "get"),
+        ("/api/v1/orgs/{org}/modules/{module}/fields", "post"),
+        ("/api/v1/orgs/{org}/modules/{module}/records", "get"),
+        ("/api/v1/orgs/{org}/modules/{module}/records/{id}", "delete"),
+        (
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}",
+            "get",
+        ),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_without_a_valid_key_is_401_in_both_languages() {
+    let (app, admin, org) = crm().await;
+    for key in [None, Some("kz_not-a-key")] {
+        let (s, body) = app.call("GET", "/api/v1/me", key, None).await;
+        assert_eq!(s, 401);
+        assert_eq!(code(&body), "unauthenticated");
+        assert!(
+            !body["error"]["message"]["ja"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty()
+        );
+        assert!(!body["error"]["fix"]["en"].as_str().unwrap_or("").is_empty());
+    }
+    // GEN-10: deactivating the user invalidates their key at once.
+    app.store
+        .set_user_active(&admin.user.email, false)
+        .await
+        .expect("deactivate");
+    let (s, body) = app.get(&records(&org, "Contacts"), &admin.key).await;
+    assert_eq!(s, 401);
+    assert_eq!(code(&body), "user_deactivated");
+    assert_eq!(body["error"]["rule"], "GEN-10");
+    app.store
+        .set_user_active(&admin.user.email, true)
+        .await
+        .expect("activate");
+    let (s, _) = app.get(&records(&org, "Contacts"), &admin.key).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn record_lifecycle_create_read_update_delete_restore() {
+    let (app, admin, org) = crm().await;
+    let (s, created) = app
+        .post(&records(&org, "Contacts"), &admin.key, &json!({"fields": {"Last_Name": "山田", "First_Name": "太郎", "Email": " Taro@Example.JP "}}))
+        .await;
+    assert_eq!(s, 201, "{created}");
+    for key in [
+        "id",
+        "module",
+        "version",
+        "created_at",
+        "updated_at",
+        "fields",
+    ] {
+        assert!(created.get(key).is_some(), "record lacks {key}: {created}");
+    }
+    assert_eq!(created["version"], 1);
+    assert_eq!(
+        created["fields"]["Email"], "Taro@Example.JP",
+        "e-mail is trimmed"
+    );
+    let id = created["id"].as_i64().expect("id");
+    let one = format!("{}/{id}", records(&org, "Contacts"));
+
+    let (s, read) = app.get(&one, &admin.key).await;
+    assert_eq!((s, &read["fields"]["Last_Name"]), (200, &json!("山田")));
+
+    let (s, updated) = app
+        .patch(
+            &one,
+            &admin.key,
+            &json!({"fields": {"Title": "部長", "First_Name": null}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{updated}");
+    assert_eq!(updated["version"], 2);
+    assert_eq!(updated["fields"]["Title"], "部長");
+    assert!(
+        updated["fields"].get("First_Name").is_none(),
+        "null clears a field"
+    );
+
+    let (s, body) = app
+        .patch(
+            &one,
+            &admin.key,
+            &json!({"fields": {"Title": "x"}, "version": 1}),
+        )
+        .await;
+    assert_eq!((s, code(&body)), (409, "version_conflict"));
+
+    let (s, _) = app.delete(&one, &admin.key).await;
+    assert_eq!(s, 200);
+    let (s, body) = app.get(&one, &admin.key).await;
+    assert_eq!((s, code(&body)), (404, "not_found"));
+    let (s, bin) = app
+        .get(&format!("/api/v1/orgs/{}/recycle-bin", org.id), &admin.key)
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        bin["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .any(|r| r["id"] == id)
+    );
+
+    let (s, restored) = app
+        .post(&format!("{one}/restore"), &admin.key, &json!({}))
+        .await;
+    assert_eq!(s, 200, "{restored}");
+    let (s, read) = app.get(&one, &admin.key).await;
+    assert_eq!((s, &read["fields"]["Title"]), (200, &json!("部長")));
+
+    // Every change is in the change log, with its origin (the API key).
+    let (s, log) = app
+        .get(&format!("/api/v1/orgs/{}/changes", org.id), &admin.key)
+        .await;
+    assert_eq!(s, 200);
+    let ops: Vec<&str> = log["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["record_id"] == id)
+        .filter_map(|c| c["op"].as_str())
+        .collect();
+    assert_eq!(ops, ["create", "update", "delete", "restore"]);
+    assert!(
+        log["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .all(|c| c["origin"]["kind"] == "key")
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_400_naming_the_field_and_writes_nothing() {
+    let (app, admin, org) = crm().await;
+    let (s, field) = app
+        .post(&format!("/api/v1/orgs/{}/modules/Contacts/fields", org.id), &admin.key, &json!({"api_name": "Tier", "label": "Tier", "type": "picklist", "picklist": ["Gold", "Silver"]}))
+        .await;
+    assert_eq!(s, 201, "{field}");
+    let url = records(&org, "Contacts");
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"fields": {"Last_Name": "x", "Nope": 1}}),
+            "unknown_field",
+            "Nope",
+        ),
+        (
+            json!({"fields": {"Last_Name": 42}}),
+            "wrong_type",
+            "Last_Name",
+        ),
+        (
+            json!({"fields": {"Last_Name": "あ".repeat(81)}}),
+            "too_long",
+            "Last_Name",
+        ),
+        (
+            json!({"fields": {"Last_Name": "x", "Tier": "Bronze"}}),
+            "not_in_picklist",
+            "Tier",
+        ),
+        (
+            json!({"fields": {"Last_Name": "x", "Email": "not-an-address"}}),
+            "invalid_email",
+            "Email",
+        ),
+        (
+            json!({"fields": {"Last_Name": "x", "Date_of_Birth": "31/12/1990"}}),
+            "invalid_date",
+            "Date_of_Birth",
+        ),
+        (
+            json!({"fields": {"First_Name": "no last name"}}),
+            "required",
+            "Last_Name",
+        ),
+        (
+            json!({"records": [{"fields": {"Last_Name": "ok"}}, {"fields": {"Last_Name": 1}}]}),
+            "wrong_type",
+            "Last_Name",
+        ),
+    ];
+    for (body, expected_code, field) in cases {
+        let before = fingerprint(&app.store).await;
+        let (s, answer) = app.post(&url, &admin.key, &body).await;
+        assert_eq!(s, 400, "{body} → {answer}");
+        assert_eq!(code(&answer), expected_code, "{answer}");
+        assert_eq!(answer["error"]["details"]["field"], field, "{answer}");
+        assert!(
+            answer["error"]["message"]["en"]
+                .as_str()
+                .unwrap_or("")
+                .contains(field)
+        );
+        assert!(
+            answer["error"]["message"]["ja"]
+                .as_str()
+                .unwrap_or("")
+                .contains(field)
+        );
+        assert_eq!(
+            fingerprint(&app.store).await,
+            before,
+            "{body} wrote something"
+        );
+    }
+    // Too long says the limit and the actual length.
+    let (_, answer) = app
+        .post(
+            &url,
+            &admin.key,
+            &json!({"fields": {"Last_Name": "x".repeat(90)}}),
+        )
+        .await;
+    let msg = answer["error"]["message"]["en"].as_str().unwrap_or("");
+    assert!(msg.contains("90") && msg.contains("80"), "{msg}");
+
+    let before = fingerprint(&app.store).await;
+    let (s, answer) = app.call("POST", &url, Some(&admin.key), None).await;
+    assert_eq!((s, code(&answer)), (400, "malformed_json"));
+    let raw = app
+        .http
+        .post(app.url(&url))
+        .bearer_auth(&admin.key)
+        .body("{\"fields\": {")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(raw.status().as_u16(), 400);
+    let (s, answer) = app
+        .post(
+            &records(&org, "Nonsense"),
+            &admin.key,
+            &json!({"fields": {}}),
+        )
+        .await;
+    assert_eq!((s, code(&answer)), (400, "unknown_module"));
+    let huge = json!({"fields": {"Last_Name": "x".repeat(3 * 1024 * 1024)}});
+    let (s, answer) = app.post(&url, &admin.key, &huge).await;
+    assert_eq!((s, code(&answer)), (413, "payload_too_large"));
+    assert_eq!(fingerprint(&app.store).await, before);
+}
+
+#[tokio::test]
+async fn lists_filter_sort_and_page_with_cursors() {
+    let (app, admin, org) = crm().await;
+    let url = records(&org, "Contacts");
+    let batch: Vec<Value> = (0..23)
+        .map(|i| json!({"fields": {"Last_Name": format!("N{:02}", (i * 7) % 23), "Email": format!("p{i}@example.com"), "Lead_Source": if i % 2 == 0 { "Web" } else { "Event" }}}))
+        .collect();
+    let (s, body) = app.post(&url, &admin.key, &json!({"records": batch})).await;
+    assert_eq!(s, 201, "{body}");
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page_url = match &cursor {
+            Some(c) => format!("{url}?limit=5&sort=Last_Name&order=desc&cursor={c}"),
+            None => format!("{url}?limit=5&sort=Last_Name&order=desc"),
+        };
+        let (s, page) = app.get(&page_url, &admin.key).await;
+        assert_eq!(s, 200, "{page}");
+        seen.extend(
+            page["records"]
+                .as_array()
+                .expect("records")
+                .iter()
+                .map(|r| r["fields"]["Last_Name"].as_str().unwrap_or("").to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = (0..23).map(|i| format!("N{i:02}")).collect();
+    expected.reverse();
+    assert_eq!(seen, expected, "every record once, in order");
+
+    let (s, page) = app
+        .get(&format!("{url}?Email=P3@EXAMPLE.com"), &admin.key)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        page["records"].as_array().expect("records").len(),
+        1,
+        "e-mail filter is case-insensitive"
+    );
+    let (_, page) = app
+        .get(&format!("{url}?Lead_Source=Web&limit=100"), &admin.key)
+        .await;
+    assert_eq!(page["records"].as_array().expect("records").len(), 12);
+    let (s, page) = app.get(&format!("{url}?cursor=zz"), &admin.key).await;
+    assert_eq!((s, code(&page)), (400, "invalid_cursor"));
+    let (s, page) = app.get(&format!("{url}?limit=0"), &admin.key).await;
+    assert_eq!((s, code(&page)), (400, "invalid_limit"));
+}
+
+#[tokio::test]
+async fn related_lists_show_records_that_point_here() {
+    let (app, admin, org) = crm().await;
+    let (_, account) = app
+        .post(
+            &records(&org, "Accounts"),
+            &admin.key,
+            &json!({"fields": {"Account_Name": "絆商事"}}),
+        )
+        .await;
+    let account = account["id"].as_i64().expect("id");
+    for name in ["A", "B"] {
+        let (s, _) = app
+            .post(
+                &records(&org, "Contacts"),
+                &admin.key,
+                &json!({"fields": {"Last_Name": name, "Account": account}}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let (_, other) = app
+        .post(
+            &records(&org, "Contacts"),
+            &admin.key,
+            &json!({"fields": {"Last_Name": "unrelated"}}),
+        )
+        .await;
+    let (s, related) = app
+        .get(
+            &format!("{}/{account}/related/Contacts", records(&org, "Accounts")),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(s, 200, "{related}");
+    let names: Vec<&str> = related["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r["fields"]["Last_Name"].as_str())
+        .collect();
+    assert_eq!(names, ["A", "B"]);
+    // Moving a contact to no account removes it from the list.
+    let (_, first) = app
+        .get(
+            &format!("{}?Last_Name=A", records(&org, "Contacts")),
+            &admin.key,
+        )
+        .await;
+    let first = first["records"][0]["id"].as_i64().expect("id");
+    app.patch(
+        &format!("{}/{first}", records(&org, "Contacts")),
+        &admin.key,
+        &json!({"fields": {"Account": null}}),
+    )
+    .await;
+    let (_, related) = app
+        .get(
+            &format!("{}/{account}/related/Contacts", records(&org, "Accounts")),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(related["records"].as_array().expect("records").len(), 1);
+    assert!(other["id"].is_i64());
+}
+
+#[tokio::test]
+async fn gen_1_members_are_refused_administration_with_the_administrators_named() {
+    let (app, admin, org) = crm().await;
+    let member = app.actor("member@crm.example").await;
+    let (s, body) = app
+        .post(
+            &format!("/api/v1/orgs/{}/members", org.id),
+            &admin.key,
+            &json!({"email": member.user.email, "role": "member"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    // A member may work with records…
+    let (s, _) = app
+        .post(
+            &records(&org, "Contacts"),
+            &member.key,
+            &json!({"fields": {"Last_Name": "by member"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // …but not administer the org.
+    for (method, path, body) in [
+        (
+            "POST",
+            format!("/api/v1/orgs/{}/modules/Contacts/fields", org.id),
+            json!({"api_name": "X", "label": "X", "type": "text"}),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{}", org.id),
+            json!({"plan": "enterprise"}),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/orgs/{}/modules/Leads", org.id),
+            json!({"enabled": false}),
+        ),
+    ] {
+        let (s, answer) = app
+            .call(method, &path, Some(&member.key), Some(&body))
+            .await;
+        assert_eq!(s, 403, "{method} {path}: {answer}");
+        assert_eq!(code(&answer), "admin_required");
+        assert_eq!(answer["error"]["rule"], "GEN-1");
+        assert!(
+            answer["error"]["fix"]["en"]
+                .as_str()
+                .unwrap_or("")
+                .contains("admin@crm.example")
+        );
+        assert!(
+            answer["error"]["fix"]["ja"]
+                .as_str()
+                .unwrap_or("")
+                .contains("admin@crm.example")
+        );
+    }
+    // The last administrator cannot be demoted.
+    let (s, body) = app
+        .patch(
+            &format!("/api/v1/orgs/{}/members/{}", org.id, admin.user.id),
+            &admin.key,
+            &json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!((s, code(&body)), (409, "last_administrator"));
+    let (s, body) = app
+        .patch(
+            &format!("/api/v1/orgs/{}/members/{}", org.id, member.user.id),
+            &admin.key,
+            &json!({"role": "administrator"}),
+        )
+        .await;
+    assert_eq!((s, &body["role"]), (200, &json!("administrator")));
+}
+
+#[tokio::test]
+async fn plan_changes_are_recorded_and_unknown_plans_refused() {
+    let (app, admin, org) = crm().await;
+    let url = format!("/api/v1/orgs/{}", org.id);
+    let (s, body) = app
+        .patch(
+            &url,
+            &admin.key,
+            &json!({"plan": "free", "currency": "JPY"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = app
+        .patch(&url, &admin.key, &json!({"plan": "platinum"}))
+        .await;
+    assert_eq!((s, code(&body)), (400, "unknown_plan"));
+    assert!(
+        body["error"]["message"]["en"]
+            .as_str()
+            .unwrap_or("")
+            .contains("enterprise")
+    );
+    let (_, read) = app.get(&url, &admin.key).await;
+    assert_eq!(read["plan"], "free");
+    assert_eq!(read["currency"], "JPY");
+    let changes: Vec<&str> = read["plan_changes"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|c| c["to_plan"].as_str())
+        .collect();
+    assert_eq!(changes, ["standard", "free"]);
+}
+
+#[tokio::test]
+async fn disabled_modules_and_unused_fields_take_no_values() {
+    let (app, admin, org) = crm().await;
+    let (s, _) = app
+        .patch(
+            &format!("/api/v1/orgs/{}/modules/Leads", org.id),
+            &admin.key,
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, body) = app
+        .post(
+            &records(&org, "Leads"),
+            &admin.key,
+            &json!({"fields": {"Last_Name": "x"}}),
+        )
+        .await;
+    assert_eq!((s, code(&body)), (400, "module_disabled"));
+    let (s, _) = app
+        .patch(
+            &format!("/api/v1/orgs/{}/modules/Accounts/fields/Website", org.id),
+            &admin.key,
+            &json!({"in_use": false}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, body) = app
+        .post(
+            &records(&org, "Accounts"),
+            &admin.key,
+            &json!({"fields": {"Account_Name": "x", "Website": "https://x.example"}}),
+        )
+        .await;
+    assert_eq!((s, code(&body)), (400, "field_unused"));
+    let (s, body) = app
+        .patch(
+            &format!(
+                "/api/v1/orgs/{}/modules/Accounts/fields/Account_Name",
+                org.id
+            ),
+            &admin.key,
+            &json!({"in_use": false}),
+        )
+        .await;
+    assert_eq!((s, code(&body)), (400, "field_required"));
+    let (_, modules) = app
+        .get(&format!("/api/v1/orgs/{}/modules", org.id), &admin.key)
+        .await;
+    let leads = modules["modules"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .find(|m| m["api_name"] == "Leads")
+        .cloned()
+        .expect("Leads");
+    assert_eq!(leads["enabled"], false);
+}
+
+#[tokio::test]
+async fn every_field_type_round_trips_through_a_custom_field() {
+    let (app, admin, org) = crm().await;
+    let values = [
+        ("text", json!("テキスト")),
+        ("textarea", json!("line 1\nline 2")),
+        ("email", json!("a@b.example")),
+        ("phone", json!("+81 3-1234-5678")),
+        ("url", json!("https://kizuna.example/x")),
+        ("multiselect", json!(["A", "B"])),
+        ("date", json!("2026-04-01")),
+        ("datetime", json!("2026-04-01T00:30:00Z")),
+        ("integer", json!(42)),
+        ("decimal", json!(1.5)),
+        (
+            "currency",
+            json!({"amount_minor": 150000, "currency": "JPY"}),
+        ),
+        ("percent", json!(12.5)),
+        ("boolean", json!(true)),
+        ("file", json!("contract.pdf")),
+    ];
+    let mut fields = serde_json::Map::new();
+    fields.insert("Last_Name".into(), json!("types"));
+    for (t, v) in &values {
+        let name = format!("C_{t}");
+        let mut def = json!({"api_name": name, "label": name, "type": t});
+        if *t == "multiselect" {
+            def["picklist"] = json!(["A", "B", "C"]);
+        }
+        let (s, body) = app
+            .post(
+                &format!("/api/v1/orgs/{}/modules/Contacts/fields", org.id),
+                &admin.key,
+                &def,
+            )
+            .await;
+        assert_eq!(s, 201, "{t}: {body}");
+        fields.insert(name, v.clone());
+    }
+    let (s, created) = app
+        .post(
+            &records(&org, "Contacts"),
+            &admin.key,
+            &json!({"fields": fields}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let (_, read) = app
+        .get(
+            &format!("{}/{}", records(&org, "Contacts"), created["id"]),
+            &admin.key,
+        )
+        .await;
+    for (t, v) in &values {
+        assert_eq!(&read["fields"][format!("C_{t}")], v, "{t}");
+    }
+    // A datetime with an offset is stored in UTC.
+    let (_, updated) = app
+        .patch(
+            &format!("{}/{}", records(&org, "Contacts"), created["id"]),
+            &admin.key,
+            &json!({"fields": {"C_datetime": "2026-04-01T09:30:00+09:00"}}),
+        )
+        .await;
+    assert_eq!(updated["fields"]["C_datetime"], "2026-04-01T00:30:00Z");
+    let (s, body) = app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Contacts/fields", org.id),
+            &admin.key,
+            &json!({"api_name": "C_text", "label": "again", "type": "text"}),
+        )
+        .await;
+    assert_eq!((s, code(&body)), (409, "already_exists"));
+}
