@@ -101,7 +101,7 @@ async fn seed_org(store: &Store, org: &Org, app: App, user: &User) -> Result<()>
             })
             .collect();
         let created =
-            crate::records::create_many(store, org.id, &m.api_name, &rows, Origin::User(user.id))
+            crate::records::create_many(store, org, &m.api_name, &rows, Origin::User(user.id))
                 .await?;
         lookups.insert(m.api_name.clone(), created.iter().map(|r| r.id).collect());
     }

@@ -4,15 +4,16 @@
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::{FieldError, Mode, invalid_fields, validate_fields};
 use kizuna_domain::{Error, Result, Text};
-use kizuna_store::{ListQuery, Origin, Page, Record, SortKey, Store};
+use kizuna_store::{ListQuery, Org, Origin, Page, Record, SortKey, Store};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The most records one request may create at once.
 pub const MAX_BATCH: usize = 100;
 
 /// An enabled module of the org, or the error that says why not.
-pub async fn enabled_module(store: &Store, org_id: i64, module: &str) -> Result<ModuleDef> {
-    let m = store.module(org_id, module).await?;
+pub async fn enabled_module(store: &Store, org: &Org, module: &str) -> Result<Arc<ModuleDef>> {
+    let m = store.module_of(org, module).await?;
     if !m.enabled {
         return Err(Error::module_disabled(module));
     }
@@ -28,13 +29,12 @@ pub fn fields_of(body: &Value) -> Result<&Map<String, Value>> {
 
 pub async fn create(
     store: &Store,
-    org_id: i64,
+    org: &Org,
     module: &str,
     fields: &Map<String, Value>,
     origin: Origin,
 ) -> Result<Record> {
-    let mut created =
-        create_many(store, org_id, module, std::slice::from_ref(fields), origin).await?;
+    let mut created = create_many(store, org, module, std::slice::from_ref(fields), origin).await?;
     created
         .pop()
         .ok_or_else(|| Error::internal("no record was created"))
@@ -43,7 +43,7 @@ pub async fn create(
 /// Creates several records at once: all are valid and created, or none is.
 pub async fn create_many(
     store: &Store,
-    org_id: i64,
+    org: &Org,
     module: &str,
     rows: &[Map<String, Value>],
     origin: Origin,
@@ -61,55 +61,55 @@ pub async fn create_many(
             ),
         ));
     }
-    let m = enabled_module(store, org_id, module).await?;
+    let m = enabled_module(store, org, module).await?;
     let valid = rows
         .iter()
         .map(|r| validate_fields(&m, r, Mode::Create))
         .collect::<Result<Vec<_>>>()?;
-    store.create_records(org_id, &m, valid, origin).await
+    store.create_records(org.id, &m, valid, origin).await
 }
 
 pub async fn update(
     store: &Store,
-    org_id: i64,
+    org: &Org,
     module: &str,
     id: i64,
     fields: &Map<String, Value>,
     expected_version: Option<i64>,
     origin: Origin,
 ) -> Result<Record> {
-    let m = enabled_module(store, org_id, module).await?;
+    let m = enabled_module(store, org, module).await?;
     let valid = validate_fields(&m, fields, Mode::Update)?;
     store
-        .update_record(org_id, &m, id, valid, expected_version, origin)
+        .update_record(org.id, &m, id, valid, expected_version, origin)
         .await
 }
 
-pub async fn get(store: &Store, org_id: i64, module: &str, id: i64) -> Result<Record> {
-    enabled_module(store, org_id, module).await?;
-    store.record(org_id, module, id).await
+pub async fn get(store: &Store, org: &Org, module: &str, id: i64) -> Result<Record> {
+    enabled_module(store, org, module).await?;
+    store.record(org.id, module, id).await
 }
 
 pub async fn delete(
     store: &Store,
-    org_id: i64,
+    org: &Org,
     module: &str,
     id: i64,
     origin: Origin,
 ) -> Result<Record> {
-    enabled_module(store, org_id, module).await?;
-    store.delete_record(org_id, module, id, origin).await
+    enabled_module(store, org, module).await?;
+    store.delete_record(org.id, module, id, origin).await
 }
 
 pub async fn restore(
     store: &Store,
-    org_id: i64,
+    org: &Org,
     module: &str,
     id: i64,
     origin: Origin,
 ) -> Result<Record> {
-    enabled_module(store, org_id, module).await?;
-    store.restore_record(org_id, module, id, origin).await
+    enabled_module(store, org, module).await?;
+    store.restore_record(org.id, module, id, origin).await
 }
 
 /// Query parameters that are not filters: no field may be called so.
@@ -120,20 +120,20 @@ pub const RESERVED: [&str; 4] = ["limit", "cursor", "sort", "order"];
 /// name as an equality filter.
 pub async fn list(
     store: &Store,
-    org_id: i64,
+    org: &Org,
     module: &str,
     params: &[(String, String)],
 ) -> Result<Page> {
-    let m = enabled_module(store, org_id, module).await?;
+    let m = enabled_module(store, org, module).await?;
     let query = parse_list_query(&m, params)?;
     // A filter naming a record must name one of this org's: another org's id
     // is answered 404, as everywhere.
     for (field, value) in &query.filters {
         if let (Some(target), Some(id)) = (&field.lookup_module, value.as_i64()) {
-            store.record(org_id, target, id).await?;
+            store.record(org.id, target, id).await?;
         }
     }
-    store.list_records(org_id, &m, &query).await
+    store.list_records(org.id, &m, &query).await
 }
 
 fn param_error(name: &str, code: &'static str, en: String, ja: String) -> Error {

@@ -18,6 +18,7 @@ use kizuna_domain::Result;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    pub(crate) modules: std::sync::Arc<meta::ModuleCache>,
 }
 
 impl Store {
@@ -26,7 +27,10 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         let db = Db::open(url).await?;
         db.migrate().await?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            modules: Default::default(),
+        })
     }
 
     pub fn dialect(&self) -> Dialect {

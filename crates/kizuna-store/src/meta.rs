@@ -1,7 +1,9 @@
 //! Module and field metadata, per org.
 
-use crate::Store;
 use crate::db::{Tx, db_error, is_unique_violation};
+use crate::{Org, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::{Error, Result};
 use serde_json::Value;
@@ -126,7 +128,44 @@ async fn insert_field(
     Ok(())
 }
 
+/// Marks the org's metadata as changed, in the change's transaction.
+async fn bump_meta_version(tx: &mut Tx, org_id: i64) -> Result<()> {
+    tx.x()
+        .execute(
+            "UPDATE orgs SET meta_version = meta_version + 1 WHERE id = $1",
+            &crate::args![org_id],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Module definitions by (org, module), each with the org's `meta_version` it
+/// was read at. Every request reads the org row anyway, so a stale entry is
+/// noticed at once — also when another process changed the metadata.
+#[derive(Default)]
+pub(crate) struct ModuleCache {
+    entries: Mutex<HashMap<(i64, String), (i64, Arc<ModuleDef>)>>,
+}
+
 impl Store {
+    /// A module of the org, from the cache while the org's metadata is
+    /// unchanged; 400 `unknown_module` when there is no such module.
+    pub async fn module_of(&self, org: &Org, api_name: &str) -> Result<Arc<ModuleDef>> {
+        let key = (org.id, api_name.to_string());
+        if let Ok(entries) = self.modules.entries.lock()
+            && let Some((version, m)) = entries.get(&key)
+            && *version == org.meta_version
+        {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(self.module(org.id, api_name).await?);
+        if let Ok(mut entries) = self.modules.entries.lock() {
+            entries.insert(key, (org.meta_version, m.clone()));
+        }
+        Ok(m)
+    }
+
     /// Every module of an org with its fields, in display order.
     pub async fn modules(&self, org_id: i64) -> Result<Vec<ModuleDef>> {
         let modules: Vec<ModuleRow> = self
@@ -211,15 +250,16 @@ impl Store {
 
     pub async fn set_module_enabled(&self, org_id: i64, module: &str, enabled: bool) -> Result<()> {
         self.module(org_id, module).await?;
-        self.db
-            .x()
+        let mut tx = self.db.begin().await?;
+        tx.x()
             .execute(
                 "UPDATE modules SET enabled = $1 WHERE org_id = $2 AND api_name = $3",
                 &crate::args![enabled, org_id, module],
             )
             .await
             .map_err(db_error)?;
-        Ok(())
+        bump_meta_version(&mut tx, org_id).await?;
+        tx.commit().await
     }
 
     /// Marks a field used or unused. An unused field keeps its values but takes
@@ -246,14 +286,15 @@ impl Store {
                 format!("{module}.{field} は必須項目のため、未使用にできません。"),
             ));
         }
-        self.db
-            .x()
+        let mut tx = self.db.begin().await?;
+        tx.x()
             .execute(
                 "UPDATE fields SET in_use = $1 WHERE org_id = $2 AND module = $3 AND api_name = $4",
                 &crate::args![in_use, org_id, module, field],
             )
             .await
             .map_err(db_error)?;
-        Ok(())
+        bump_meta_version(&mut tx, org_id).await?;
+        tx.commit().await
     }
 }

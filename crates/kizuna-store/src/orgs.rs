@@ -15,6 +15,9 @@ pub struct Org {
     pub currency: Option<String>,
     pub created_by: Option<i64>,
     pub created_at: i64,
+    /// Bumped by every change to the org's modules or fields; caches of the
+    /// metadata are keyed by it.
+    pub meta_version: i64,
 }
 
 impl Org {
@@ -54,7 +57,8 @@ struct RoleRow {
     role: String,
 }
 
-const ORG_COLUMNS: &str = "o.id, o.app, o.name, o.plan, o.currency, o.created_by, o.created_at";
+const ORG_COLUMNS: &str =
+    "o.id, o.app, o.name, o.plan, o.currency, o.created_by, o.created_at, o.meta_version";
 
 fn check_org_name(name: &str) -> Result<&str> {
     let name = name.trim();
@@ -85,7 +89,7 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let sql = "INSERT INTO orgs (app, name, plan, created_by, created_at) \
                    VALUES ($1, $2, $3, $4, $5) \
-                   RETURNING id, app, name, plan, currency, created_by, created_at";
+                   RETURNING id, app, name, plan, currency, created_by, created_at, meta_version";
         let org: Org = tx
             .x()
             .fetch_one(sql, &crate::args![app.as_str(), name, plan, admin.id, now])
@@ -118,12 +122,24 @@ impl Store {
     /// The caller's view of an org: the org and their role, or 404 when the org
     /// is absent *or* the caller is not a member (nothing leaks either way).
     pub async fn org_for_member(&self, org_id: i64, user_id: i64) -> Result<(Org, Role)> {
-        let role = self.role_of(org_id, user_id).await?;
-        let org = self.org(org_id).await?;
-        match (org, role) {
-            (Some(org), Some(role)) => Ok((org, role)),
-            _ => Err(Error::not_found("Org", org_id)),
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            org: Org,
+            role: String,
         }
+        let sql = format!(
+            "SELECT {ORG_COLUMNS}, m.role FROM orgs o \
+             JOIN org_members m ON m.org_id = o.id AND m.user_id = $2 WHERE o.id = $1"
+        );
+        let row: Option<Row> = self
+            .db
+            .x()
+            .fetch_optional(&sql, &crate::args![org_id, user_id])
+            .await
+            .map_err(db_error)?;
+        let row = row.ok_or_else(|| Error::not_found("Org", org_id))?;
+        Ok((row.org, Role::parse(&row.role)?))
     }
 
     /// Like `org_for_member`, and refuses a member who is not an administrator

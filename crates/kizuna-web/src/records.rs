@@ -141,7 +141,7 @@ pub async fn list_records(
         .store
         .org_for_member(id("Org", &org)?, caller.user_id())
         .await?;
-    let page = records::list(&s.store, org.id, &module, &params).await?;
+    let page = records::list(&s.store, &org, &module, &params).await?;
     Ok(Json(json!({
         "records": page.records.iter().map(record_json).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
@@ -169,15 +169,14 @@ pub async fn create_record(
             .iter()
             .map(|r| records::fields_of(r).cloned())
             .collect::<Result<Vec<_>, _>>()?;
-        let created =
-            records::create_many(&s.store, org.id, &module, &rows, caller.origin()).await?;
+        let created = records::create_many(&s.store, &org, &module, &rows, caller.origin()).await?;
         return Ok((
             StatusCode::CREATED,
             Json(json!({"records": created.iter().map(record_json).collect::<Vec<_>>()})),
         ));
     }
     let fields = records::fields_of(&body.0)?;
-    let r = records::create(&s.store, org.id, &module, fields, caller.origin()).await?;
+    let r = records::create(&s.store, &org, &module, fields, caller.origin()).await?;
     Ok((StatusCode::CREATED, Json(record_json(&r))))
 }
 
@@ -193,7 +192,7 @@ pub async fn get_record(
         .store
         .org_for_member(id("Org", &org)?, caller.user_id())
         .await?;
-    let r = records::get(&s.store, org.id, &module, id(&module, &rid)?).await?;
+    let r = records::get(&s.store, &org, &module, id(&module, &rid)?).await?;
     Ok(Json(record_json(&r)))
 }
 
@@ -223,7 +222,7 @@ pub async fn patch_record(
     };
     let r = records::update(
         &s.store,
-        org.id,
+        &org,
         &module,
         rid,
         fields,
@@ -247,14 +246,7 @@ pub async fn delete_record(
         .store
         .org_for_member(id("Org", &org)?, caller.user_id())
         .await?;
-    let r = records::delete(
-        &s.store,
-        org.id,
-        &module,
-        id(&module, &rid)?,
-        caller.origin(),
-    )
-    .await?;
+    let r = records::delete(&s.store, &org, &module, id(&module, &rid)?, caller.origin()).await?;
     Ok(Json(record_json(&r)))
 }
 
@@ -271,14 +263,7 @@ pub async fn restore_record(
         .store
         .org_for_member(id("Org", &org)?, caller.user_id())
         .await?;
-    let r = records::restore(
-        &s.store,
-        org.id,
-        &module,
-        id(&module, &rid)?,
-        caller.origin(),
-    )
-    .await?;
+    let r = records::restore(&s.store, &org, &module, id(&module, &rid)?, caller.origin()).await?;
     Ok(Json(record_json(&r)))
 }
 
@@ -298,8 +283,8 @@ pub async fn related(
         .store
         .org_for_member(id("Org", &org)?, caller.user_id())
         .await?;
-    let record = records::get(&s.store, org.id, &module, id(&module, &rid)?).await?;
-    records::enabled_module(&s.store, org.id, &list).await?;
+    let record = records::get(&s.store, &org, &module, id(&module, &rid)?).await?;
+    records::enabled_module(&s.store, &org, &list).await?;
     let param = |name: &str| {
         params
             .iter()
