@@ -526,6 +526,24 @@ async fn plan_changes_are_recorded_and_unknown_plans_refused() {
 #[tokio::test]
 async fn disabled_modules_and_unused_fields_take_no_values() {
     let (app, admin, org) = crm().await;
+    // Each is used once first (its metadata is then cached); the change that
+    // follows must be seen at once.
+    let (s, _) = app
+        .post(
+            &records(&org, "Leads"),
+            &admin.key,
+            &json!({"fields": {"Last_Name": "before"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = app
+        .post(
+            &records(&org, "Accounts"),
+            &admin.key,
+            &json!({"fields": {"Account_Name": "y", "Website": "https://y.example"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
     let (s, _) = app
         .patch(
             &format!("/api/v1/orgs/{}/modules/Leads", org.id),
