@@ -234,3 +234,47 @@ fn filter_value(field: &FieldDef, raw: &str) -> Result<Value> {
         )
     })
 }
+
+/// The name a many-to-many association between two modules is stored under:
+/// the same from either side.
+fn association_name(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("{a}<>{b}")
+    } else {
+        format!("{b}<>{a}")
+    }
+}
+
+/// Associates record `id` of `module` with record `other` of `list`, many to
+/// many (a Campaign's Contacts, a Project's Accounts): each then lists the
+/// other. Both must be live records of the org.
+pub async fn associate(
+    store: &Store,
+    org: &Org,
+    module: &str,
+    id: i64,
+    list: &str,
+    other: i64,
+) -> Result<()> {
+    let a = get(store, org, module, id).await?;
+    let b = get(store, org, list, other).await?;
+    store
+        .associate(org.id, a.id, b.id, &association_name(module, list))
+        .await
+}
+
+/// Removes an association made by `associate`.
+pub async fn dissociate(
+    store: &Store,
+    org: &Org,
+    module: &str,
+    id: i64,
+    list: &str,
+    other: i64,
+) -> Result<()> {
+    let a = get(store, org, module, id).await?;
+    let b = get(store, org, list, other).await?;
+    store
+        .dissociate(org.id, a.id, b.id, &association_name(module, list))
+        .await
+}

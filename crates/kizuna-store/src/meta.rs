@@ -2,12 +2,12 @@
 
 use crate::db::{Tx, db_error, is_unique_violation};
 use crate::{Org, Store};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::{Error, Result};
 use serde_json::Value;
 use sqlx::types::Json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 #[derive(sqlx::FromRow)]
 struct ModuleRow {

@@ -958,6 +958,25 @@ impl Store {
         tx.commit().await
     }
 
+    /// Removes a many-to-many association (both directions); 404 when the two
+    /// were not associated under `name`.
+    pub async fn dissociate(&self, org_id: i64, a: i64, b: i64, name: &str) -> Result<()> {
+        let n = self
+            .db
+            .x()
+            .execute(
+                "DELETE FROM record_refs WHERE org_id = $1 AND field = $2 \
+                 AND ((from_id = $3 AND to_id = $4) OR (from_id = $4 AND to_id = $3))",
+                &crate::args![org_id, name, a, b],
+            )
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(Error::not_found("Association", format!("{a}-{b}")));
+        }
+        Ok(())
+    }
+
     /// Change-log rows of an org after `after`, oldest first.
     pub async fn changes_after(&self, org_id: i64, after: i64, limit: u32) -> Result<Vec<Change>> {
         self.db

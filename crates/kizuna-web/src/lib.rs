@@ -52,6 +52,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(records::restore_record))
         .routes(routes!(records::related))
+        .routes(routes!(records::associate, records::dissociate))
         .routes(routes!(records::recycle_bin))
         .routes(routes!(records::changes))
 }

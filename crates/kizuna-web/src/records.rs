@@ -302,6 +302,51 @@ pub async fn related(
     ))
 }
 
+type AssociationPath = Path<(String, String, String, String, String)>;
+
+/// Associates the record with record `{other}` of module `{list}`, many to
+/// many; each then appears in the other's related list.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}/{other}", tag = "records",
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("id" = i64, Path, description = "Record id"),
+        ("list" = String, Path, description = "Related module API name"), ("other" = i64, Path, description = "Id of the record to associate")),
+    responses((status = 200, description = "Associated"), (status = 404, description = "Either record absent or not the caller's")))]
+pub async fn associate(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module, rid, list, other)): AssociationPath,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
+    let (rid, other) = (id(&module, &rid)?, id(&list, &other)?);
+    records::associate(&s.store, &org, &module, rid, &list, other).await?;
+    Ok(Json(
+        json!({"id": rid, "list": list, "other": other, "associated": true}),
+    ))
+}
+
+/// Removes an association between two records.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}/{other}", tag = "records",
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("id" = i64, Path, description = "Record id"),
+        ("list" = String, Path, description = "Related module API name"), ("other" = i64, Path, description = "Id of the associated record")),
+    responses((status = 200, description = "No longer associated"), (status = 404, description = "Not associated")))]
+pub async fn dissociate(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, module, rid, list, other)): AssociationPath,
+) -> ApiResult<Json<Value>> {
+    let (org, _) = s
+        .store
+        .org_for_member(id("Org", &org)?, caller.user_id())
+        .await?;
+    let (rid, other) = (id(&module, &rid)?, id(&list, &other)?);
+    records::dissociate(&s.store, &org, &module, rid, &list, other).await?;
+    Ok(Json(
+        json!({"id": rid, "list": list, "other": other, "associated": false}),
+    ))
+}
+
 /// The org's recycle bin, newest deletion first.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/recycle-bin", tag = "records",
     params(("org" = i64, Path, description = "Org id")),

@@ -675,3 +675,75 @@ async fn every_field_type_round_trips_through_a_custom_field() {
         .await;
     assert_eq!((s, code(&body)), (409, "already_exists"));
 }
+
+#[tokio::test]
+async fn many_to_many_associations_list_each_other_until_removed() {
+    let (app, admin, org) = crm().await;
+    let (_, campaign) = app
+        .post(
+            &records(&org, "Campaigns"),
+            &admin.key,
+            &json!({"fields": {"Campaign_Name": "春の展示会"}}),
+        )
+        .await;
+    let campaign = campaign["id"].as_i64().expect("id");
+    let mut contacts = Vec::new();
+    for name in ["A", "B"] {
+        let (_, c) = app
+            .post(
+                &records(&org, "Contacts"),
+                &admin.key,
+                &json!({"fields": {"Last_Name": name}}),
+            )
+            .await;
+        contacts.push(c["id"].as_i64().expect("id"));
+    }
+    let link = |c: i64| {
+        format!(
+            "{}/{campaign}/related/Contacts/{c}",
+            records(&org, "Campaigns")
+        )
+    };
+    for c in &contacts {
+        let (s, body) = app.call("PUT", &link(*c), Some(&admin.key), None).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    // Associating twice changes nothing.
+    let (s, _) = app
+        .call("PUT", &link(contacts[0]), Some(&admin.key), None)
+        .await;
+    assert_eq!(s, 200);
+    let (_, listed) = app
+        .get(
+            &format!("{}/{campaign}/related/Contacts", records(&org, "Campaigns")),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(listed["records"].as_array().expect("records").len(), 2);
+    let (_, back) = app
+        .get(
+            &format!(
+                "{}/{}/related/Campaigns",
+                records(&org, "Contacts"),
+                contacts[0]
+            ),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(
+        back["records"][0]["id"], campaign,
+        "the contact lists its campaign"
+    );
+
+    let (s, _) = app.delete(&link(contacts[0]), &admin.key).await;
+    assert_eq!(s, 200);
+    let (s, body) = app.delete(&link(contacts[0]), &admin.key).await;
+    assert_eq!((s, code(&body)), (404, "not_found"));
+    let (_, listed) = app
+        .get(
+            &format!("{}/{campaign}/related/Contacts", records(&org, "Campaigns")),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(listed["records"].as_array().expect("records").len(), 1);
+}

@@ -298,6 +298,39 @@ async fn walk_every_route(backend: Backend) {
             format!("/api/v1/orgs/{a_org}/departments/{}/members", b_dept.id),
             Some(json!({"user_id": bob_id})),
         ),
+        // Associations: B's org, then B's record as the other side.
+        case(
+            "PUT",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}/{other}",
+            format!(
+                "/api/v1/orgs/{b_org}/modules/Contacts/records/{b_contact}/related/Accounts/{b_account}"
+            ),
+            None,
+        ),
+        case(
+            "DELETE",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}/{other}",
+            format!(
+                "/api/v1/orgs/{b_org}/modules/Contacts/records/{b_contact}/related/Accounts/{b_account}"
+            ),
+            None,
+        ),
+        case(
+            "PUT",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}/{other}",
+            format!(
+                "/api/v1/orgs/{a_org}/modules/Contacts/records/{a_contact}/related/Accounts/{b_account}"
+            ),
+            None,
+        ),
+        case(
+            "DELETE",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}/{other}",
+            format!(
+                "/api/v1/orgs/{a_org}/modules/Contacts/records/{a_contact}/related/Accounts/{b_account}"
+            ),
+            None,
+        ),
     ];
 
     // Routes that name no org: they must not show org B.
