@@ -145,8 +145,11 @@ async fn bump_meta_version(tx: &mut Tx, org_id: i64) -> Result<()> {
 /// noticed at once — also when another process changed the metadata.
 #[derive(Default)]
 pub(crate) struct ModuleCache {
-    entries: Mutex<HashMap<(i64, String), (i64, Arc<ModuleDef>)>>,
+    entries: Mutex<HashMap<ModuleKey, (i64, Arc<ModuleDef>)>>,
 }
+
+/// (org id, module API name).
+type ModuleKey = (i64, String);
 
 impl Store {
     /// A module of the org, from the cache while the org's metadata is
@@ -245,6 +248,7 @@ impl Store {
         let existing = self.module(org_id, module).await?;
         let mut tx = self.db.begin().await?;
         insert_field(&mut tx, org_id, module, field, existing.fields.len() as i64).await?;
+        bump_meta_version(&mut tx, org_id).await?;
         tx.commit().await
     }
 

@@ -2,12 +2,13 @@
 //! bodies that fail precisely, and ids that never leak another org.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kizuna_domain::Error;
-use kizuna_store::{Origin, Principal, Record, Store};
+use kizuna_domain::Role;
+use kizuna_store::{Org, Origin, Principal, Record, Store};
 use serde_json::{Value, json};
 
 /// The most bytes a request body may have.
@@ -76,6 +77,55 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The caller as a member of the org named by the `{org}` path parameter:
+/// absent orgs and orgs the caller is not in are both 404.
+pub struct OrgMember {
+    pub caller: Caller,
+    pub org: Org,
+    pub role: Role,
+}
+
+/// The caller as an administrator of the `{org}` of the path; a member who is
+/// not one is refused with the administrators named (GEN-1).
+pub struct OrgAdmin {
+    pub caller: Caller,
+    pub org: Org,
+}
+
+async fn path_org(parts: &mut Parts, state: &AppState) -> Result<i64, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| Error::internal(format!("path parameters: {e}")))?;
+    let raw = params
+        .iter()
+        .find(|(name, _)| *name == "org")
+        .map(|(_, value)| value.to_string())
+        .ok_or_else(|| Error::internal("route without an {org} parameter"))?;
+    Ok(id("Org", &raw)?)
+}
+
+impl FromRequestParts<AppState> for OrgMember {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let org_id = path_org(parts, state).await?;
+        let (org, role) = state.store.org_for_member(org_id, caller.user_id()).await?;
+        Ok(OrgMember { caller, org, role })
+    }
+}
+
+impl FromRequestParts<AppState> for OrgAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let org_id = path_org(parts, state).await?;
+        let org = state.store.org_for_admin(org_id, caller.user_id()).await?;
+        Ok(OrgAdmin { caller, org })
+    }
+}
+
 /// A JSON request body. Malformed JSON is 400 `malformed_json`, a body over
 /// the limit 413 `payload_too_large`, each in the error vocabulary.
 pub struct Body(pub Value);
@@ -101,12 +151,31 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 impl Body {
-    /// A required string member of the body.
-    pub fn str(&self, name: &str) -> Result<&str, Error> {
+    fn member<'a, T>(
+        &'a self,
+        name: &str,
+        kind: &str,
+        get: impl Fn(&'a Value) -> Option<T>,
+    ) -> Result<T, Error> {
         self.0
             .get(name)
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::malformed_json(&format!("the body needs a string \"{name}\"")))
+            .and_then(get)
+            .ok_or_else(|| Error::malformed_json(&format!("the body needs {kind} \"{name}\"")))
+    }
+
+    /// A required string member of the body.
+    pub fn str(&self, name: &str) -> Result<&str, Error> {
+        self.member(name, "a string", Value::as_str)
+    }
+
+    /// A required boolean member of the body.
+    pub fn bool(&self, name: &str) -> Result<bool, Error> {
+        self.member(name, "a boolean", Value::as_bool)
+    }
+
+    /// A required whole-number member of the body.
+    pub fn i64(&self, name: &str) -> Result<i64, Error> {
+        self.member(name, "a whole number", Value::as_i64)
     }
 }
 

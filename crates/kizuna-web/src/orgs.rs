@@ -1,6 +1,6 @@
 //! Who am I, orgs, members, plans and Desk departments.
 
-use crate::http::{ApiResult, AppState, Body, Caller, id, instant};
+use crate::http::{ApiResult, AppState, Body, Caller, OrgAdmin, OrgMember, id, instant};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -79,13 +79,8 @@ pub async fn create_org(
     responses((status = 200, description = "The org"), (status = 404, description = "Absent, or not the caller's")))]
 pub async fn get_org(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgMember { org, role, .. }: OrgMember,
 ) -> ApiResult<Json<Value>> {
-    let (org, role) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let mut v = org_json(&org, Some(role));
     v["plan_changes"] = json!(s.store.plan_changes(org.id).await?.iter().map(|c| json!({
         "from_plan": c.from_plan, "to_plan": c.to_plan, "changed_by": c.changed_by, "changed_at": instant(c.changed_at),
@@ -99,14 +94,9 @@ pub async fn get_org(
     responses((status = 200, description = "The org"), (status = 403, description = "Not an administrator")))]
 pub async fn patch_org(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgAdmin { mut org, caller }: OrgAdmin,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let mut org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     // Check every member before changing anything: bad input changes nothing.
     let plan = body
         .0
@@ -151,13 +141,8 @@ pub async fn patch_org(
     responses((status = 200, description = "The org's members")))]
 pub async fn list_members(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgMember { org, .. }: OrgMember,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let members = s.store.members(org.id).await?;
     Ok(Json(
         json!({"members": members.iter().map(member_json).collect::<Vec<_>>()}),
@@ -170,14 +155,9 @@ pub async fn list_members(
     responses((status = 201, description = "Added"), (status = 409, description = "Already a member")))]
 pub async fn add_member(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgAdmin { org, .. }: OrgAdmin,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     let role = Role::parse(
         body.0
             .get("role")
@@ -200,14 +180,10 @@ pub async fn add_member(
     responses((status = 200, description = "Changed"), (status = 409, description = "Last administrator")))]
 pub async fn patch_member(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, user)): Path<(String, String)>,
+    OrgAdmin { org, .. }: OrgAdmin,
+    Path((_org, user)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     let user = id("Member", &user)?;
     let role = Role::parse(body.str("role")?)?;
     s.store.set_member_role(org.id, user, role).await?;
@@ -224,13 +200,8 @@ pub async fn patch_member(
     responses((status = 200, description = "Departments with their members")))]
 pub async fn list_departments(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgMember { org, .. }: OrgMember,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let mut out = Vec::new();
     for d in s.store.departments(org.id).await? {
         let members = s.store.department_members(d.id).await?;
@@ -245,14 +216,9 @@ pub async fn list_departments(
     responses((status = 201, description = "Created")))]
 pub async fn create_department(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgAdmin { org, .. }: OrgAdmin,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     let d = s.store.create_department(org.id, body.str("name")?).await?;
     Ok((
         StatusCode::CREATED,
@@ -268,14 +234,10 @@ pub async fn create_department(
     responses((status = 200, description = "The department's members")))]
 pub async fn add_department_member(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, department)): Path<(String, String)>,
+    OrgAdmin { org, .. }: OrgAdmin,
+    Path((_org, department)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     let department = id("Department", &department)?;
     let user = body
         .0

@@ -1,6 +1,6 @@
 //! Modules, fields, records, related lists, the recycle bin and the change log.
 
-use crate::http::{ApiResult, AppState, Body, Caller, id, instant, record_json};
+use crate::http::{ApiResult, AppState, Body, OrgAdmin, OrgMember, id, instant, record_json};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -25,13 +25,8 @@ fn module_json(m: &ModuleDef) -> Value {
     responses((status = 200, description = "Modules and fields")))]
 pub async fn list_modules(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgMember { org, .. }: OrgMember,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let modules = s.store.modules(org.id).await?;
     Ok(Json(
         json!({"modules": modules.iter().map(module_json).collect::<Vec<_>>()}),
@@ -44,14 +39,10 @@ pub async fn list_modules(
     responses((status = 200, description = "The module")))]
 pub async fn patch_module(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module)): Path<(String, String)>,
+    OrgAdmin { org, .. }: OrgAdmin,
+    Path((_org, module)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     let enabled = body
         .0
         .get("enabled")
@@ -66,13 +57,9 @@ pub async fn patch_module(
     responses((status = 200, description = "The module's fields")))]
 pub async fn list_fields(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module)): Path<(String, String)>,
+    OrgMember { org, .. }: OrgMember,
+    Path((_org, module)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let m = s.store.module(org.id, &module).await?;
     Ok(Json(json!({"fields": m.fields})))
 }
@@ -84,14 +71,10 @@ pub async fn list_fields(
     responses((status = 201, description = "The new field"), (status = 409, description = "Exists already")))]
 pub async fn add_field(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module)): Path<(String, String)>,
+    OrgAdmin { org, .. }: OrgAdmin,
+    Path((_org, module)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     let field: FieldDef =
         serde_json::from_value(body.0).map_err(|e| Error::malformed_json(&e.to_string()))?;
     let field = admin::add_custom_field(&s.store, org.id, &module, field).await?;
@@ -104,14 +87,10 @@ pub async fn add_field(
     responses((status = 200, description = "The module's fields")))]
 pub async fn patch_field(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module, field)): Path<(String, String, String)>,
+    OrgAdmin { org, .. }: OrgAdmin,
+    Path((_org, module, field)): Path<(String, String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     let in_use = body
         .0
         .get("in_use")
@@ -133,14 +112,10 @@ pub async fn patch_field(
     responses((status = 200, description = "{records, next_cursor}")))]
 pub async fn list_records(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module)): Path<(String, String)>,
+    OrgMember { org, .. }: OrgMember,
+    Path((_org, module)): Path<(String, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let page = records::list(&s.store, &org, &module, &params).await?;
     Ok(Json(json!({
         "records": page.records.iter().map(record_json).collect::<Vec<_>>(),
@@ -154,14 +129,10 @@ pub async fn list_records(
     responses((status = 201, description = "The record(s)"), (status = 400, description = "Invalid values; nothing written")))]
 pub async fn create_record(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module)): Path<(String, String)>,
+    OrgMember { org, caller, .. }: OrgMember,
+    Path((_org, module)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     if let Some(batch) = body.0.get("records") {
         let rows = batch
             .as_array()
@@ -185,13 +156,9 @@ pub async fn create_record(
     responses((status = 200, description = "The record"), (status = 404, description = "Absent, deleted, or not the caller's")))]
 pub async fn get_record(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module, rid)): Path<(String, String, String)>,
+    OrgMember { org, .. }: OrgMember,
+    Path((_org, module, rid)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let r = records::get(&s.store, &org, &module, id(&module, &rid)?).await?;
     Ok(Json(record_json(&r)))
 }
@@ -203,14 +170,10 @@ pub async fn get_record(
     responses((status = 200, description = "The record"), (status = 409, description = "Version conflict")))]
 pub async fn patch_record(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module, rid)): Path<(String, String, String)>,
+    OrgMember { org, caller, .. }: OrgMember,
+    Path((_org, module, rid)): Path<(String, String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let rid = id(&module, &rid)?;
     let fields = records::fields_of(&body.0)?;
     let version = match body.0.get("version") {
@@ -239,13 +202,9 @@ pub async fn patch_record(
     responses((status = 200, description = "The deleted record")))]
 pub async fn delete_record(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module, rid)): Path<(String, String, String)>,
+    OrgMember { org, caller, .. }: OrgMember,
+    Path((_org, module, rid)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let r = records::delete(&s.store, &org, &module, id(&module, &rid)?, caller.origin()).await?;
     Ok(Json(record_json(&r)))
 }
@@ -256,13 +215,9 @@ pub async fn delete_record(
     responses((status = 200, description = "The restored record")))]
 pub async fn restore_record(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module, rid)): Path<(String, String, String)>,
+    OrgMember { org, caller, .. }: OrgMember,
+    Path((_org, module, rid)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let r = records::restore(&s.store, &org, &module, id(&module, &rid)?, caller.origin()).await?;
     Ok(Json(record_json(&r)))
 }
@@ -275,14 +230,10 @@ pub async fn restore_record(
     responses((status = 200, description = "{records}")))]
 pub async fn related(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module, rid, list)): Path<(String, String, String, String)>,
+    OrgMember { org, .. }: OrgMember,
+    Path((_org, module, rid, list)): Path<(String, String, String, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let record = records::get(&s.store, &org, &module, id(&module, &rid)?).await?;
     records::enabled_module(&s.store, &org, &list).await?;
     let param = |name: &str| {
@@ -312,13 +263,9 @@ type AssociationPath = Path<(String, String, String, String, String)>;
     responses((status = 200, description = "Associated"), (status = 404, description = "Either record absent or not the caller's")))]
 pub async fn associate(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module, rid, list, other)): AssociationPath,
+    OrgMember { org, .. }: OrgMember,
+    Path((_org, module, rid, list, other)): AssociationPath,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let (rid, other) = (id(&module, &rid)?, id(&list, &other)?);
     records::associate(&s.store, &org, &module, rid, &list, other).await?;
     Ok(Json(
@@ -333,13 +280,9 @@ pub async fn associate(
     responses((status = 200, description = "No longer associated"), (status = 404, description = "Not associated")))]
 pub async fn dissociate(
     State(s): State<AppState>,
-    caller: Caller,
-    Path((org, module, rid, list, other)): AssociationPath,
+    OrgMember { org, .. }: OrgMember,
+    Path((_org, module, rid, list, other)): AssociationPath,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let (rid, other) = (id(&module, &rid)?, id(&list, &other)?);
     records::dissociate(&s.store, &org, &module, rid, &list, other).await?;
     Ok(Json(
@@ -353,13 +296,8 @@ pub async fn dissociate(
     responses((status = 200, description = "{records}")))]
 pub async fn recycle_bin(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgMember { org, .. }: OrgMember,
 ) -> ApiResult<Json<Value>> {
-    let (org, _) = s
-        .store
-        .org_for_member(id("Org", &org)?, caller.user_id())
-        .await?;
     let rows = s.store.recycle_bin(org.id, 500).await?;
     Ok(Json(
         json!({"records": rows.iter().map(record_json).collect::<Vec<_>>()}),
@@ -372,14 +310,9 @@ pub async fn recycle_bin(
     responses((status = 200, description = "{changes}")))]
 pub async fn changes(
     State(s): State<AppState>,
-    caller: Caller,
-    Path(org): Path<String>,
+    OrgAdmin { org, .. }: OrgAdmin,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let org = s
-        .store
-        .org_for_admin(id("Org", &org)?, caller.user_id())
-        .await?;
     let after = params
         .iter()
         .find(|(k, _)| k == "after")
