@@ -18,6 +18,9 @@ fn module(api_name: &str, label_ja: &str, fields: Vec<FieldDef>) -> ModuleDef {
     }
 }
 
+/// Where a lead or contact came from (Leads and Contacts share the list).
+const LEAD_SOURCES: &[&str] = &["Advertisement", "Event", "Web", "Referral", "Mail", "Other"];
+
 /// Fields every person-like CRM module shares.
 fn person_fields() -> Vec<FieldDef> {
     vec![
@@ -55,14 +58,7 @@ fn crm_contact_fields() -> Vec<FieldDef> {
         f("Other_Zip", T::Text).max(30),
         f("Other_Country", T::Text).max(30),
         f("Date_of_Birth", T::Date),
-        f("Lead_Source", T::Picklist).picklist(&[
-            "Advertisement",
-            "Event",
-            "Web",
-            "Referral",
-            "Mail",
-            "Other",
-        ]),
+        f("Lead_Source", T::Picklist).picklist(LEAD_SOURCES),
     ]);
     fields
 }
@@ -78,14 +74,7 @@ fn crm() -> Vec<ModuleDef> {
             "Qualified",
             "Lost",
         ]),
-        f("Lead_Source", T::Picklist).picklist(&[
-            "Advertisement",
-            "Event",
-            "Web",
-            "Referral",
-            "Mail",
-            "Other",
-        ]),
+        f("Lead_Source", T::Picklist).picklist(LEAD_SOURCES),
         f("Street", T::Text).max(250),
         f("City", T::Text).max(30),
         f("Country", T::Text).max(30),

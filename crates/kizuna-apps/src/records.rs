@@ -245,6 +245,20 @@ fn association_name(a: &str, b: &str) -> String {
     }
 }
 
+/// The two live records an association joins, and its name.
+async fn pair(
+    store: &Store,
+    org: &Org,
+    module: &str,
+    id: i64,
+    list: &str,
+    other: i64,
+) -> Result<(i64, i64, String)> {
+    let a = get(store, org, module, id).await?;
+    let b = get(store, org, list, other).await?;
+    Ok((a.id, b.id, association_name(module, list)))
+}
+
 /// Associates record `id` of `module` with record `other` of `list`, many to
 /// many (a Campaign's Contacts, a Project's Accounts): each then lists the
 /// other. Both must be live records of the org.
@@ -256,11 +270,8 @@ pub async fn associate(
     list: &str,
     other: i64,
 ) -> Result<()> {
-    let a = get(store, org, module, id).await?;
-    let b = get(store, org, list, other).await?;
-    store
-        .associate(org.id, a.id, b.id, &association_name(module, list))
-        .await
+    let (a, b, name) = pair(store, org, module, id, list, other).await?;
+    store.associate(org.id, a, b, &name).await
 }
 
 /// Removes an association made by `associate`.
@@ -272,9 +283,6 @@ pub async fn dissociate(
     list: &str,
     other: i64,
 ) -> Result<()> {
-    let a = get(store, org, module, id).await?;
-    let b = get(store, org, list, other).await?;
-    store
-        .dissociate(org.id, a.id, b.id, &association_name(module, list))
-        .await
+    let (a, b, name) = pair(store, org, module, id, list, other).await?;
+    store.dissociate(org.id, a, b, &name).await
 }
