@@ -181,22 +181,24 @@ impl Exec<'_> {
         })
     }
 
+    /// At most one row. Every result set is read to its end, on purpose:
+    /// sqlx's SQLite driver resets a statement that was dropped half-read only
+    /// later, on its worker thread, and until then the connection keeps its old
+    /// WAL snapshot — the next read on it would miss committed writes
+    /// (sqlx issue 2543). Callers ask for one row by key, so this costs nothing.
     pub async fn fetch_optional<T: Rowed>(
         self,
         sql: &str,
         args: &[Arg],
     ) -> Result<Option<T>, sqlx::Error> {
-        on_exec!(self, ex => {
-            let q = bind_all!(sqlx::query_as::<_, T>(AssertSqlSafe(sql.to_string())), args);
-            q.fetch_optional(ex).await
-        })
+        Ok(self.fetch_all(sql, args).await?.into_iter().next())
     }
 
+    /// Exactly one row (`RowNotFound` otherwise); read to its end as above.
     pub async fn fetch_one<T: Rowed>(self, sql: &str, args: &[Arg]) -> Result<T, sqlx::Error> {
-        on_exec!(self, ex => {
-            let q = bind_all!(sqlx::query_as::<_, T>(AssertSqlSafe(sql.to_string())), args);
-            q.fetch_one(ex).await
-        })
+        self.fetch_optional(sql, args)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
     }
 }
 

@@ -7,6 +7,8 @@ use kizuna_domain::App;
 use kizuna_store::{Org, Store, User};
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,30 +38,32 @@ pub struct TestDb {
     postgres: Option<(String, String)>,
 }
 
+/// A suffix that no other test, process or run is using at the same time.
 fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let mut h = std::hash::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
 }
 
-/// `postgres://u@h:p/db` with the database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
-    match query {
-        Some(q) => format!("{prefix}/{name}?{q}"),
-        None => format!("{prefix}/{name}"),
-    }
+/// `url` with its database name replaced by `database` (query kept).
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{server}/{database}{query}")
 }
 
 impl TestDb {
@@ -77,7 +81,10 @@ impl TestDb {
                 })
             }
             Backend::Postgres => {
-                let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
+                let Some(admin) = std::env::var(POSTGRES_URL_VAR)
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+                else {
                     skip_or_fail(
                         test,
                         "PostgreSQL",
@@ -86,9 +93,9 @@ impl TestDb {
                     return None;
                 };
                 let name = format!("kizuna_test_{}", unique_suffix());
-                let mut conn = PgConnection::connect(&admin)
-                    .await
-                    .expect("connect to the PostgreSQL server of KIZUNA_TEST_POSTGRES_URL");
+                let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!("{POSTGRES_URL_VAR} is set but {admin} does not answer: {e}")
+                });
                 sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
@@ -131,6 +138,34 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// Runs one test body against a fresh, migrated store of `backend`; the
+/// database is removed afterwards, whether the body passed or panicked (it
+/// runs as its own task, so its panic reaches here and is passed on).
+pub async fn run<F, Fut>(backend: Backend, test: &str, body: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = kizuna_domain::Result<()>> + Send + 'static,
+{
+    let Some(db) = TestDb::create(backend, test).await else {
+        return;
+    };
+    let store = db.open_store().await;
+    let outcome = tokio::spawn(body(store.clone())).await;
+    store.close().await;
+    drop(db);
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!(
+            "{test} on {backend:?} returned an error: {e}\n{}",
+            e.to_json()
+        ),
+        Err(join) => match join.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("{test} on {backend:?} did not finish: {e}"),
+        },
     }
 }
 
@@ -302,4 +337,25 @@ pub async fn fingerprint(store: &Store) -> Vec<(String, i64)> {
         out.push((sql.to_string(), row.n));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn with_database_replaces_only_the_path() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/db?sslmode=disable", "x"),
+            "postgresql://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
+    }
 }
