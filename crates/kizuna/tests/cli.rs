@@ -5,9 +5,9 @@
 
 mod cli_support;
 
-use cli_support::{Cli, Server, path_str, random_suffix, skip_or_fail, with_database};
+use cli_support::{Cli, Server, path_str};
+use kizuna_testkit::{Backend, TestDb};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::collections::{BTreeMap, BTreeSet};
 
 const ALICE: &str = "alice@example.com";
@@ -488,25 +488,12 @@ async fn demo_creates_its_data_dir_fills_every_module_and_runs_twice_without_dup
 #[tokio::test]
 async fn commands_and_serve_work_on_postgres() {
     const TEST: &str = "commands_and_serve_work_on_postgres";
-    let Some(admin_url) = std::env::var(cli_support::POSTGRES_URL_VAR)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    else {
-        skip_or_fail(TEST, "KIZUNA_TEST_POSTGRES_URL is not set");
+    // The database is dropped when `db` goes, whether the test passed or not.
+    let Some(db) = TestDb::create(Backend::Postgres, TEST).await else {
         return;
     };
-    let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!("KIZUNA_TEST_POSTGRES_URL is set but {admin_url} does not answer: {e}")
-    });
-    let name = format!("kizuna_cli_{}", random_suffix());
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-    let url = with_database(&admin_url, &name);
+    let url = db.url.clone();
 
-    // The body runs as its own task so that the database is dropped below
-    // whether it passed or panicked (its server guard is dropped first).
     let outcome = tokio::spawn(async move {
         let cli = Cli::postgres(&url);
         let alice_id = cli.create_user(ALICE, "Alice").await;
@@ -544,11 +531,7 @@ async fn commands_and_serve_work_on_postgres() {
     })
     .await;
 
-    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    if let Err(e) = sqlx::query(AssertSqlSafe(drop)).execute(&mut admin).await {
-        eprintln!("warning: could not drop the test database {name}: {e}");
-    }
-    let _ = admin.close().await;
+    drop(db);
     if let Err(join) = outcome {
         match join.try_into_panic() {
             Ok(payload) => std::panic::resume_unwind(payload),

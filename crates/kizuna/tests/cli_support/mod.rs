@@ -3,21 +3,16 @@
 //! process that is killed when its guard is dropped, also on a panic.
 
 use serde_json::Value;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 /// The binary under test.
 pub const KIZUNA: &str = env!("CARGO_BIN_EXE_kizuna");
-
-/// The URL of a PostgreSQL server the tests may create databases on.
-pub const POSTGRES_URL_VAR: &str = "KIZUNA_TEST_POSTGRES_URL";
 
 /// Environment variables the CLI reads as defaults; removed from every child
 /// so that the caller's environment cannot change what a test runs against.
@@ -28,16 +23,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a server may take to answer `/healthz` (the demo seeds first).
 const START_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The policy for a test whose peer service is absent: say that it was
-/// skipped and why, and pass; with `KIZUNA_TEST_SERVICES=required`, fail.
-pub fn skip_or_fail(test: &str, why: &str) {
-    let message = format!("skipped: {test}: {why}");
-    if std::env::var("KIZUNA_TEST_SERVICES").is_ok_and(|v| v == "required") {
-        panic!("{message} (and KIZUNA_TEST_SERVICES=required, so this is a failure)");
-    }
-    println!("{message}");
-}
 
 /// What one command did.
 #[derive(Debug)]
@@ -427,32 +412,4 @@ impl Server {
         assert_eq!(status, 200, "GET {path}: {body}");
         body
     }
-}
-
-/// `url` with its database name replaced by `database` (query kept).
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    format!("{server}/{database}{query}")
-}
-
-/// A suffix no other test, process or run is using at the same time.
-pub fn random_suffix() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::hash::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}", h.finish())
 }
