@@ -6,7 +6,7 @@ use crate::admin::create_org;
 use crate::catalog::standard_modules;
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::{App, Result, Role};
-use kizuna_store::{Org, Origin, Store, User};
+use kizuna_store::{ListQuery, Org, Origin, Store, User};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -82,28 +82,44 @@ fn creation_order(modules: Vec<ModuleDef>) -> Vec<ModuleDef> {
     done
 }
 
-/// Fills an org with sample records in every module.
+/// Fills every module of an org that has no records yet with sample records.
+/// Each module is written in one transaction, so an interrupted demo resumes
+/// where it stopped instead of keeping half its data.
 async fn seed_org(store: &Store, org: &Org, app: App, user: &User) -> Result<()> {
     let mut lookups: HashMap<String, Vec<i64>> = HashMap::new();
     for module in creation_order(standard_modules(app)) {
-        let m = store.module(org.id, &module.api_name).await?;
-        let rows: Vec<Map<String, Value>> = (0..PER_MODULE)
-            .map(|i| {
-                m.fields
-                    .iter()
-                    .filter_map(|f| {
-                        Some((
-                            f.api_name.clone(),
-                            sample_value(&m.api_name, f, i, &lookups)?,
-                        ))
-                    })
-                    .collect()
-            })
+        let m = store.module_of(org, &module.api_name).await?;
+        let first = ListQuery {
+            limit: PER_MODULE as u32,
+            ..ListQuery::default()
+        };
+        let mut ids: Vec<i64> = store
+            .list_records(org.id, &m, &first)
+            .await?
+            .records
+            .iter()
+            .map(|r| r.id)
             .collect();
-        let created =
-            crate::records::create_many(store, org, &m.api_name, &rows, Origin::User(user.id))
-                .await?;
-        lookups.insert(m.api_name.clone(), created.iter().map(|r| r.id).collect());
+        if ids.is_empty() {
+            let rows: Vec<Map<String, Value>> = (0..PER_MODULE)
+                .map(|i| {
+                    m.fields
+                        .iter()
+                        .filter_map(|f| {
+                            Some((
+                                f.api_name.clone(),
+                                sample_value(&m.api_name, f, i, &lookups)?,
+                            ))
+                        })
+                        .collect()
+                })
+                .collect();
+            let created =
+                crate::records::create_many(store, org, &m.api_name, &rows, Origin::User(user.id))
+                    .await?;
+            ids = created.iter().map(|r| r.id).collect();
+        }
+        lookups.insert(m.api_name.clone(), ids);
     }
     Ok(())
 }
@@ -115,42 +131,52 @@ pub struct Demo {
     pub orgs: Vec<Org>,
 }
 
-/// Creates the demo users and orgs unless they exist already, so running the
-/// demo twice on the same data directory keeps the first run's data.
-pub async fn ensure_demo(store: &Store) -> Result<Demo> {
-    if let (Some(admin), Some(member)) = (
-        store.user_by_email(ADMIN_EMAIL).await?,
-        store.user_by_email(MEMBER_EMAIL).await?,
-    ) {
-        let orgs = store
-            .orgs_of_user(admin.id)
-            .await?
-            .into_iter()
-            .map(|(o, _)| o)
-            .collect();
-        return Ok(Demo {
-            admin,
-            member,
-            orgs,
-        });
+async fn ensure_user(store: &Store, email: &str, name: &str) -> Result<User> {
+    match store.user_by_email(email).await? {
+        Some(user) => Ok(user),
+        None => store.create_user(email, name, Some(DEMO_PASSWORD)).await,
     }
-    let admin = store
-        .create_user(ADMIN_EMAIL, "管理者 Admin", Some(DEMO_PASSWORD))
-        .await?;
-    let member = store
-        .create_user(MEMBER_EMAIL, "メンバー Member", Some(DEMO_PASSWORD))
-        .await?;
+}
+
+fn demo_org_name(app: App) -> String {
+    format!("Demo {}", app.as_str())
+}
+
+/// Makes sure the demo is complete: creates whatever of it is missing —
+/// users, orgs, memberships, departments, sample records — and keeps what an
+/// earlier run made. Running it twice changes nothing; running it after an
+/// interrupted run finishes that run's work.
+pub async fn ensure_demo(store: &Store) -> Result<Demo> {
+    let admin = ensure_user(store, ADMIN_EMAIL, "管理者 Admin").await?;
+    let member = ensure_user(store, MEMBER_EMAIL, "メンバー Member").await?;
+    let existing = store.orgs_of_user(admin.id).await?;
     let mut orgs = Vec::new();
     for app in App::ALL {
-        let plan = app.plans().get(1).copied().unwrap_or("free");
-        let org = create_org(store, app, &format!("Demo {}", app.as_str()), plan, &admin).await?;
-        store.add_member(org.id, member.id, Role::Member).await?;
-        if app == App::Crm {
+        let name = demo_org_name(app);
+        let found = existing
+            .iter()
+            .find(|(o, _)| o.app == app.as_str() && o.name == name);
+        let org = match found {
+            Some((org, _)) => org.clone(),
+            None => {
+                let plan = app.plans().get(1).copied().unwrap_or("free");
+                create_org(store, app, &name, plan, &admin).await?
+            }
+        };
+        if store.role_of(org.id, member.id).await?.is_none() {
+            store.add_member(org.id, member.id, Role::Member).await?;
+        }
+        if app == App::Crm && org.currency.is_none() {
             store.set_currency(org.id, Some("JPY")).await?;
         }
         if app == App::Desk {
-            let d = store.create_department(org.id, "Support").await?;
-            store.add_department_member(org.id, d.id, member.id).await?;
+            let dept = match store.departments(org.id).await?.into_iter().next() {
+                Some(d) => d,
+                None => store.create_department(org.id, "Support").await?,
+            };
+            store
+                .add_department_member(org.id, dept.id, member.id)
+                .await?;
         }
         seed_org(store, &org, app, &admin).await?;
         orgs.push(org);

@@ -250,6 +250,22 @@ impl Error {
         .with_details(json!({"what": what, "id": id.to_string()}))
     }
 
+    pub fn user_not_found(email: &str) -> Self {
+        Error::new(
+            Kind::NotFound,
+            "user_not_found",
+            Text::new(
+                format!("There is no user with the e-mail address {email}."),
+                format!("メールアドレス {email} のユーザーはいません。"),
+            ),
+            Text::new(
+                format!("Check the address, or create the user first: kizuna user create --email {email} --name …"),
+                format!("アドレスを確認するか、先にユーザーを作成してください: kizuna user create --email {email} --name …"),
+            ),
+        )
+        .with_details(json!({"email": email}))
+    }
+
     pub fn already_exists(what: &str, value: &str) -> Self {
         Error::new(
             Kind::Conflict,

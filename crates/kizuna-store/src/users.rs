@@ -160,7 +160,7 @@ impl Store {
     pub async fn require_user_by_email(&self, email: &str) -> Result<User> {
         self.user_by_email(email)
             .await?
-            .ok_or_else(|| Error::not_found("User", email_key(email)))
+            .ok_or_else(|| Error::user_not_found(&email_key(email)))
     }
 
     /// Activates or deactivates a user. A deactivated user's keys are refused at

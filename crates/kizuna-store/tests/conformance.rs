@@ -322,7 +322,7 @@ conformance!(users_password_check, |store| async move {
         .await?;
     assert_code(
         store.set_user_active("ghost@example.com", false).await,
-        "not_found",
+        "user_not_found",
         "deactivating an unknown user",
     );
     Ok(())

@@ -282,15 +282,15 @@ async fn a_refused_command_exits_1_and_explains_in_english_and_japanese() {
         None,
     )
     .await
-    .refusal("not_found");
+    .refusal("user_not_found");
 
     // Unknown users.
     cli.run(&["key", "create", "--email", BOB], None)
         .await
-        .refusal("not_found");
+        .refusal("user_not_found");
     cli.run(&["user", "deactivate", "--email", BOB], None)
         .await
-        .refusal("not_found");
+        .refusal("user_not_found");
 
     // A member twice.
     let org = cli.create_org("crm", "Acme", "free", ALICE).await;
