@@ -1,0 +1,256 @@
+//! Records: create, read, update, delete to the recycle bin, restore, purge;
+//! lookups and associations for related lists; every change written to the
+//! change log in the change's own transaction.
+
+mod read;
+mod write;
+
+use crate::db::{Arg, Tx, db_error};
+use kizuna_domain::Result;
+use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
+use kizuna_domain::validate::email_key;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+
+/// Who made a change: recorded with every change-log row, so that a sync can
+/// tell its own writes from everybody else's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    User(i64),
+    Key(i64),
+    Integration(i64),
+    System,
+}
+
+impl Origin {
+    fn parts(self) -> (&'static str, Option<i64>) {
+        match self {
+            Origin::User(id) => ("user", Some(id)),
+            Origin::Key(id) => ("key", Some(id)),
+            Origin::Integration(id) => ("integration", Some(id)),
+            Origin::System => ("system", None),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub id: i64,
+    pub module: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
+    pub fields: Map<String, Value>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RecordRow {
+    id: i64,
+    module: String,
+    version: i64,
+    fields: Json<Map<String, Value>>,
+    created_at: i64,
+    updated_at: i64,
+    deleted_at: Option<i64>,
+}
+
+impl From<RecordRow> for Record {
+    fn from(r: RecordRow) -> Self {
+        Record {
+            id: r.id,
+            module: r.module,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            deleted_at: r.deleted_at,
+            fields: r.fields.0,
+        }
+    }
+}
+
+pub(crate) const RECORD_COLUMNS: &str =
+    "r.id, r.module, r.version, r.fields, r.created_at, r.updated_at, r.deleted_at";
+
+/// One row of the change log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Change {
+    pub seq: i64,
+    pub module: String,
+    pub record_id: i64,
+    pub version: i64,
+    pub op: String,
+    pub origin_kind: String,
+    pub origin_id: Option<i64>,
+    pub at: i64,
+}
+
+/// How a list is sorted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortKey {
+    Id,
+    Field(FieldDef),
+}
+
+/// A list request: equality filters, one sort key, a page.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filters: Vec<(FieldDef, Value)>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            filters: Vec::new(),
+            sort: SortKey::Id,
+            descending: false,
+            cursor: None,
+            limit: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page {
+    pub records: Vec<Record>,
+    pub next_cursor: Option<String>,
+}
+
+/// Rows per multi-row INSERT: well under both backends' parameter limits.
+pub(crate) const INSERT_CHUNK: usize = 200;
+
+/// A SQL statement under construction, numbering its `$n` parameters.
+pub(crate) struct Sql {
+    pub(crate) text: String,
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_string(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter and returns its number.
+    pub(crate) fn arg(&mut self, a: impl Into<Arg>) -> usize {
+        self.args.push(a.into());
+        self.args.len()
+    }
+
+    pub(crate) fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+}
+
+/// A JSON value as SQLite's `json_extract` returns it, for binding opposite it.
+pub(crate) fn sqlite_scalar(v: &Value) -> Arg {
+    match v {
+        Value::Null => Arg::Text(String::new()),
+        Value::Bool(b) => Arg::I64(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Arg::I64)
+            .unwrap_or(Arg::F64(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => Arg::Text(s.clone()),
+        other => Arg::Text(other.to_string()),
+    }
+}
+
+/// The lookup fields' targets of a set of values: (field, target id).
+pub(crate) fn lookup_targets<'a>(
+    module: &'a ModuleDef,
+    fields: &Map<String, Value>,
+) -> Vec<(&'a FieldDef, i64)> {
+    module
+        .fields
+        .iter()
+        .filter(|f| f.field_type == FieldType::Lookup)
+        .filter_map(|f| {
+            fields
+                .get(&f.api_name)
+                .and_then(Value::as_i64)
+                .map(|id| (f, id))
+        })
+        .collect()
+}
+
+pub(crate) fn email_key_of(module: &ModuleDef, fields: &Map<String, Value>) -> Option<String> {
+    let field = module.email_key_field()?;
+    fields
+        .get(&field.api_name)
+        .and_then(Value::as_str)
+        .map(email_key)
+        .filter(|k| !k.is_empty())
+}
+
+pub(crate) async fn write_changes(
+    tx: &mut Tx,
+    org_id: i64,
+    module: &str,
+    rows: &[(i64, i64)],
+    op: &str,
+    origin: Origin,
+    at: i64,
+) -> Result<()> {
+    let (kind, origin_id) = origin.parts();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = Sql::new(
+            "INSERT INTO changes (org_id, module, record_id, version, op, origin_kind, origin_id, at) VALUES ",
+        );
+        let org = sql.arg(org_id);
+        let m = sql.arg(module);
+        let o = sql.arg(op);
+        let k = sql.arg(kind);
+        let oid = sql.arg(origin_id);
+        let t = sql.arg(at);
+        for (i, (id, version)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            let a = sql.arg(*id);
+            let b = sql.arg(*version);
+            sql.push(&format!(
+                "(${org}, ${m}, ${a}, ${b}, ${o}, ${k}, ${oid}, ${t})"
+            ));
+        }
+        tx.x()
+            .execute(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_refs(
+    tx: &mut Tx,
+    org_id: i64,
+    refs: &[(i64, String, i64)],
+) -> Result<()> {
+    for chunk in refs.chunks(INSERT_CHUNK) {
+        let mut sql = Sql::new("INSERT INTO record_refs (org_id, from_id, field, to_id) VALUES ");
+        let org = sql.arg(org_id);
+        for (i, (from, field, to)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            let a = sql.arg(*from);
+            let b = sql.arg(field);
+            let c = sql.arg(*to);
+            sql.push(&format!("(${org}, ${a}, ${b}, ${c})"));
+        }
+        sql.push(" ON CONFLICT DO NOTHING");
+        tx.x()
+            .execute(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}

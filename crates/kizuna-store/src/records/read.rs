@@ -1,0 +1,329 @@
+//! Reading records: one, lists with filters, sorts and cursors, related lists,
+//! associations, the recycle bin and the change log.
+
+use super::{
+    Change, ListQuery, Page, RECORD_COLUMNS, Record, RecordRow, SortKey, Sql, insert_refs,
+    sqlite_scalar,
+};
+use crate::Store;
+use crate::db::{Arg, Dialect, db_error};
+use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
+use kizuna_domain::validate::email_key;
+use kizuna_domain::{Error, Result};
+use serde_json::{Value, json};
+
+fn invalid_cursor() -> Error {
+    Error::bad_request(
+        "invalid_cursor",
+        "The cursor is not one this list gave out (or the sort changed since).",
+        "カーソルがこの一覧で発行されたものではありません（または並び順が変わりました）。",
+    )
+}
+
+/// Cursors are opaque to clients: the sort value and id of the last row, as
+/// hex-encoded JSON.
+fn encode_cursor(value: &Value, id: i64) -> String {
+    json!([value, id])
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_cursor(cursor: &str) -> Result<(Value, i64)> {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 8192 {
+        return Err(invalid_cursor());
+    }
+    let bytes: Option<Vec<u8>> = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok())
+        .collect();
+    let parsed: Option<(Value, i64)> = bytes
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| Some((v.get(0)?.clone(), v.get(1)?.as_i64()?)));
+    parsed.ok_or_else(invalid_cursor)
+}
+
+impl Store {
+    /// One live record of a module in an org; absent, deleted, another module's
+    /// or another org's ids are all 404.
+    pub async fn record(&self, org_id: i64, module: &str, id: i64) -> Result<Record> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM records r \
+             WHERE r.id = $1 AND r.org_id = $2 AND r.module = $3 AND r.deleted_at IS NULL"
+        );
+        let row: Option<RecordRow> = self
+            .db
+            .x()
+            .fetch_optional(&sql, &crate::args![id, org_id, module])
+            .await
+            .map_err(db_error)?;
+        row.map(Record::from)
+            .ok_or_else(|| Error::not_found(module, id))
+    }
+
+    /// The org's recycle bin, newest deletion first.
+    pub async fn recycle_bin(&self, org_id: i64, limit: u32) -> Result<Vec<Record>> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.deleted_at IS NOT NULL \
+             ORDER BY r.deleted_at DESC, r.id DESC LIMIT $2"
+        );
+        let rows: Vec<RecordRow> = self
+            .db
+            .x()
+            .fetch_all(&sql, &crate::args![org_id, i64::from(limit)])
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(Record::from).collect())
+    }
+
+    /// A page of a module's live records.
+    pub async fn list_records(
+        &self,
+        org_id: i64,
+        module: &ModuleDef,
+        q: &ListQuery,
+    ) -> Result<Page> {
+        let dialect = self.db.dialect();
+        let mut sql = Sql::new(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.module = $2 AND r.deleted_at IS NULL"
+        ));
+        sql.arg(org_id);
+        sql.arg(&module.api_name);
+        let email_field = module.email_key_field().map(|f| f.api_name.clone());
+        for (field, value) in &q.filters {
+            push_filter(&mut sql, dialect, field, value, email_field.as_deref());
+        }
+        let (key_expr, cmp) = match &q.sort {
+            SortKey::Id => ("r.id".to_string(), None),
+            SortKey::Field(f) => {
+                let n = sql.arg(&f.api_name);
+                let expr = match dialect {
+                    // -9e999 is -Infinity: a missing value sorts before every
+                    // number and text, as PostgreSQL's jsonb null does.
+                    Dialect::Sqlite => format!("COALESCE({}, -9e999)", dialect.json_field(n)),
+                    Dialect::Postgres => {
+                        format!("COALESCE({}, 'null'::jsonb)", dialect.json_field(n))
+                    }
+                };
+                (expr, Some(f))
+            }
+        };
+        let (op, dir) = if q.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        if let Some(cursor) = &q.cursor {
+            let (value, last_id) = decode_cursor(cursor)?;
+            let id = sql.arg(last_id);
+            match cmp {
+                None => sql.push(&format!(" AND r.id {op} ${id}")),
+                Some(_) => {
+                    let v = match dialect {
+                        Dialect::Sqlite if value.is_null() => sql.arg(Arg::F64(f64::NEG_INFINITY)),
+                        Dialect::Sqlite => sql.arg(sqlite_scalar(&value)),
+                        Dialect::Postgres => sql.arg(value),
+                    };
+                    sql.push(&format!(
+                        " AND ({key_expr} {op} ${v} OR ({key_expr} = ${v} AND r.id {op} ${id}))"
+                    ));
+                }
+            }
+        }
+        let limit = q.limit.clamp(1, 1000);
+        let l = sql.arg(i64::from(limit) + 1);
+        sql.push(&format!(
+            " ORDER BY {key_expr} {dir}, r.id {dir} LIMIT ${l}"
+        ));
+        let rows: Vec<RecordRow> = self
+            .db
+            .x()
+            .fetch_all(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
+        let mut records: Vec<Record> = rows.into_iter().map(Record::from).collect();
+        let next_cursor = if records.len() > limit as usize {
+            records.truncate(limit as usize);
+            records.last().map(|last| {
+                let value = match cmp {
+                    None => Value::Null,
+                    Some(f) => last.fields.get(&f.api_name).cloned().unwrap_or(Value::Null),
+                };
+                encode_cursor(&value, last.id)
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            records,
+            next_cursor,
+        })
+    }
+
+    /// Live records of `e-mail key` across several modules of an org (dedup
+    /// looks in Leads *and* Contacts, EVT-7); oldest first.
+    pub async fn records_by_email(
+        &self,
+        org_id: i64,
+        modules: &[&str],
+        email: &str,
+    ) -> Result<Vec<Record>> {
+        if modules.is_empty() {
+            // `IN ()` is not SQL on PostgreSQL.
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.email_key = $2 AND r.deleted_at IS NULL AND r.module IN ("
+        ));
+        sql.arg(org_id);
+        sql.arg(email_key(email));
+        for (i, m) in modules.iter().enumerate() {
+            let n = sql.arg(*m);
+            sql.push(&format!("{}${n}", if i > 0 { ", " } else { "" }));
+        }
+        sql.push(") ORDER BY r.created_at, r.id");
+        let rows: Vec<RecordRow> = self
+            .db
+            .x()
+            .fetch_all(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(Record::from).collect())
+    }
+
+    /// The records of module `list` related to record `id`: those whose lookup
+    /// points at it, and those associated with it many-to-many.
+    pub async fn related_records(
+        &self,
+        org_id: i64,
+        id: i64,
+        list: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Record>> {
+        let sql = format!(
+            "SELECT DISTINCT {RECORD_COLUMNS} FROM record_refs x JOIN records r ON r.id = x.from_id \
+             WHERE x.org_id = $1 AND x.to_id = $2 AND r.org_id = $1 AND r.module = $3 \
+             AND r.deleted_at IS NULL AND r.id > $4 ORDER BY r.id LIMIT $5"
+        );
+        let rows: Vec<RecordRow> = self
+            .db
+            .x()
+            .fetch_all(
+                &sql,
+                &crate::args![
+                    org_id,
+                    id,
+                    list,
+                    after.unwrap_or(0),
+                    i64::from(limit.clamp(1, 1000))
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(Record::from).collect())
+    }
+
+    /// Associates two records of the same org many-to-many under `name` (both
+    /// directions, so each lists the other).
+    pub async fn associate(&self, org_id: i64, a: i64, b: i64, name: &str) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        #[derive(sqlx::FromRow)]
+        struct Id {
+            id: i64,
+        }
+        let found: Vec<Id> = tx
+            .x()
+            .fetch_all(
+                "SELECT id FROM records WHERE org_id = $1 AND deleted_at IS NULL AND id IN ($2, $3)",
+                &crate::args![org_id, a, b],
+            )
+            .await
+            .map_err(db_error)?;
+        for id in [a, b] {
+            if !found.iter().any(|f| f.id == id) {
+                return Err(Error::not_found("Record", id));
+            }
+        }
+        insert_refs(
+            &mut tx,
+            org_id,
+            &[(a, name.to_string(), b), (b, name.to_string(), a)],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Removes a many-to-many association (both directions); 404 when the two
+    /// were not associated under `name`.
+    pub async fn dissociate(&self, org_id: i64, a: i64, b: i64, name: &str) -> Result<()> {
+        let n = self
+            .db
+            .x()
+            .execute(
+                "DELETE FROM record_refs WHERE org_id = $1 AND field = $2 \
+                 AND ((from_id = $3 AND to_id = $4) OR (from_id = $4 AND to_id = $3))",
+                &crate::args![org_id, name, a, b],
+            )
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(Error::not_found("Association", format!("{a}-{b}")));
+        }
+        Ok(())
+    }
+
+    /// Change-log rows of an org after `after`, oldest first.
+    pub async fn changes_after(&self, org_id: i64, after: i64, limit: u32) -> Result<Vec<Change>> {
+        self.db
+            .x()
+            .fetch_all(
+                "SELECT seq, module, record_id, version, op, origin_kind, origin_id, at FROM changes \
+                 WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &crate::args![org_id, after, i64::from(limit)],
+            )
+            .await
+            .map_err(db_error)
+    }
+}
+
+fn push_filter(
+    sql: &mut Sql,
+    dialect: Dialect,
+    field: &FieldDef,
+    value: &Value,
+    email_field: Option<&str>,
+) {
+    if Some(field.api_name.as_str()) == email_field {
+        let n = sql.arg(email_key(value.as_str().unwrap_or_default()));
+        sql.push(&format!(" AND r.email_key = ${n}"));
+        return;
+    }
+    let f = sql.arg(&field.api_name);
+    match field.field_type {
+        FieldType::Email => {
+            let n = sql.arg(email_key(value.as_str().unwrap_or_default()));
+            sql.push(&format!(
+                " AND lower({}) = ${n}",
+                dialect.json_field_text(f)
+            ));
+        }
+        FieldType::Multiselect => {
+            let n = sql.arg(value.as_str().unwrap_or_default());
+            match dialect {
+                Dialect::Sqlite => sql.push(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(r.fields, '$.' || ${f}) WHERE value = ${n})"
+                )),
+                Dialect::Postgres => sql.push(&format!(" AND jsonb_exists(r.fields -> ${f}, ${n})")),
+            }
+        }
+        _ => {
+            let n = match dialect {
+                Dialect::Sqlite => sql.arg(sqlite_scalar(value)),
+                Dialect::Postgres => sql.arg(value.clone()),
+            };
+            sql.push(&format!(" AND {} = ${n}", dialect.json_field(f)));
+        }
+    }
+}
