@@ -10,7 +10,7 @@ pub mod users;
 pub use db::{Db, Dialect};
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use records::{Change, ListQuery, Origin, Page, Record, SortKey};
-pub use users::{Principal, User};
+pub use users::{ApiKey, Principal, User};
 
 use kizuna_domain::Result;
 

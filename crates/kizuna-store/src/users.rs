@@ -26,6 +26,15 @@ pub struct Principal {
     pub key_id: Option<i64>,
 }
 
+/// An API key as its owner may see it: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: i64,
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 #[derive(sqlx::FromRow)]
 struct KeyRow {
     key_id: i64,
@@ -238,6 +247,18 @@ impl Store {
             return Err(Error::not_found("API key", key_id));
         }
         Ok(())
+    }
+
+    /// A user's API keys, newest first.
+    pub async fn api_keys(&self, user_id: i64) -> Result<Vec<ApiKey>> {
+        self.db
+            .x()
+            .fetch_all(
+                "SELECT id, prefix, created_at, revoked_at FROM api_keys WHERE user_id = $1 ORDER BY id DESC",
+                &crate::args![user_id],
+            )
+            .await
+            .map_err(db_error)
     }
 
     /// Finds who an API key belongs to: unknown → 401, revoked → 401, owner

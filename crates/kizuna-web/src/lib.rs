@@ -34,6 +34,8 @@ struct ApiDoc;
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orgs::me))
+        .routes(routes!(orgs::list_keys))
+        .routes(routes!(orgs::revoke_key))
         .routes(routes!(orgs::list_orgs, orgs::create_org))
         .routes(routes!(orgs::get_org, orgs::patch_org))
         .routes(routes!(orgs::list_members, orgs::add_member))

@@ -45,6 +45,31 @@ pub async fn me(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Val
     })))
 }
 
+/// The caller's API keys (never the keys themselves: they are shown once).
+#[utoipa::path(get, path = "/api/v1/me/keys", tag = "identity",
+    responses((status = 200, description = "{keys: [{id, prefix, created_at, revoked_at}]}")))]
+pub async fn list_keys(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let keys = s.store.api_keys(caller.user_id()).await?;
+    Ok(Json(json!({"keys": keys.iter().map(|k| json!({
+        "id": k.id, "prefix": k.prefix, "created_at": instant(k.created_at),
+        "revoked_at": k.revoked_at.map(instant),
+    })).collect::<Vec<_>>()})))
+}
+
+/// Revokes one of the caller's API keys; it is refused from then on.
+#[utoipa::path(delete, path = "/api/v1/me/keys/{key}", tag = "identity",
+    params(("key" = i64, Path, description = "Key id")),
+    responses((status = 200, description = "Revoked"), (status = 404, description = "Not one of the caller's live keys")))]
+pub async fn revoke_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let key = id("API key", &key)?;
+    s.store.revoke_api_key(caller.user_id(), key).await?;
+    Ok(Json(json!({"id": key, "revoked": true})))
+}
+
 /// The orgs the caller is a member of.
 #[utoipa::path(get, path = "/api/v1/orgs", tag = "orgs",
     responses((status = 200, description = "The caller's orgs")))]

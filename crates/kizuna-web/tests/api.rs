@@ -747,3 +747,30 @@ async fn many_to_many_associations_list_each_other_until_removed() {
         .await;
     assert_eq!(listed["records"].as_array().expect("records").len(), 1);
 }
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_and_the_others_keep_working() {
+    let (app, admin, _) = crm().await;
+    let (_, second) = app.store.create_api_key(admin.user.id).await.expect("key");
+    let (s, keys) = app.get("/api/v1/me/keys", &admin.key).await;
+    assert_eq!(s, 200);
+    let listed = keys["keys"].as_array().expect("keys");
+    assert_eq!(listed.len(), 2);
+    assert!(
+        !keys.to_string().contains(&second),
+        "a key is never shown again"
+    );
+    let first_id = listed[1]["id"].as_i64().expect("id");
+    let (s, _) = app
+        .delete(&format!("/api/v1/me/keys/{first_id}"), &second)
+        .await;
+    assert_eq!(s, 200);
+    let (s, body) = app.get("/api/v1/me", &admin.key).await;
+    assert_eq!((s, code(&body)), (401, "key_revoked"));
+    let (s, _) = app.get("/api/v1/me", &second).await;
+    assert_eq!(s, 200);
+    let (s, body) = app
+        .delete(&format!("/api/v1/me/keys/{first_id}"), &second)
+        .await;
+    assert_eq!((s, code(&body)), (404, "not_found"), "revoking twice");
+}

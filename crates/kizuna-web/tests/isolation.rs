@@ -84,6 +84,7 @@ async fn walk_every_route(backend: Backend) {
     assert_eq!(s, 201);
     let a_contact = a_contact["id"].as_i64().expect("id");
 
+    let bob_key = app.store.api_keys(bob.user.id).await.expect("keys")[0].id;
     let (b_org, a_org) = (b.id, a.id);
     let bob_id = bob.user.id;
     let contact_body = json!({"fields": {"Last_Name": "X"}});
@@ -298,6 +299,13 @@ async fn walk_every_route(backend: Backend) {
             format!("/api/v1/orgs/{a_org}/departments/{}/members", b_dept.id),
             Some(json!({"user_id": bob_id})),
         ),
+        // Another user's API key.
+        case(
+            "DELETE",
+            "/api/v1/me/keys/{key}",
+            format!("/api/v1/me/keys/{bob_key}"),
+            None,
+        ),
         // Associations: B's org, then B's record as the other side.
         case(
             "PUT",
@@ -336,6 +344,7 @@ async fn walk_every_route(backend: Backend) {
     // Routes that name no org: they must not show org B.
     let unscoped: BTreeSet<(&str, &str)> = [
         ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/me/keys"),
         ("GET", "/api/v1/orgs"),
         ("POST", "/api/v1/orgs"),
     ]
@@ -416,6 +425,24 @@ async fn walk_every_route(backend: Backend) {
             "{method} {route} shows org B: {text}"
         );
     }
+    // Only the caller's own keys are listed.
+    let (_, keys) = app.get("/api/v1/me/keys", &alice.key).await;
+    let listed: Vec<i64> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["id"].as_i64())
+        .collect();
+    let own: Vec<i64> = app
+        .store
+        .api_keys(alice.user.id)
+        .await
+        .expect("keys")
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(listed, own);
+    assert!(!listed.contains(&bob_key));
 }
 
 #[tokio::test]

@@ -95,6 +95,23 @@ enum KeyCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// List a user's API keys (ids and prefixes; never the keys).
+    List {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke one of a user's API keys: it is refused from then on.
+    Revoke {
+        #[arg(long)]
+        email: String,
+        /// The key's id, as `key list` shows it.
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,6 +253,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 user.email
             );
             println!("{key}");
+            Ok(())
+        }
+        Command::Key(KeyCommand::List { email, data }) => {
+            let store = data.open().await?;
+            let user = store.require_user_by_email(&email).await?;
+            for k in store.api_keys(user.id).await? {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}…\t{state}", k.id, k.prefix);
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Revoke { email, id, data }) => {
+            let store = data.open().await?;
+            let user = store.require_user_by_email(&email).await?;
+            store.revoke_api_key(user.id, id).await?;
+            println!("revoked API key {id} of {}", user.email);
             Ok(())
         }
         Command::Org(OrgCommand::Create {

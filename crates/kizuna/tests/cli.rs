@@ -539,3 +539,46 @@ async fn commands_and_serve_work_on_postgres() {
         }
     }
 }
+
+#[tokio::test]
+async fn key_revoke_refuses_that_key_at_once_and_keeps_the_others() {
+    let cli = Cli::sqlite();
+    cli.create_user(ALICE, "Alice").await;
+    let first = cli.create_key(ALICE).await;
+    let second = cli.create_key(ALICE).await;
+    let server = cli.serve().await;
+    server.get_ok(&first, "/api/v1/me").await;
+
+    let listed = cli
+        .run(&["key", "list", "--email", ALICE], None)
+        .await
+        .success();
+    let ids: Vec<String> = listed
+        .stdout
+        .lines()
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+    assert!(
+        !listed.stdout.contains(&first),
+        "a key is never printed again"
+    );
+    // Newest first: the first key is the last line.
+    let first_id = ids[1].clone();
+    cli.run(
+        &["key", "revoke", "--email", ALICE, "--id", &first_id],
+        None,
+    )
+    .await
+    .success();
+    let (status, body) = server.get(Some(&first), "/api/v1/me").await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "key_revoked", "{body}");
+    server.get_ok(&second, "/api/v1/me").await;
+    cli.run(
+        &["key", "revoke", "--email", ALICE, "--id", &first_id],
+        None,
+    )
+    .await
+    .refusal("not_found");
+}
