@@ -8,7 +8,6 @@ pub mod records;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use http::{ApiError, AppState, BODY_LIMIT};
 use kizuna_domain::{Error, Kind, Text};
 use kizuna_store::Store;
@@ -33,6 +32,8 @@ struct ApiDoc;
 /// that a route cannot exist undocumented.
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(openapi_json))
         .routes(routes!(orgs::me))
         .routes(routes!(orgs::list_keys))
         .routes(routes!(orgs::revoke_key))
@@ -59,24 +60,30 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(records::changes))
 }
 
-/// The OpenAPI 3.1 document of every route.
+/// Liveness: answers while the server runs.
+#[utoipa::path(get, path = "/healthz", tag = "identity",
+    responses((status = 200, description = "ok")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "identity",
+    responses((status = 200, description = "The OpenAPI 3.1 document of every route")))]
+async fn openapi_json() -> Json<OpenApiDoc> {
+    Json(openapi())
+}
+
+/// The OpenAPI 3.1 document of every route, built once.
 pub fn openapi() -> OpenApiDoc {
-    api_routes().split_for_parts().1
+    static DOC: std::sync::OnceLock<OpenApiDoc> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| api_routes().split_for_parts().1).clone()
 }
 
 /// The whole HTTP application.
 pub fn app(store: Store) -> axum::Router {
-    let (router, doc) = api_routes().split_for_parts();
-    let doc = std::sync::Arc::new(doc);
+    let (router, _) = api_routes().split_for_parts();
     router
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { Json(doc.as_ref().clone()) }
-            }),
-        )
         .fallback(|| async {
             ApiError(Error::new(
                 Kind::NotFound,
