@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod field;
+pub mod integration;
 pub mod org;
 pub mod validate;
 
