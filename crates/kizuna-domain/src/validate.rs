@@ -373,3 +373,71 @@ fn is_url(s: &str) -> bool {
 pub fn email_key(s: &str) -> String {
     s.trim().to_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::FieldDef;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A text value is accepted exactly when it has at most `max`
+        /// characters (characters, not bytes: Japanese text counts right), and
+        /// a refusal names the limit and the actual length (MAIL-2, GEN-5).
+        #[test]
+        fn length_limits_count_characters(s in "\\PC{0,60}", max in 1u32..50) {
+            let field = FieldDef::new("Name", FieldType::Text).max(max);
+            let len = s.chars().count();
+            match validate_value(&field, &Value::String(s.clone())) {
+                Ok(v) => {
+                    prop_assert!(len <= max as usize);
+                    prop_assert_eq!(v, Value::String(s));
+                }
+                Err(e) => {
+                    prop_assert!(len > max as usize);
+                    prop_assert_eq!(e.code, "too_long");
+                    prop_assert!(e.message.en.contains(&len.to_string()));
+                    prop_assert!(e.message.en.contains(&max.to_string()));
+                }
+            }
+        }
+
+        /// Normalising is idempotent: a stored value validates to itself, so
+        /// re-saving a record never changes it (and a sync sees no change).
+        #[test]
+        fn normalised_values_are_fixed_points(
+            user in "[a-z]{1,10}", domain in "[a-z]{1,10}", pad in " {0,3}",
+            secs in 0i64..4_000_000_000, offset_h in -12i32..14,
+        ) {
+            let email = FieldDef::new("Email", FieldType::Email);
+            let once = validate_value(&email, &json!(format!("{pad}{user}@{domain}.example{pad}")))
+                .expect("a valid address");
+            prop_assert_eq!(validate_value(&email, &once).expect("still valid"), once.clone());
+
+            let dt = FieldDef::new("At", FieldType::Datetime);
+            let tz = chrono::FixedOffset::east_opt(offset_h * 3600).expect("offset");
+            let local = chrono::DateTime::from_timestamp(secs, 0).expect("instant").with_timezone(&tz);
+            let once = validate_value(&dt, &json!(local.to_rfc3339())).expect("valid");
+            prop_assert_eq!(validate_value(&dt, &once).expect("still valid"), once.clone());
+            prop_assert!(once.as_str().expect("text").ends_with('Z'));
+        }
+    }
+
+    #[test]
+    fn email_forms() {
+        for good in ["a@b.example", "山田@例え.jp", "x.y+z@sub.example.com"] {
+            assert!(is_email(good), "{good}");
+        }
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.example",
+            "a@.example",
+            "a b@c.example",
+            "a@b..example",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+}
