@@ -5,6 +5,7 @@ pub mod error;
 pub mod field;
 pub mod integration;
 pub mod org;
+pub mod time;
 pub mod validate;
 
 pub use error::{Error, Kind, Result, Text};

@@ -315,17 +315,31 @@ impl Db {
 
 type MigrationFile = (i64, &'static str, &'static str);
 
-const SQLITE_MIGRATIONS: &[MigrationFile] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-)];
+const SQLITE_MIGRATIONS: &[MigrationFile] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "integrations",
+        include_str!("../migrations/sqlite/0002_integrations.sql"),
+    ),
+];
 
-const POSTGRES_MIGRATIONS: &[MigrationFile] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "integrations",
+        include_str!("../migrations/postgres/0002_integrations.sql"),
+    ),
+];
 
 /// Migrations are compiled into the binary, so a server needs no files beside it.
 fn migrator(files: &[MigrationFile]) -> Migrator {

@@ -2,12 +2,14 @@
 //! migrations of each, the change log, and nothing of HTTP.
 
 pub mod db;
+pub mod integrations;
 pub mod meta;
 pub mod orgs;
 pub mod records;
 pub mod users;
 
 pub use db::{Db, Dialect};
+pub use integrations::{Integration, NewIntegration};
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use records::{Change, ListQuery, Origin, Page, Record, SortKey};
 pub use users::{ApiKey, Principal, User};

@@ -3,6 +3,7 @@
 //! the store; no rule lives here.
 
 pub mod http;
+pub mod integrations;
 pub mod orgs;
 pub mod records;
 
@@ -24,6 +25,7 @@ use utoipa_axum::routes;
         (name = "orgs", description = "Orgs, members, plans, departments"),
         (name = "modules", description = "Modules and fields as data"),
         (name = "records", description = "Records, related lists, recycle bin, change log"),
+        (name = "integrations", description = "Integrations between orgs of two apps"),
     )
 )]
 struct ApiDoc;
@@ -58,6 +60,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(records::associate, records::dissociate))
         .routes(routes!(records::recycle_bin))
         .routes(routes!(records::changes))
+        .routes(routes!(integrations::create))
+        .routes(routes!(integrations::get, integrations::delete))
+        .routes(routes!(integrations::list_for_org))
+        .routes(routes!(integrations::enable))
+        .routes(routes!(integrations::pause))
+        .routes(routes!(integrations::resume))
+        .routes(routes!(integrations::disable))
 }
 
 /// Liveness: answers while the server runs.

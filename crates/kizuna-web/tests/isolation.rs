@@ -85,6 +85,17 @@ async fn walk_every_route(backend: Backend) {
     let a_contact = a_contact["id"].as_i64().expect("id");
 
     let bob_key = app.store.api_keys(bob.user.id).await.expect("keys")[0].id;
+    let b_events = app.org(App::Events, "standard", &bob).await;
+    let a_events = app.org(App::Events, "standard", &alice).await;
+    let (s, link) = app
+        .post(
+            "/api/v1/integrations",
+            &bob.key,
+            &json!({"kind": "crm-events", "from_org": b.id, "to_org": b_events.id}),
+        )
+        .await;
+    assert_eq!(s, 201, "{link}");
+    let b_link = link["id"].as_i64().expect("id");
     let (b_org, a_org) = (b.id, a.id);
     let bob_id = bob.user.id;
     let contact_body = json!({"fields": {"Last_Name": "X"}});
@@ -298,6 +309,67 @@ async fn walk_every_route(backend: Backend) {
             "/api/v1/orgs/{org}/departments/{department}/members",
             format!("/api/v1/orgs/{a_org}/departments/{}/members", b_dept.id),
             Some(json!({"user_id": bob_id})),
+        ),
+        // Integrations: another org's, and another org as a side of a new one.
+        case(
+            "POST",
+            "/api/v1/integrations",
+            "/api/v1/integrations".to_string(),
+            Some(json!({"kind": "crm-events", "from_org": b_org, "to_org": a_events.id})),
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations",
+            "/api/v1/integrations".to_string(),
+            Some(json!({"kind": "crm-events", "from_org": a_org, "to_org": b_events.id})),
+        ),
+        case(
+            "GET",
+            "/api/v1/integrations/{id}",
+            format!("/api/v1/integrations/{b_link}"),
+            None,
+        ),
+        case(
+            "DELETE",
+            "/api/v1/integrations/{id}",
+            format!("/api/v1/integrations/{b_link}"),
+            None,
+        ),
+        case(
+            "DELETE",
+            "/api/v1/integrations/{id}",
+            format!("/api/v1/integrations/{b_link}?confirm=true"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/enable",
+            format!("/api/v1/integrations/{b_link}/enable"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/pause",
+            format!("/api/v1/integrations/{b_link}/pause"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/resume",
+            format!("/api/v1/integrations/{b_link}/resume"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/disable",
+            format!("/api/v1/integrations/{b_link}/disable"),
+            None,
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/integrations",
+            format!("/api/v1/orgs/{b_org}/integrations"),
+            None,
         ),
         // Another user's API key.
         case(

@@ -1,0 +1,5 @@
+//! Integrations between Kizuna's apps: their life (who may set them up,
+//! enable, pause, disable, delete; on which plans; once per org), and — as it
+//! grows — field mapping, the sync engine and its history.
+
+pub mod lifecycle;

@@ -1,0 +1,300 @@
+//! An integration's life: set up on one side (pending), enabled on the other
+//! (active), paused and resumed, disabled and enabled again, deleted — each
+//! step allowed only to the right people, on the right plans, once per org.
+
+use kizuna_domain::integration::{Action, State};
+use kizuna_domain::org::{plan_excludes_error, plan_includes};
+use kizuna_domain::{App, Error, IntegrationKind, Kind, Result, Role, Text};
+use kizuna_store::{Integration, NewIntegration, Org, Store, User};
+use serde_json::{Value, json};
+
+/// Parses an integration kind, or says which kinds there are.
+pub fn parse_kind(s: &str) -> Result<IntegrationKind> {
+    IntegrationKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| {
+            let all: Vec<&str> = IntegrationKind::ALL.iter().map(|k| k.as_str()).collect();
+            Error::bad_request(
+                "unknown_integration_kind",
+                format!(
+                    "There is no integration kind {s}; the kinds are {}.",
+                    all.join(", ")
+                ),
+                format!(
+                    "連携の種類 {s} はありません。種類は {} です。",
+                    all.join(", ")
+                ),
+            )
+        })
+}
+
+/// An org the caller is a member of (404 otherwise, as everywhere).
+async fn member_org(store: &Store, org: i64, user: &User) -> Result<(Org, Role)> {
+    store.org_for_member(org, user.id).await
+}
+
+/// GEN-2: the org's plan must include the integration.
+fn check_plan(org: &Org, kind: IntegrationKind) -> Result<App> {
+    let app = org.app()?;
+    if plan_includes(app, &org.plan, kind) {
+        Ok(app)
+    } else {
+        Err(plan_excludes_error(app, &org.plan, kind))
+    }
+}
+
+fn wrong_apps(kind: IntegrationKind, org: &Org) -> Error {
+    let (a, b) = kind.apps();
+    let b = b.map_or("", App::as_str);
+    Error::bad_request(
+        "integration_apps",
+        format!(
+            "{} connects a {} org and a {b} org; org {} is a {} org.",
+            kind.as_str(),
+            a.as_str(),
+            org.id,
+            org.app
+        ),
+        format!(
+            "{} は {} の組織と {b} の組織をつなぎます。組織 {} は {} の組織です。",
+            kind.as_str(),
+            a.as_str(),
+            org.id,
+            org.app
+        ),
+    )
+}
+
+/// GEN-3: the refusal names the existing link — its counterpart, who set it
+/// up and when — and how to remove it.
+async fn already_integrated(
+    store: &Store,
+    kind: IntegrationKind,
+    org: &Org,
+    existing: &Integration,
+) -> Result<Error> {
+    let counterpart_id = if existing.from_org == org.id {
+        existing.to_org
+    } else {
+        Some(existing.from_org)
+    };
+    let counterpart = match counterpart_id {
+        Some(id) => store
+            .org(id)
+            .await?
+            .map(|o| format!("{} (org {})", o.name, o.id)),
+        None => None,
+    }
+    .unwrap_or_else(|| "-".to_string());
+    let by = store
+        .user_by_id(existing.created_by)
+        .await?
+        .map_or_else(|| existing.created_by.to_string(), |u| u.email);
+    let when = kizuna_domain::time::rfc3339(existing.created_at);
+    let k = kind.as_str();
+    let rule = match kind {
+        IntegrationKind::CrmEvents => "EVT-3",
+        IntegrationKind::CrmDesk => "DSK-4",
+        _ => "GEN-3",
+    };
+    Ok(Error::new(
+        Kind::Conflict,
+        "already_integrated",
+        Text::new(
+            format!(
+                "{} is already integrated ({k}) with {counterpart}: integration {} set up by {by} on {when}, now {}.",
+                org.name, existing.id, existing.state
+            ),
+            format!(
+                "{} は既に {counterpart} と連携（{k}）しています。連携 {} は {by} が {when} に設定し、現在の状態は {} です。",
+                org.name, existing.id, existing.state
+            ),
+        ),
+        Text::new(
+            format!(
+                "An org can have one {k} integration. Delete integration {} first (DELETE /api/v1/integrations/{}?confirm=true); it counts even if it was made from a trial or test account.",
+                existing.id, existing.id
+            ),
+            format!(
+                "組織が持てる {k} 連携は 1 つです。先に連携 {} を削除してください（DELETE /api/v1/integrations/{}?confirm=true）。試用版やテスト用アカウントから作った連携も数えられます。",
+                existing.id, existing.id
+            ),
+        ),
+    )
+    .with_rule(rule)
+    .with_details(json!({
+        "existing": {"id": existing.id, "counterpart": counterpart, "created_by": by, "created_at": when, "state": existing.state}
+    })))
+}
+
+/// Sets up an integration from `from_org`'s side: the caller must administer
+/// `from_org` (GEN-1) and be a member of `to_org`; both plans must include
+/// it (GEN-2); neither org may have one of this kind already (GEN-3). It is
+/// pending until the other side enables it (GEN-4).
+pub async fn create(
+    store: &Store,
+    caller: &User,
+    kind: IntegrationKind,
+    from_org: i64,
+    to_org: Option<i64>,
+    settings: &Value,
+) -> Result<Integration> {
+    let from = store.org_for_admin(from_org, caller.id).await?;
+    let (first_app, second_app) = kind.apps();
+    let from_app = check_plan(&from, kind)?;
+    let to = match (second_app, to_org) {
+        (Some(_), Some(id)) => Some(member_org(store, id, caller).await?.0),
+        (Some(_), None) => {
+            return Err(Error::malformed_json(&format!(
+                "a {} integration needs \"to_org\"",
+                kind.as_str()
+            )));
+        }
+        (None, _) => None,
+    };
+    if let Some(to) = &to {
+        let to_app = to.app()?;
+        let pair_ok = (from_app == first_app && Some(to_app) == second_app)
+            || (Some(from_app) == second_app && to_app == first_app);
+        if !pair_ok {
+            return Err(wrong_apps(
+                kind,
+                if from_app == first_app || Some(from_app) == second_app {
+                    to
+                } else {
+                    &from
+                },
+            ));
+        }
+        check_plan(to, kind)?;
+    } else if from_app != first_app {
+        return Err(wrong_apps(kind, &from));
+    }
+    for org in std::iter::once(&from).chain(to.as_ref()) {
+        if kind != IntegrationKind::CrmMail
+            && let Some(existing) = store.live_integration(kind, org.id).await?
+        {
+            return Err(already_integrated(store, kind, org, &existing).await?);
+        }
+    }
+    let state = if to.is_some() {
+        State::Pending
+    } else {
+        State::Active
+    };
+    store
+        .create_integration(NewIntegration {
+            kind,
+            from_org: from.id,
+            to_org: to.as_ref().map(|o| o.id),
+            created_by: caller.id,
+            state,
+            settings,
+            mapping: &json!([]),
+        })
+        .await
+}
+
+/// The integration, if the caller is a member of either of its orgs (404
+/// otherwise), with the caller's role in each.
+pub async fn visible(
+    store: &Store,
+    caller: &User,
+    id: i64,
+) -> Result<(Integration, Option<Role>, Option<Role>)> {
+    let found = store.integration(id).await?;
+    let Some(i) = found else {
+        return Err(Error::not_found("Integration", id));
+    };
+    let from_role = store.role_of(i.from_org, caller.id).await?;
+    let to_role = match i.to_org {
+        Some(org) => store.role_of(org, caller.id).await?,
+        None => None,
+    };
+    if from_role.is_none() && to_role.is_none() {
+        return Err(Error::not_found("Integration", id));
+    }
+    Ok((i, from_role, to_role))
+}
+
+/// Refuses a caller who administers neither side, naming the administrators
+/// of the org they are a member of (GEN-1).
+pub async fn require_admin(
+    store: &Store,
+    caller: &User,
+    i: &Integration,
+    from: Option<Role>,
+    to: Option<Role>,
+) -> Result<()> {
+    if from == Some(Role::Administrator) || to == Some(Role::Administrator) {
+        return Ok(());
+    }
+    let org = if from.is_some() {
+        i.from_org
+    } else {
+        i.to_org.unwrap_or(i.from_org)
+    };
+    store.org_for_admin(org, caller.id).await.map(|_| ())
+}
+
+/// Carries out `action` on an integration the caller administers a side of.
+/// Enabling a pending integration is for the *other* side's administrator
+/// (GEN-4): the side that set it up cannot enable it alone.
+pub async fn act(store: &Store, caller: &User, id: i64, action: Action) -> Result<Integration> {
+    let (i, from_role, to_role) = visible(store, caller, id).await?;
+    require_admin(store, caller, &i, from_role, to_role).await?;
+    let current = i.state();
+    if action == Action::Enable && current == State::Pending && to_role != Some(Role::Administrator)
+    {
+        return Err(waiting_for_other_side(store, &i).await?);
+    }
+    let next = current.apply(action)?;
+    if action == Action::Enable || action == Action::Resume {
+        // GEN-2 holds at every (re)start, not only at setup.
+        for org in [Some(i.from_org), i.to_org].into_iter().flatten() {
+            if let Some(o) = store.org(org).await? {
+                check_plan(&o, parse_kind(&i.kind)?)?;
+            }
+        }
+    }
+    let enabled_by = (action == Action::Enable).then_some(caller.id);
+    let updated = store
+        .set_integration_state(i.id, current, next, enabled_by)
+        .await?;
+    if next == State::Deleted {
+        store.clear_integration(i.id).await?;
+    }
+    Ok(updated)
+}
+
+/// GEN-4: says which side is missing and who can complete it.
+pub async fn waiting_for_other_side(store: &Store, i: &Integration) -> Result<Error> {
+    let org_id = i.to_org.unwrap_or(i.from_org);
+    let org = store
+        .org(org_id)
+        .await?
+        .ok_or_else(|| Error::not_found("Org", org_id))?;
+    let admins: Vec<String> = store
+        .members(org_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.role == Role::Administrator.as_str())
+        .map(|m| m.email)
+        .collect();
+    let list = admins.join(", ");
+    Ok(Error::new(
+        Kind::Forbidden,
+        "integration_pending",
+        Text::new(
+            format!("Integration {} is set up on one side only; {} ({}) has not enabled it yet, so nothing syncs.", i.id, org.name, org.app),
+            format!("連携 {} は片側だけ設定されています。{}（{}）側でまだ有効化されていないため、同期は行われません。", i.id, org.name, org.app),
+        ),
+        Text::new(
+            format!("An administrator of {} ({list}) must enable it: POST /api/v1/integrations/{}/enable.", org.name, i.id),
+            format!("{} の管理者（{list}）が有効化する必要があります: POST /api/v1/integrations/{}/enable。", org.name, i.id),
+        ),
+    )
+    .with_rule("GEN-4")
+    .with_details(json!({"waiting_for": {"org": org.id, "name": org.name, "app": org.app, "administrators": admins}})))
+}

@@ -1,0 +1,200 @@
+//! Integrations between orgs: set up, enable, pause, resume, disable, delete.
+
+use crate::http::{ApiResult, AppState, Body, Caller, OrgMember, id, instant};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use kizuna_domain::integration::{Action, State as LinkState};
+use kizuna_domain::{Error, Text};
+use kizuna_store::{Integration, Store};
+use kizuna_sync::lifecycle;
+use serde_json::{Value, json};
+
+/// An integration as the API shows it; a pending one says which side is
+/// still missing and who can complete it (GEN-4).
+async fn integration_json(store: &Store, i: &Integration) -> Result<Value, Error> {
+    let mut v = json!({
+        "id": i.id,
+        "kind": i.kind,
+        "from_org": i.from_org,
+        "to_org": i.to_org,
+        "state": i.state,
+        "created_by": i.created_by,
+        "created_at": instant(i.created_at),
+        "enabled_by": i.enabled_by,
+        "enabled_at": i.enabled_at.map(instant),
+        "acting_user": i.acting_user,
+        "settings": i.settings.0,
+        "mapping": i.mapping.0,
+        "stopped": i.stopped.as_ref().map(|s| s.0.clone()),
+        "updated_at": instant(i.updated_at),
+    });
+    if i.state() == LinkState::Pending {
+        let waiting = lifecycle::waiting_for_other_side(store, i).await?;
+        v["waiting_for"] = waiting.details["waiting_for"].clone();
+        v["message"] = json!(waiting.message);
+        v["fix"] = json!(waiting.fix);
+    }
+    Ok(v)
+}
+
+/// Sets up an integration from `from_org`'s side (its administrators only):
+/// `{"kind", "from_org", "to_org", "settings"?}`. It stays pending until an
+/// administrator of `to_org` enables it.
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", request_body = Value,
+    responses((status = 201, description = "The integration, pending"), (status = 403, description = "Not an administrator, or a plan without it"),
+        (status = 409, description = "Already integrated")))]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let kind = lifecycle::parse_kind(body.str("kind")?)?;
+    let from_org = body.i64("from_org")?;
+    let to_org = match body.0.get("to_org") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(body.i64("to_org")?),
+    };
+    let settings = body.0.get("settings").cloned().unwrap_or_else(|| json!({}));
+    if !settings.is_object() {
+        return Err(Error::malformed_json("\"settings\" must be an object").into());
+    }
+    let i = lifecycle::create(&s.store, &caller.0.user, kind, from_org, to_org, &settings).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(integration_json(&s.store, &i).await?),
+    ))
+}
+
+/// One integration the caller can see (a member of either org).
+#[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "The integration"), (status = 404, description = "Absent, or not the caller's")))]
+pub async fn get(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (i, _, _) = lifecycle::visible(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    Ok(Json(integration_json(&s.store, &i).await?))
+}
+
+/// The integrations an org is on either side of.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/integrations", tag = "integrations",
+    params(("org" = i64, Path, description = "Org id")),
+    responses((status = 200, description = "{integrations}")))]
+pub async fn list_for_org(
+    State(s): State<AppState>,
+    OrgMember { org, .. }: OrgMember,
+) -> ApiResult<Json<Value>> {
+    let mut out = Vec::new();
+    for i in s.store.integrations_of_org(org.id).await? {
+        out.push(integration_json(&s.store, &i).await?);
+    }
+    Ok(Json(json!({"integrations": out})))
+}
+
+async fn act(s: &AppState, caller: &Caller, raw: &str, action: Action) -> ApiResult<Json<Value>> {
+    let i = lifecycle::act(&s.store, &caller.0.user, id("Integration", raw)?, action).await?;
+    Ok(Json(integration_json(&s.store, &i).await?))
+}
+
+/// Enables an integration: the other side completing setup (GEN-4), or
+/// switching a disabled one on again (GEN-7).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/enable", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "Active"), (status = 403, description = "Only the other side may enable a pending integration")))]
+pub async fn enable(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    act(&s, &caller, &raw, Action::Enable).await
+}
+
+/// Pauses sync; nothing changed meanwhile is missed on resume (GEN-6).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/pause", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "Paused")))]
+pub async fn pause(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    act(&s, &caller, &raw, Action::Pause).await
+}
+
+/// Resumes a paused integration from where it stopped (GEN-6).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/resume", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "Active")))]
+pub async fn resume(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    act(&s, &caller, &raw, Action::Resume).await
+}
+
+/// Disables an integration: sync stops; mapping, settings and associations
+/// are kept, and enabling it again resumes (GEN-7).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/disable", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "Disabled")))]
+pub async fn disable(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    act(&s, &caller, &raw, Action::Disable).await
+}
+
+/// Deletes an integration with `?confirm=true`: its mapping, settings and
+/// record associations are removed, the records stay (GEN-7). Without
+/// `confirm` it answers what would be removed and changes nothing.
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id"), ("confirm" = Option<bool>, Query, description = "true to delete")),
+    responses((status = 200, description = "Deleted, or what would be removed")))]
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let confirmed = params.iter().any(|(k, v)| k == "confirm" && v == "true");
+    if confirmed {
+        return act(&s, &caller, &raw, Action::Delete).await;
+    }
+    let (i, from, to) =
+        lifecycle::visible(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    lifecycle::require_admin(&s.store, &caller.0.user, &i, from, to).await?;
+    i.state().apply(Action::Delete)?;
+    let mapped = i.mapping.0.as_array().map_or(0, Vec::len);
+    let settings: Vec<String> = i
+        .settings
+        .0
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let message = Text::new(
+        format!(
+            "Deleting integration {} removes its field mapping ({mapped} mapped fields), its sync settings ({}) and every record association between the two orgs; nothing more will sync. The records stay in each app. To stop it for a while instead, disable it.",
+            i.id,
+            if settings.is_empty() {
+                "none".to_string()
+            } else {
+                settings.join(", ")
+            }
+        ),
+        format!(
+            "連携 {} を削除すると、項目マッピング（{mapped} 項目）、同期設定、2 つの組織間のレコードの関連付けがすべて削除され、以後同期されません。レコード自体は各アプリに残ります。一時的に止めるだけなら、無効化してください。",
+            i.id
+        ),
+    );
+    Ok(Json(json!({
+        "confirm_required": true,
+        "would_remove": {"mapped_fields": mapped, "settings": settings, "record_associations": 0},
+        "message": message,
+        "confirm_with": format!("DELETE /api/v1/integrations/{}?confirm=true", i.id),
+    })))
+}
