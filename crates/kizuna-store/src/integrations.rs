@@ -197,6 +197,20 @@ impl Store {
         Ok(())
     }
 
+    /// Hands the integration to another administrator: it acts on their
+    /// behalf from now on (GEN-10).
+    pub async fn set_acting_user(&self, id: i64, user: i64) -> Result<()> {
+        self.db
+            .x()
+            .execute(
+                "UPDATE integrations SET acting_user = $1, updated_at = $2 WHERE id = $3",
+                &crate::args![user, now_ms(), id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
     /// Removes what deleting an integration removes (GEN-7): its mapping and
     /// settings; the records stay in each app.
     pub async fn clear_integration(&self, id: i64) -> Result<()> {

@@ -258,6 +258,9 @@ pub async fn act(store: &Store, caller: &User, id: i64, action: Action) -> Resul
             }
         }
     }
+    if action == Action::Enable || action == Action::Resume {
+        check_acting_user(store, &i).await?;
+    }
     let enabled_by = (action == Action::Enable).then_some(caller.id);
     let updated = store
         .set_integration_state(i.id, current, next, enabled_by)
@@ -297,4 +300,46 @@ pub async fn waiting_for_other_side(store: &Store, i: &Integration) -> Result<Er
     )
     .with_rule("GEN-4")
     .with_details(json!({"waiting_for": {"org": org.id, "name": org.name, "app": org.app, "administrators": admins}})))
+}
+
+/// GEN-10 / DSK-2: an integration acts on behalf of the administrator who set
+/// it up (or took it over); while that user is deactivated it cannot run.
+pub async fn check_acting_user(store: &Store, i: &Integration) -> Result<()> {
+    let user = store.user_by_id(i.acting_user).await?;
+    match user {
+        Some(u) if u.active => Ok(()),
+        other => {
+            let email = other.map_or_else(|| i.acting_user.to_string(), |u| u.email);
+            Err(Error::new(
+                Kind::Forbidden,
+                "integration_user_deactivated",
+                Text::new(
+                    format!("Integration {} acts on behalf of {email}, who is deactivated: their API key is invalid, so the integration cannot run.", i.id),
+                    format!("連携 {} は {email} の権限で動作しますが、このユーザーは無効化されているため API キーが無効で、連携を実行できません。", i.id),
+                ),
+                Text::new(
+                    format!("An administrator re-activates {email} (kizuna user activate --email {email}), or another administrator takes the integration over: POST /api/v1/integrations/{}/take-over.", i.id),
+                    format!("管理者が {email} を再有効化する（kizuna user activate --email {email}）か、別の管理者が連携を引き継いでください: POST /api/v1/integrations/{}/take-over。", i.id),
+                ),
+            )
+            .with_rule("GEN-10")
+            .with_details(json!({"acting_user": email})))
+        }
+    }
+}
+
+/// An administrator of either side takes the integration over: it acts on
+/// their behalf from now on (GEN-10).
+pub async fn take_over(store: &Store, caller: &User, id: i64) -> Result<Integration> {
+    let (i, from, to) = visible(store, caller, id).await?;
+    require_admin(store, caller, &i, from, to).await?;
+    if i.state() == State::Deleted {
+        // A deleted integration refuses everything, saying why.
+        State::Deleted.apply(Action::Enable)?;
+    }
+    store.set_acting_user(i.id, caller.id).await?;
+    store
+        .integration(i.id)
+        .await?
+        .ok_or_else(|| Error::not_found("Integration", id))
 }

@@ -149,6 +149,21 @@ pub async fn disable(
     act(&s, &caller, &raw, Action::Disable).await
 }
 
+/// The caller (an administrator of either side) takes the integration over:
+/// it runs on their behalf from now on — the way out when the user who set it
+/// up was deactivated (GEN-10).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/take-over", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "The integration, acting for the caller")))]
+pub async fn take_over(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let i = lifecycle::take_over(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    Ok(Json(integration_json(&s.store, &i).await?))
+}
+
 /// Deletes an integration with `?confirm=true`: its mapping, settings and
 /// record associations are removed, the records stay (GEN-7). Without
 /// `confirm` it answers what would be removed and changes nothing.

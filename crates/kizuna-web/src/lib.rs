@@ -67,6 +67,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::pause))
         .routes(routes!(integrations::resume))
         .routes(routes!(integrations::disable))
+        .routes(routes!(integrations::take_over))
 }
 
 /// Liveness: answers while the server runs.

@@ -441,3 +441,85 @@ async fn setup_refuses_orgs_of_the_wrong_apps_and_unknown_kinds() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn gen_10_dsk_2_a_deactivated_setup_user_stops_it_until_reactivated_or_taken_over() {
+    let s = setup("standard").await;
+    let (_, l) = link(&s).await;
+    let id = &l["id"];
+    assert_eq!(l["acting_user"], s.crm_admin.user.id);
+    s.app
+        .store
+        .set_user_active(&s.crm_admin.user.email, false)
+        .await
+        .expect("deactivate");
+    let (status, body) = s
+        .app
+        .call("POST", &path(id, "enable"), Some(&s.events_admin.key), None)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (403, "integration_user_deactivated"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["rule"], "GEN-10");
+    for lang in ["en", "ja"] {
+        let fix = body["error"]["fix"][lang].as_str().unwrap_or("");
+        assert!(
+            fix.contains("crm-admin@example.com") && fix.contains("take-over"),
+            "{fix}"
+        );
+    }
+    // Re-activating the user fixes it…
+    s.app
+        .store
+        .set_user_active(&s.crm_admin.user.email, true)
+        .await
+        .expect("activate");
+    let (status, active) = s
+        .app
+        .call("POST", &path(id, "enable"), Some(&s.events_admin.key), None)
+        .await;
+    assert_eq!(
+        (status, &active["state"]),
+        (200, &json!("active")),
+        "{active}"
+    );
+    s.app
+        .call("POST", &path(id, "pause"), Some(&s.events_admin.key), None)
+        .await;
+    // …and so does another administrator taking it over.
+    s.app
+        .store
+        .set_user_active(&s.crm_admin.user.email, false)
+        .await
+        .expect("deactivate");
+    let (status, _) = s
+        .app
+        .call("POST", &path(id, "resume"), Some(&s.events_admin.key), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, taken) = s
+        .app
+        .call(
+            "POST",
+            &path(id, "take-over"),
+            Some(&s.events_admin.key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &taken["acting_user"]),
+        (200, &json!(s.events_admin.user.id)),
+        "{taken}"
+    );
+    let (status, resumed) = s
+        .app
+        .call("POST", &path(id, "resume"), Some(&s.events_admin.key), None)
+        .await;
+    assert_eq!(
+        (status, &resumed["state"]),
+        (200, &json!("active")),
+        "{resumed}"
+    );
+}

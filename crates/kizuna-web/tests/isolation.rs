@@ -371,6 +371,12 @@ async fn walk_every_route(backend: Backend) {
             format!("/api/v1/orgs/{b_org}/integrations"),
             None,
         ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/take-over",
+            format!("/api/v1/integrations/{b_link}/take-over"),
+            None,
+        ),
         // Another user's API key.
         case(
             "DELETE",
