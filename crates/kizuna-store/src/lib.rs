@@ -10,6 +10,7 @@ pub mod users;
 
 pub use db::{Db, Dialect};
 pub use integrations::{Integration, NewIntegration};
+pub use meta::CopyReport;
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use records::{Change, ListQuery, Origin, Page, Record, SortKey};
 pub use users::{ApiKey, Principal, User};

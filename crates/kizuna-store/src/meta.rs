@@ -4,6 +4,7 @@ use crate::db::{Tx, db_error, is_unique_violation};
 use crate::{Org, Store};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::{Error, Result};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
 use std::collections::HashMap;
@@ -300,5 +301,66 @@ impl Store {
             .map_err(db_error)?;
         bump_meta_version(&mut tx, org_id).await?;
         tx.commit().await
+    }
+}
+
+/// What copying one org's settings to another changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CopyReport {
+    pub modules_switched: Vec<String>,
+    pub fields_added: Vec<String>,
+    pub fields_marked: Vec<String>,
+}
+
+impl Store {
+    /// Copies modules on/off, custom fields and fields' in-use marks from one
+    /// org to another of the same app, in one transaction: all of it or none
+    /// (GEN-11). Modules or fields the target lacks and the source has as
+    /// standard are left alone: both orgs have the same standard ones.
+    pub async fn copy_metadata(&self, from_org: i64, to_org: i64) -> Result<CopyReport> {
+        let source = self.modules(from_org).await?;
+        let target = self.modules(to_org).await?;
+        let mut report = CopyReport::default();
+        let mut tx = self.db.begin().await?;
+        for m in &source {
+            let Some(t) = target.iter().find(|t| t.api_name == m.api_name) else {
+                continue;
+            };
+            if t.enabled != m.enabled {
+                tx.x()
+                    .execute(
+                        "UPDATE modules SET enabled = $1 WHERE org_id = $2 AND api_name = $3",
+                        &crate::args![m.enabled, to_org, &m.api_name],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                report.modules_switched.push(m.api_name.clone());
+            }
+            let mut position = t.fields.len() as i64;
+            for f in &m.fields {
+                let name = format!("{}.{}", m.api_name, f.api_name);
+                match t.field(&f.api_name) {
+                    None if f.custom => {
+                        insert_field(&mut tx, to_org, &m.api_name, f, position).await?;
+                        position += 1;
+                        report.fields_added.push(name);
+                    }
+                    Some(tf) if tf.in_use != f.in_use => {
+                        tx.x()
+                            .execute(
+                                "UPDATE fields SET in_use = $1 WHERE org_id = $2 AND module = $3 AND api_name = $4",
+                                &crate::args![f.in_use, to_org, &m.api_name, &f.api_name],
+                            )
+                            .await
+                            .map_err(db_error)?;
+                        report.fields_marked.push(name);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        bump_meta_version(&mut tx, to_org).await?;
+        tx.commit().await?;
+        Ok(report)
     }
 }

@@ -2,4 +2,5 @@
 //! enable, pause, disable, delete; on which plans; once per org), and — as it
 //! grows — field mapping, the sync engine and its history.
 
+pub mod copy;
 pub mod lifecycle;

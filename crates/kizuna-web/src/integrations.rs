@@ -1,13 +1,13 @@
 //! Integrations between orgs: set up, enable, pause, resume, disable, delete.
 
-use crate::http::{ApiResult, AppState, Body, Caller, OrgMember, id, instant};
+use crate::http::{ApiResult, AppState, Body, Caller, OrgAdmin, OrgMember, id, instant};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use kizuna_domain::integration::{Action, State as LinkState};
 use kizuna_domain::{Error, Text};
 use kizuna_store::{Integration, Store};
-use kizuna_sync::lifecycle;
+use kizuna_sync::{copy, lifecycle};
 use serde_json::{Value, json};
 
 /// An integration as the API shows it; a pending one says which side is
@@ -211,5 +211,25 @@ pub async fn delete(
         "would_remove": {"mapped_fields": mapped, "settings": settings, "record_associations": 0},
         "message": message,
         "confirm_with": format!("DELETE /api/v1/integrations/{}?confirm=true", i.id),
+    })))
+}
+
+/// Copies this org's settings — modules on and off, custom fields, fields
+/// marked unused, integration mappings — to another org of the same app and
+/// plan that the caller also administers: `{"to_org"}` (GEN-11).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/copy-settings", tag = "integrations", request_body = Value,
+    params(("org" = i64, Path, description = "Org to copy from")),
+    responses((status = 200, description = "What was copied"), (status = 409, description = "Different plans, or an integration not disabled")))]
+pub async fn copy_settings(
+    State(s): State<AppState>,
+    OrgAdmin { org, caller }: OrgAdmin,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let copied = copy::copy_settings(&s.store, &caller.0.user, org.id, body.i64("to_org")?).await?;
+    Ok(Json(json!({
+        "modules_switched": copied.metadata.modules_switched,
+        "fields_added": copied.metadata.fields_added,
+        "fields_marked": copied.metadata.fields_marked,
+        "mappings": copied.mappings,
     })))
 }

@@ -68,6 +68,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::resume))
         .routes(routes!(integrations::disable))
         .routes(routes!(integrations::take_over))
+        .routes(routes!(integrations::copy_settings))
 }
 
 /// Liveness: answers while the server runs.

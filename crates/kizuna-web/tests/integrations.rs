@@ -523,3 +523,142 @@ async fn gen_10_dsk_2_a_deactivated_setup_user_stops_it_until_reactivated_or_tak
         "{resumed}"
     );
 }
+
+#[tokio::test]
+async fn gen_11_evt_10_copy_settings_needs_the_same_plan_and_disabled_integrations() {
+    let s = setup("standard").await;
+    let admin = &s.crm_admin;
+    let base = format!("/api/v1/orgs/{}", s.crm.id);
+    // The source's configuration.
+    let (status, _) = s
+        .app
+        .post(
+            &format!("{base}/modules/Contacts/fields"),
+            &admin.key,
+            &json!({"api_name": "Shoe_Size", "label": "Shoe size", "type": "text"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    s.app
+        .patch(
+            &format!("{base}/modules/Cases"),
+            &admin.key,
+            &json!({"enabled": false}),
+        )
+        .await;
+    s.app
+        .patch(
+            &format!("{base}/modules/Contacts/fields/Fax"),
+            &admin.key,
+            &json!({"in_use": false}),
+        )
+        .await;
+    let (_, l) = link(&s).await;
+    let mapping = json!([{"source": "Company", "target": "Account_Name"}]);
+    s.app
+        .store
+        .set_integration_config(
+            l["id"].as_i64().expect("id"),
+            &json!({"target_module": "Leads"}),
+            &mapping,
+        )
+        .await
+        .expect("mapping");
+
+    // A sandbox of the same app, with its own (pending) link to take the mapping.
+    let sandbox = s.app.org(App::Crm, "free", admin).await;
+    let sandbox_events = s.app.org(App::Events, "standard", admin).await;
+    let copy = format!("{base}/copy-settings");
+    let body = json!({"to_org": sandbox.id});
+
+    // The integration is pending (not disabled): refused, and nothing copied.
+    let before = kizuna_testkit::fingerprint(&s.app.store).await;
+    let (status, refused) = s.app.post(&copy, &admin.key, &body).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (409, "copy_settings_integration_active"),
+        "{refused}"
+    );
+    assert_eq!(refused["error"]["rule"], "EVT-10");
+    assert!(
+        refused["error"]["fix"]["en"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Do not delete"),
+        "{refused}"
+    );
+    assert_eq!(kizuna_testkit::fingerprint(&s.app.store).await, before);
+
+    s.app
+        .call("POST", &path(&l["id"], "disable"), Some(&admin.key), None)
+        .await;
+    // Different plans: refused, naming both.
+    let (status, refused) = s.app.post(&copy, &admin.key, &body).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (409, "copy_settings_plan"),
+        "{refused}"
+    );
+    assert_eq!(refused["error"]["rule"], "GEN-11");
+    let en = refused["error"]["message"]["en"].as_str().unwrap_or("");
+    assert!(
+        en.contains("\"standard\"") && en.contains("\"free\""),
+        "{en}"
+    );
+
+    s.app
+        .patch(
+            &format!("/api/v1/orgs/{}", sandbox.id),
+            &admin.key,
+            &json!({"plan": "standard"}),
+        )
+        .await;
+    let (status, sandbox_link) = s
+        .app
+        .post(
+            "/api/v1/integrations",
+            &admin.key,
+            &json!({"kind": "crm-events", "from_org": sandbox.id, "to_org": sandbox_events.id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sandbox_link}");
+    let (status, copied) = s.app.post(&copy, &admin.key, &body).await;
+    assert_eq!(status, 200, "{copied}");
+    assert_eq!(copied["fields_added"], json!(["Contacts.Shoe_Size"]));
+    assert_eq!(copied["modules_switched"], json!(["Cases"]));
+    assert_eq!(copied["fields_marked"], json!(["Contacts.Fax"]));
+    assert_eq!(copied["mappings"], json!(["crm-events"]));
+    let (_, fields) = s
+        .app
+        .get(
+            &format!("/api/v1/orgs/{}/modules/Contacts/fields", sandbox.id),
+            &admin.key,
+        )
+        .await;
+    assert!(
+        fields["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .any(|f| f["api_name"] == "Shoe_Size" && f["custom"] == true)
+    );
+    let (_, target) = s
+        .app
+        .get(
+            &format!("/api/v1/integrations/{}", sandbox_link["id"]),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(target["mapping"], mapping, "the mapping came along");
+
+    // Across apps: refused.
+    let (status, refused) = s
+        .app
+        .post(&copy, &admin.key, &json!({"to_org": sandbox_events.id}))
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (400, "copy_settings_app"),
+        "{refused}"
+    );
+}

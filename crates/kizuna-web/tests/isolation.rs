@@ -377,6 +377,18 @@ async fn walk_every_route(backend: Backend) {
             format!("/api/v1/integrations/{b_link}/take-over"),
             None,
         ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/copy-settings",
+            format!("/api/v1/orgs/{b_org}/copy-settings"),
+            Some(json!({"to_org": a_org})),
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/copy-settings",
+            format!("/api/v1/orgs/{a_org}/copy-settings"),
+            Some(json!({"to_org": b_org})),
+        ),
         // Another user's API key.
         case(
             "DELETE",
