@@ -125,11 +125,11 @@ macro_rules! bind_all {
             q = match a {
                 Arg::I64(v) => q.bind(*v),
                 Arg::OptI64(v) => q.bind(*v),
-                Arg::Text(v) => q.bind(v.clone()),
-                Arg::OptText(v) => q.bind(v.clone()),
+                Arg::Text(v) => q.bind(v.as_str()),
+                Arg::OptText(v) => q.bind(v.as_deref()),
                 Arg::F64(v) => q.bind(*v),
                 Arg::Bool(v) => q.bind(*v),
-                Arg::Json(v) => q.bind(sqlx::types::Json(v.clone())),
+                Arg::Json(v) => q.bind(sqlx::types::Json(v)),
             };
         }
         q
