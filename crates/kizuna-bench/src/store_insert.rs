@@ -1,0 +1,191 @@
+//! `store-insert`: contacts created through `Store::create_records` against
+//! a plain batched upsert of the same rows into a bare table of the same
+//! columns, in the same database, batch for batch.
+
+use crate::common::{self, BenchDb, median, r3};
+use anyhow::Result;
+use kizuna_domain::validate::email_key;
+use kizuna_store::{Db, Origin, now_ms};
+use serde_json::{Map, Value, json};
+use sqlx::types::Json;
+use std::time::{Duration, Instant};
+
+/// Rows per baseline statement: 9 parameters a row stays well under both
+/// backends' parameter limits.
+const STATEMENT_ROWS: usize = 1000;
+
+pub async fn run(db: &BenchDb, size: u64, batch: usize) -> Result<Value> {
+    let store = &db.store;
+    let crm = common::crm_org(store).await?;
+    create_baseline_table(store.db()).await?;
+    eprintln!(
+        "store-insert: {size} contacts in batches of {batch}, store and baseline alternating per batch"
+    );
+
+    let (mut store_time, mut baseline_time) = (Duration::ZERO, Duration::ZERO);
+    let (mut store_batch_ms, mut baseline_batch_ms) = (Vec::new(), Vec::new());
+    let mut next_report = size / 10;
+    let mut start = 0;
+    while start < size {
+        let end = (start + batch as u64).min(size);
+        let rows = common::contacts(start..end, &crm.contacts)?;
+        let ids: Vec<i64> = (start as i64 + 1..=end as i64).collect();
+        let for_store = rows.clone();
+        // Alternate who goes first, so that neither always meets the other's
+        // checkpoint or cache state.
+        let store_first = (start / batch as u64) % 2 == 1;
+        let store_run =
+            timed(store.create_records(crm.org.id, &crm.contacts, for_store, Origin::System));
+        let baseline_run = upsert_baseline(store.db(), crm.org.id, &ids, &rows);
+        let (s, b) = if store_first {
+            let s = store_run.await?;
+            (s, baseline_run.await?)
+        } else {
+            let b = baseline_run.await?;
+            (store_run.await?, b)
+        };
+        store_time += s;
+        baseline_time += b;
+        store_batch_ms.push(s.as_secs_f64() * 1e3);
+        baseline_batch_ms.push(b.as_secs_f64() * 1e3);
+        start = end;
+        if start >= next_report || start == size {
+            eprintln!(
+                "  {start:>9} rows  store {:>8.0} rows/s  baseline {:>8.0} rows/s  (last batch: store {:.1} ms, baseline {:.1} ms)",
+                start as f64 / store_time.as_secs_f64(),
+                start as f64 / baseline_time.as_secs_f64(),
+                s.as_secs_f64() * 1e3,
+                b.as_secs_f64() * 1e3,
+            );
+            next_report += (size / 10).max(1);
+        }
+    }
+
+    let (stored, baselined) = count_rows(store.db(), crm.org.id).await?;
+    anyhow::ensure!(
+        stored == size as i64 && baselined == size as i64,
+        "expected {size} rows on each side, found {stored} in records and {baselined} in the baseline"
+    );
+    let store_rps = size as f64 / store_time.as_secs_f64();
+    let baseline_rps = size as f64 / baseline_time.as_secs_f64();
+    let ratio = store_rps / baseline_rps;
+    Ok(json!({
+        "scenario": "store-insert",
+        "backend": db.backend(),
+        "size": size,
+        "batch": batch,
+        "store_rows_per_s": store_rps.round(),
+        "baseline_rows_per_s": baseline_rps.round(),
+        "ratio": r3(ratio),
+        "goal": 0.5,
+        "goal_met": ratio >= 0.5,
+        "store_seconds": r3(store_time.as_secs_f64()),
+        "baseline_seconds": r3(baseline_time.as_secs_f64()),
+        "store_batch_ms_p50": r3(median(&store_batch_ms)),
+        "baseline_batch_ms_p50": r3(median(&baseline_batch_ms)),
+        "ratio_of_batch_medians": r3(median(&baseline_batch_ms) / median(&store_batch_ms)),
+        "peak_memory_kib": common::peak_memory_kib(),
+    }))
+}
+
+/// How long `f` takes to complete (it starts when awaited).
+async fn timed<T, E: Into<anyhow::Error>>(
+    f: impl Future<Output = Result<T, E>>,
+) -> Result<Duration> {
+    let t = Instant::now();
+    f.await.map_err(Into::into)?;
+    Ok(t.elapsed())
+}
+
+/// The baseline's table: the columns and types of `records`, primary key
+/// only (no secondary index, no foreign key, no change log).
+async fn create_baseline_table(db: &Db) -> Result<()> {
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query(
+                "CREATE TABLE bench_baseline (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, \
+                 module TEXT NOT NULL, version INTEGER NOT NULL, fields TEXT NOT NULL, email_key TEXT, \
+                 created_by INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER)",
+            )
+            .execute(pool)
+            .await?;
+        }
+        Db::Postgres(pool) => {
+            sqlx::query(
+                "CREATE TABLE bench_baseline (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, \
+                 module TEXT NOT NULL, version BIGINT NOT NULL, fields JSONB NOT NULL, email_key TEXT, \
+                 created_by BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, deleted_at BIGINT)",
+            )
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One batch as a plain upsert: multi-row `INSERT … ON CONFLICT (id) DO
+/// UPDATE` in one transaction (`BEGIN IMMEDIATE` on SQLite, like the store).
+async fn upsert_baseline(
+    db: &Db,
+    org_id: i64,
+    ids: &[i64],
+    rows: &[Map<String, Value>],
+) -> Result<Duration> {
+    macro_rules! upsert {
+        ($backend:ty, $tx:expr) => {{
+            let mut tx = $tx;
+            let now = now_ms();
+            for (ids, rows) in ids.chunks(STATEMENT_ROWS).zip(rows.chunks(STATEMENT_ROWS)) {
+                let mut q = sqlx::QueryBuilder::<$backend>::new(
+                    "INSERT INTO bench_baseline (id, org_id, module, version, fields, email_key, \
+                     created_by, created_at, updated_at) ",
+                );
+                q.push_values(ids.iter().zip(rows), |mut v, (id, fields)| {
+                    let email = fields.get("Email").and_then(Value::as_str).map(email_key);
+                    v.push_bind(*id)
+                        .push_bind(org_id)
+                        .push_bind("Contacts")
+                        .push_bind(1_i64)
+                        .push_bind(Json(fields))
+                        .push_bind(email)
+                        .push_bind(None::<i64>)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                q.push(
+                    " ON CONFLICT (id) DO UPDATE SET fields = excluded.fields, email_key = excluded.email_key, \
+                     version = excluded.version, updated_at = excluded.updated_at",
+                );
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }};
+    }
+    let t = Instant::now();
+    match db {
+        Db::Sqlite(pool) => upsert!(sqlx::Sqlite, pool.begin_with("BEGIN IMMEDIATE").await?),
+        Db::Postgres(pool) => upsert!(sqlx::Postgres, pool.begin().await?),
+    }
+    Ok(t.elapsed())
+}
+
+async fn count_rows(db: &Db, org_id: i64) -> Result<(i64, i64)> {
+    let records = "SELECT COUNT(*) FROM records WHERE org_id = $1 AND module = 'Contacts'";
+    let baseline = "SELECT COUNT(*) FROM bench_baseline";
+    Ok(match db {
+        Db::Sqlite(p) => (
+            sqlx::query_scalar(records)
+                .bind(org_id)
+                .fetch_one(p)
+                .await?,
+            sqlx::query_scalar(baseline).fetch_one(p).await?,
+        ),
+        Db::Postgres(p) => (
+            sqlx::query_scalar(records)
+                .bind(org_id)
+                .fetch_one(p)
+                .await?,
+            sqlx::query_scalar(baseline).fetch_one(p).await?,
+        ),
+    })
+}
