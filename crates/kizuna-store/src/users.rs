@@ -1,5 +1,6 @@
 //! Users, their passwords and their API keys.
 
+use crate::Org;
 use crate::db::{db_error, is_unique_violation};
 use crate::{Store, now_ms};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -7,7 +8,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use kizuna_domain::validate::{email_key, is_email};
-use kizuna_domain::{Error, Result};
+use kizuna_domain::{Error, Result, Role};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -274,22 +275,95 @@ impl Store {
             )
             .await
             .map_err(db_error)?;
-        let row = row.ok_or_else(Error::unauthenticated)?;
-        if row.revoked_at.is_some() {
-            return Err(Error::key_revoked());
-        }
-        if !row.active {
-            return Err(Error::user_deactivated(&row.email));
-        }
-        Ok(Principal {
-            key_id: Some(row.key_id),
-            user: User {
-                id: row.id,
-                email: row.email,
-                name: row.name,
-                active: row.active,
-                created_at: row.created_at,
-            },
-        })
+        principal_of(row)
     }
+
+    /// `authenticate_key` and the caller's view of one org in one query — what
+    /// every org-scoped request needs first. The org is `None` when it is
+    /// absent or the caller is not a member (the caller then answers 404).
+    pub async fn authenticate_key_for_org(
+        &self,
+        key: &str,
+        org_id: i64,
+    ) -> Result<(Principal, Option<(Org, Role)>)> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            key: KeyRow,
+            role: Option<String>,
+            org_id: Option<i64>,
+            org_app: Option<String>,
+            org_name: Option<String>,
+            org_plan: Option<String>,
+            org_currency: Option<String>,
+            org_created_by: Option<i64>,
+            org_created_at: Option<i64>,
+            org_meta_version: Option<i64>,
+        }
+        let row: Option<Row> = self
+            .db
+            .x()
+            .fetch_optional(
+                "SELECT k.id AS key_id, k.revoked_at, u.id, u.email, u.name, u.active, u.created_at, \
+                 m.role, o.id AS org_id, o.app AS org_app, o.name AS org_name, o.plan AS org_plan, \
+                 o.currency AS org_currency, o.created_by AS org_created_by, \
+                 o.created_at AS org_created_at, o.meta_version AS org_meta_version \
+                 FROM api_keys k JOIN users u ON u.id = k.user_id \
+                 LEFT JOIN org_members m ON m.user_id = u.id AND m.org_id = $2 \
+                 LEFT JOIN orgs o ON o.id = m.org_id \
+                 WHERE k.key_hash = $1",
+                &crate::args![key_digest(key.trim()), org_id],
+            )
+            .await
+            .map_err(db_error)?;
+        let Some(row) = row else {
+            return Err(Error::unauthenticated());
+        };
+        let org = match (
+            row.role,
+            row.org_id,
+            row.org_app,
+            row.org_name,
+            row.org_plan,
+            row.org_created_at,
+        ) {
+            (Some(role), Some(id), Some(app), Some(name), Some(plan), Some(created_at)) => Some((
+                Org {
+                    id,
+                    app,
+                    name,
+                    plan,
+                    currency: row.org_currency,
+                    created_by: row.org_created_by,
+                    created_at,
+                    meta_version: row.org_meta_version.unwrap_or_default(),
+                },
+                Role::parse(&role)?,
+            )),
+            _ => None,
+        };
+        Ok((principal_of(Some(row.key))?, org))
+    }
+}
+
+/// The principal of a key row, or why the key is refused: unknown, revoked,
+/// or its user deactivated (GEN-10).
+fn principal_of(row: Option<KeyRow>) -> Result<Principal> {
+    let row = row.ok_or_else(Error::unauthenticated)?;
+    if row.revoked_at.is_some() {
+        return Err(Error::key_revoked());
+    }
+    if !row.active {
+        return Err(Error::user_deactivated(&row.email));
+    }
+    Ok(Principal {
+        key_id: Some(row.key_id),
+        user: User {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            active: row.active,
+            created_at: row.created_at,
+        },
+    })
 }

@@ -63,17 +63,21 @@ impl Caller {
     }
 }
 
+/// The key of `Authorization: Bearer <key>`, or 401.
+fn bearer(parts: &Parts) -> Result<&str, Error> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(Error::unauthenticated)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(Error::unauthenticated)?;
-        Ok(Caller(state.store.authenticate_key(key).await?))
+        Ok(Caller(state.store.authenticate_key(bearer(parts)?).await?))
     }
 }
 
@@ -107,11 +111,18 @@ async fn path_org(parts: &mut Parts, state: &AppState) -> Result<i64, ApiError> 
 impl FromRequestParts<AppState> for OrgMember {
     type Rejection = ApiError;
 
+    /// One query for the key and the membership: every org-scoped request
+    /// starts here.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
+        let key = bearer(parts)?.to_string();
         let org_id = path_org(parts, state).await?;
-        let (org, role) = state.store.org_for_member(org_id, caller.user_id()).await?;
-        Ok(OrgMember { caller, org, role })
+        let (principal, org) = state.store.authenticate_key_for_org(&key, org_id).await?;
+        let (org, role) = org.ok_or_else(|| Error::not_found("Org", org_id))?;
+        Ok(OrgMember {
+            caller: Caller(principal),
+            org,
+            role,
+        })
     }
 }
 
