@@ -110,6 +110,12 @@ impl<T> Rowed for T where
 {
 }
 
+/// A row of one `id` column.
+#[derive(sqlx::FromRow)]
+pub(crate) struct IdRow {
+    pub id: i64,
+}
+
 /// Something a statement can run on: a pool or a transaction's connection.
 pub enum Exec<'a> {
     SqlitePool(&'a SqlitePool),

@@ -1,7 +1,7 @@
 //! Users, their passwords and their API keys.
 
 use crate::Org;
-use crate::db::{db_error, is_unique_violation};
+use crate::db::{IdRow, db_error, is_unique_violation};
 use crate::{Store, now_ms};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -217,11 +217,7 @@ impl Store {
     /// so this is the only time it can be read.
     pub async fn create_api_key(&self, user_id: i64) -> Result<(i64, String)> {
         let key = new_key();
-        #[derive(sqlx::FromRow)]
-        struct Id {
-            id: i64,
-        }
-        let row: Id = self
+        let row: IdRow = self
             .db
             .x()
             .fetch_one(

@@ -148,6 +148,14 @@ impl Sql {
     pub(crate) fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }
+
+    /// Binds each item and writes `$a, $b, …` (the inside of an `IN (…)`).
+    pub(crate) fn push_list<A: Into<Arg>>(&mut self, items: impl IntoIterator<Item = A>) {
+        for (i, item) in items.into_iter().enumerate() {
+            let n = self.arg(item);
+            self.push(&format!("{}${n}", if i > 0 { ", " } else { "" }));
+        }
+    }
 }
 
 /// A JSON value as SQLite's `json_extract` returns it, for binding opposite it.

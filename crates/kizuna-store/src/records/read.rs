@@ -6,7 +6,7 @@ use super::{
     sqlite_scalar,
 };
 use crate::Store;
-use crate::db::{Arg, Dialect, db_error};
+use crate::db::{Arg, Dialect, IdRow, db_error};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
 use kizuna_domain::{Error, Result};
@@ -178,10 +178,7 @@ impl Store {
         ));
         sql.arg(org_id);
         sql.arg(email_key(email));
-        for (i, m) in modules.iter().enumerate() {
-            let n = sql.arg(*m);
-            sql.push(&format!("{}${n}", if i > 0 { ", " } else { "" }));
-        }
+        sql.push_list(modules.iter().copied());
         sql.push(") ORDER BY r.created_at, r.id");
         let rows: Vec<RecordRow> = self
             .db
@@ -229,11 +226,7 @@ impl Store {
     /// directions, so each lists the other).
     pub async fn associate(&self, org_id: i64, a: i64, b: i64, name: &str) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        #[derive(sqlx::FromRow)]
-        struct Id {
-            id: i64,
-        }
-        let found: Vec<Id> = tx
+        let found: Vec<IdRow> = tx
             .x()
             .fetch_all(
                 "SELECT id FROM records WHERE org_id = $1 AND deleted_at IS NULL AND id IN ($2, $3)",

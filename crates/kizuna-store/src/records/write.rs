@@ -4,7 +4,7 @@ use super::{
     INSERT_CHUNK, Origin, RECORD_COLUMNS, Record, RecordRow, Sql, email_key_of, insert_refs,
     lookup_targets, sqlite_scalar, write_changes,
 };
-use crate::db::{Dialect, Tx, db_error};
+use crate::db::{Dialect, IdRow, Tx, db_error};
 use crate::{Store, now_ms};
 use kizuna_domain::field::{FieldType, ModuleDef};
 use kizuna_domain::{Error, Kind, Result, Text};
@@ -100,13 +100,9 @@ impl Store {
     /// Ids for `n` new records, allocated inside the write transaction so that
     /// a batch can be inserted with multi-row statements.
     async fn allocate_ids(&self, tx: &mut Tx, n: usize) -> Result<Vec<i64>> {
-        #[derive(sqlx::FromRow)]
-        struct Id {
-            id: i64,
-        }
         match self.db.dialect() {
             Dialect::Postgres => {
-                let rows: Vec<Id> = tx
+                let rows: Vec<IdRow> = tx
                     .x()
                     .fetch_all(
                         "SELECT nextval(pg_get_serial_sequence('records', 'id')) AS id \
@@ -120,7 +116,7 @@ impl Store {
             Dialect::Sqlite => {
                 // The write lock (BEGIN IMMEDIATE) is held: no one else can take
                 // these ids. AUTOINCREMENT's sequence keeps purged ids unused.
-                let base: Id = tx
+                let base: IdRow = tx
                     .x()
                     .fetch_one(
                         "SELECT COALESCE(MAX(x), 0) AS id FROM (\
@@ -162,16 +158,9 @@ impl Store {
                 );
                 sql.arg(org_id);
                 sql.arg(target);
-                for (i, id) in chunk.iter().enumerate() {
-                    let n = sql.arg(*id);
-                    sql.push(&format!("{}${n}", if i > 0 { ", " } else { "" }));
-                }
+                sql.push_list(chunk.iter().copied());
                 sql.push(")");
-                #[derive(sqlx::FromRow)]
-                struct Id {
-                    id: i64,
-                }
-                let found: Vec<Id> = tx
+                let found: Vec<IdRow> = tx
                     .x()
                     .fetch_all(&sql.text, &sql.args)
                     .await
@@ -243,11 +232,7 @@ impl Store {
                     Dialect::Postgres => sql.arg(value.clone()),
                 };
                 sql.push(&format!("{} = ${v} LIMIT 1", dialect.json_field(f)));
-                #[derive(sqlx::FromRow)]
-                struct Id {
-                    id: i64,
-                }
-                let existing: Option<Id> = tx
+                let existing: Option<IdRow> = tx
                     .x()
                     .fetch_optional(&sql.text, &sql.args)
                     .await
