@@ -4,3 +4,4 @@
 
 pub mod copy;
 pub mod lifecycle;
+pub mod mapping;

@@ -183,7 +183,7 @@ pub async fn create(
     } else {
         State::Active
     };
-    store
+    let created = store
         .create_integration(NewIntegration {
             kind,
             from_org: from.id,
@@ -193,7 +193,47 @@ pub async fn create(
             settings,
             mapping: &json!([]),
         })
-        .await
+        .await?;
+    // It starts with its kind's default mapping, where the kind has one.
+    match crate::mapping::sides(store, &created).await {
+        Ok(sides) => {
+            let defaults = crate::mapping::to_json(&sides.defaults);
+            store
+                .set_integration_config(created.id, settings, &defaults)
+                .await?;
+            store
+                .integration(created.id)
+                .await?
+                .ok_or_else(|| Error::not_found("Integration", created.id))
+        }
+        Err(_) => Ok(created),
+    }
+}
+
+/// Replaces an integration's mapping (administrators of either side), after
+/// checking every pair (GEN-5, EVT-13); `None` resets it to the defaults.
+pub async fn set_mapping(
+    store: &Store,
+    caller: &User,
+    id: i64,
+    body: Option<&Value>,
+) -> Result<Integration> {
+    let (i, from, to) = visible(store, caller, id).await?;
+    require_admin(store, caller, &i, from, to).await?;
+    if i.state() == State::Deleted {
+        State::Deleted.apply(Action::Enable)?;
+    }
+    let pairs = match body {
+        Some(b) => crate::mapping::validate(store, &i, b).await?,
+        None => crate::mapping::sides(store, &i).await?.defaults,
+    };
+    store
+        .set_integration_config(i.id, &i.settings.0, &crate::mapping::to_json(&pairs))
+        .await?;
+    store
+        .integration(i.id)
+        .await?
+        .ok_or_else(|| Error::not_found("Integration", id))
 }
 
 /// The integration, if the caller is a member of either of its orgs (404

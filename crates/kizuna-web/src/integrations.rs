@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use kizuna_domain::integration::{Action, State as LinkState};
 use kizuna_domain::{Error, Text};
 use kizuna_store::{Integration, Store};
-use kizuna_sync::{copy, lifecycle};
+use kizuna_sync::{copy, lifecycle, mapping};
 use serde_json::{Value, json};
 
 /// An integration as the API shows it; a pending one says which side is
@@ -161,6 +161,73 @@ pub async fn take_over(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let i = lifecycle::take_over(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    Ok(Json(integration_json(&s.store, &i).await?))
+}
+
+/// The mapping, with both modules' fields and the defaults, so that an editor
+/// can offer only compatible fields.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/mapping", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "{mapping, defaults, source, target}")))]
+pub async fn get_mapping(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (i, _, _) = lifecycle::visible(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    let sides = mapping::sides(&s.store, &i).await?;
+    let source = s
+        .store
+        .module(sides.source_org, sides.source_module)
+        .await?;
+    let target = s
+        .store
+        .module(sides.target_org, &sides.target_module)
+        .await?;
+    Ok(Json(json!({
+        "mapping": i.mapping.0,
+        "defaults": mapping::to_json(&sides.defaults),
+        "source": {"org": sides.source_org, "module": source.api_name, "fields": source.fields},
+        "target": {"org": sides.target_org, "module": target.api_name, "fields": target.fields},
+    })))
+}
+
+/// Replaces the mapping (administrators): `{"mapping": [{"source", "target"}, …]}`.
+/// An incompatible pair is refused naming both fields and both types (GEN-5).
+#[utoipa::path(put, path = "/api/v1/integrations/{id}/mapping", tag = "integrations", request_body = Value,
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "The integration"), (status = 400, description = "An incompatible or unknown field")))]
+pub async fn put_mapping(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let pairs = body
+        .0
+        .get("mapping")
+        .ok_or_else(|| Error::malformed_json("the body needs \"mapping\""))?;
+    let i = lifecycle::set_mapping(
+        &s.store,
+        &caller.0.user,
+        id("Integration", &raw)?,
+        Some(pairs),
+    )
+    .await?;
+    Ok(Json(integration_json(&s.store, &i).await?))
+}
+
+/// Resets the mapping to its defaults (administrators); always possible (GEN-5).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/mapping/reset", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "The integration")))]
+pub async fn reset_mapping(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let i =
+        lifecycle::set_mapping(&s.store, &caller.0.user, id("Integration", &raw)?, None).await?;
     Ok(Json(integration_json(&s.store, &i).await?))
 }
 

@@ -69,6 +69,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::disable))
         .routes(routes!(integrations::take_over))
         .routes(routes!(integrations::copy_settings))
+        .routes(routes!(
+            integrations::get_mapping,
+            integrations::put_mapping
+        ))
+        .routes(routes!(integrations::reset_mapping))
 }
 
 /// Liveness: answers while the server runs.

@@ -662,3 +662,145 @@ async fn gen_11_evt_10_copy_settings_needs_the_same_plan_and_disabled_integratio
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn gen_5_evt_13_mapped_fields_hold_the_same_kind_of_data_and_reset_is_always_possible() {
+    let s = setup("standard").await;
+    let (_, l) = link(&s).await;
+    let url = format!("/api/v1/integrations/{}/mapping", l["id"]);
+    let (status, m) = s.app.get(&url, &s.crm_admin.key).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["mapping"], m["defaults"], "it starts with the defaults");
+    assert!(
+        m["mapping"]
+            .as_array()
+            .expect("pairs")
+            .iter()
+            .any(|p| p["source"] == "Company" && p["target"] == "Company")
+    );
+    assert_eq!(m["source"]["module"], "Attendees");
+    assert_eq!(m["target"]["module"], "Leads");
+
+    // Custom fields on both sides.
+    let add = |org: i64, module: &str, def: Value| {
+        let (app, key) = (
+            &s.app,
+            if org == s.crm.id {
+                &s.crm_admin.key
+            } else {
+                &s.events_admin.key
+            },
+        );
+        let path = format!("/api/v1/orgs/{org}/modules/{module}/fields");
+        async move {
+            let (status, body) = app.post(&path, key, &def).await;
+            assert_eq!(status, 201, "{body}");
+        }
+    };
+    add(s.events.id, "Attendees", json!({"api_name": "Shirt_Size", "label": "Shirt size", "type": "picklist", "picklist": ["S", "M", "L"]})).await;
+    add(
+        s.events.id,
+        "Attendees",
+        json!({"api_name": "Seats", "label": "Seats", "type": "integer"}),
+    )
+    .await;
+    add(
+        s.crm.id,
+        "Leads",
+        json!({"api_name": "Shirt_Note", "label": "Shirt note", "type": "text"}),
+    )
+    .await;
+    add(s.crm.id, "Leads", json!({"api_name": "Shirt_Size", "label": "Shirt size", "type": "picklist", "picklist": ["S", "M", "L"]})).await;
+    add(
+        s.crm.id,
+        "Leads",
+        json!({"api_name": "Seats", "label": "Seats", "type": "integer"}),
+    )
+    .await;
+
+    let put = |pairs: Value| {
+        let (app, key, url) = (&s.app, &s.crm_admin.key, &url);
+        async move {
+            app.call("PUT", url, Some(key), Some(&json!({"mapping": pairs})))
+                .await
+        }
+    };
+    // Picklist into text: refused, naming both fields and both types.
+    let (status, body) = put(json!([{"source": "Shirt_Size", "target": "Shirt_Note"}])).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "mapping_incompatible"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["rule"], "GEN-5");
+    for needle in ["Shirt_Size", "picklist", "Shirt_Note", "text"] {
+        assert!(
+            body["error"]["message"]["en"]
+                .as_str()
+                .unwrap_or("")
+                .contains(needle),
+            "{needle}: {body}"
+        );
+        assert!(
+            body["error"]["message"]["ja"]
+                .as_str()
+                .unwrap_or("")
+                .contains(needle),
+            "{needle}: {body}"
+        );
+    }
+    // Integer: Events cannot provide it (EVT-13).
+    let (status, body) = put(json!([{"source": "Seats", "target": "Seats"}])).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "mapping_incompatible"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["rule"], "EVT-13");
+    let (status, body) = put(json!([{"source": "Nope", "target": "Last_Name"}])).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "mapping_unknown_field"),
+        "{body}"
+    );
+    let (_, unchanged) = s.app.get(&url, &s.crm_admin.key).await;
+    assert_eq!(
+        unchanged["mapping"], m["defaults"],
+        "refusals changed nothing"
+    );
+
+    // Picklist into picklist (the Events dropdown): accepted.
+    let mine = json!([{"source": "Email", "target": "Email"}, {"source": "Shirt_Size", "target": "Shirt_Size"}]);
+    let (status, body) = put(mine.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mapping"], mine);
+
+    // Members may not change it; administrators may always reset it.
+    let member = s.app.actor("member@example.com").await;
+    s.app
+        .store
+        .add_member(s.crm.id, member.user.id, kizuna_domain::Role::Member)
+        .await
+        .expect("member");
+    let (status, body) = s
+        .app
+        .call(
+            "PUT",
+            &url,
+            Some(&member.key),
+            Some(&json!({"mapping": []})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "admin_required"), "{body}");
+    let (status, body) = s
+        .app
+        .call(
+            "POST",
+            &format!("{url}/reset"),
+            Some(&s.events_admin.key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mapping"], m["defaults"]);
+}

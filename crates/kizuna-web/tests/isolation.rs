@@ -378,6 +378,24 @@ async fn walk_every_route(backend: Backend) {
             None,
         ),
         case(
+            "GET",
+            "/api/v1/integrations/{id}/mapping",
+            format!("/api/v1/integrations/{b_link}/mapping"),
+            None,
+        ),
+        case(
+            "PUT",
+            "/api/v1/integrations/{id}/mapping",
+            format!("/api/v1/integrations/{b_link}/mapping"),
+            Some(json!({"mapping": []})),
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/mapping/reset",
+            format!("/api/v1/integrations/{b_link}/mapping/reset"),
+            None,
+        ),
+        case(
             "POST",
             "/api/v1/orgs/{org}/copy-settings",
             format!("/api/v1/orgs/{b_org}/copy-settings"),

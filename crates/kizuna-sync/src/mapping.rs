@@ -1,0 +1,184 @@
+//! Field mapping: which field of the other app's module fills which CRM field.
+//! Every pair must hold the same kind of data (GEN-5); the Events app has no
+//! currency, decimal, integer or file fields to offer (EVT-13); resetting to
+//! the defaults is always possible.
+
+use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
+use kizuna_domain::integration::{incompatible_mapping, types_compatible};
+use kizuna_domain::{App, Error, IntegrationKind, Kind, Result, Text};
+use kizuna_store::{Integration, Store};
+use serde_json::{Value, json};
+
+/// One mapped pair: a field of the source module into a field of the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub source: String,
+    pub target: String,
+}
+
+/// Where a kind's records come from and go to.
+pub struct Sides {
+    pub source_org: i64,
+    pub source_module: &'static str,
+    pub target_org: i64,
+    pub target_module: String,
+    /// The mapping an integration starts with and returns to on reset.
+    pub defaults: Vec<Pair>,
+    /// Field types the source app cannot provide (EVT-13).
+    pub unsupported: &'static [FieldType],
+    /// The rule a refused pair cites.
+    pub rule: &'static str,
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<Pair> {
+    list.iter()
+        .map(|(s, t)| Pair {
+            source: s.to_string(),
+            target: t.to_string(),
+        })
+        .collect()
+}
+
+/// The sides of an integration, or the refusal saying its mapping is not
+/// editable yet.
+pub async fn sides(store: &Store, i: &Integration) -> Result<Sides> {
+    let kind = crate::lifecycle::parse_kind(&i.kind)?;
+    match kind {
+        IntegrationKind::CrmEvents => {
+            let (crm, events) = crm_and_other(store, i, App::Events).await?;
+            // EVT-8: attendees go to Leads (default) or Contacts.
+            let target = i
+                .settings
+                .0
+                .get("target_module")
+                .and_then(Value::as_str)
+                .unwrap_or("Leads");
+            let company = if target == "Contacts" {
+                "Account_Name"
+            } else {
+                "Company"
+            };
+            Ok(Sides {
+                source_org: events,
+                source_module: "Attendees",
+                target_org: crm,
+                target_module: target.to_string(),
+                defaults: pairs(&[
+                    ("First_Name", "First_Name"),
+                    ("Last_Name", "Last_Name"),
+                    ("Email", "Email"),
+                    ("Company", company),
+                ]),
+                unsupported: &[
+                    FieldType::Currency,
+                    FieldType::Decimal,
+                    FieldType::Integer,
+                    FieldType::File,
+                ],
+                rule: "EVT-13",
+            })
+        }
+        other => Err(Error::new(
+            Kind::BadInput,
+            "mapping_not_available",
+            Text::new(
+                format!(
+                    "Field mapping of {} integrations is not available in this version.",
+                    other.as_str()
+                ),
+                format!(
+                    "このバージョンでは {} 連携の項目マッピングは利用できません。",
+                    other.as_str()
+                ),
+            ),
+            Text::new(
+                "Use the default mapping; it applies automatically.",
+                "既定のマッピングが自動的に使われます。",
+            ),
+        )),
+    }
+}
+
+/// (CRM org, other org) of an integration, whichever side set it up.
+async fn crm_and_other(store: &Store, i: &Integration, other: App) -> Result<(i64, i64)> {
+    let to = i
+        .to_org
+        .ok_or_else(|| Error::internal("an integration without its second org"))?;
+    let from = store
+        .org(i.from_org)
+        .await?
+        .ok_or_else(|| Error::not_found("Org", i.from_org))?;
+    if from.app()? == other {
+        Ok((to, from.id))
+    } else {
+        Ok((from.id, to))
+    }
+}
+
+fn field<'a>(m: &'a ModuleDef, name: &str, side: &str) -> Result<&'a FieldDef> {
+    m.field(name).ok_or_else(|| {
+        Error::bad_request(
+            "mapping_unknown_field",
+            format!("The {side} module {} has no field {name}.", m.api_name),
+            format!(
+                "{side} 側のモジュール {} に項目 {name} はありません。",
+                m.api_name
+            ),
+        )
+        .with_details(json!({"module": m.api_name, "field": name}))
+    })
+}
+
+/// Parses `[{"source", "target"}, …]` and checks every pair: both fields
+/// exist, the source app can provide the type, the types hold the same kind of
+/// data, and no target is filled twice. Bad input is refused whole.
+pub async fn validate(store: &Store, i: &Integration, body: &Value) -> Result<Vec<Pair>> {
+    let s = sides(store, i).await?;
+    let source = store.module(s.source_org, s.source_module).await?;
+    let target = store.module(s.target_org, &s.target_module).await?;
+    let items = body.as_array().ok_or_else(|| {
+        Error::malformed_json("the mapping is an array of {\"source\", \"target\"}")
+    })?;
+    let mut out: Vec<Pair> = Vec::new();
+    for item in items {
+        let (Some(src), Some(dst)) = (
+            item.get("source").and_then(Value::as_str),
+            item.get("target").and_then(Value::as_str),
+        ) else {
+            return Err(Error::malformed_json(
+                "each mapped pair is {\"source\": …, \"target\": …}",
+            ));
+        };
+        let (sf, tf) = (
+            field(&source, src, "source")?,
+            field(&target, dst, "target")?,
+        );
+        if s.unsupported.contains(&sf.field_type) || s.unsupported.contains(&tf.field_type) {
+            return Err(incompatible_mapping(sf, tf, s.rule));
+        }
+        if !types_compatible(sf.field_type, tf.field_type) {
+            return Err(incompatible_mapping(sf, tf, "GEN-5"));
+        }
+        if out.iter().any(|p| p.target == dst) {
+            return Err(Error::bad_request(
+                "mapping_target_twice",
+                format!("{dst} is filled by two mapped fields; map it once."),
+                format!("{dst} に 2 つの項目がマッピングされています。1 つにしてください。"),
+            ));
+        }
+        out.push(Pair {
+            source: src.to_string(),
+            target: dst.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+pub fn to_json(pairs: &[Pair]) -> Value {
+    json!(
+        pairs
+            .iter()
+            .map(|p| json!({"source": p.source, "target": p.target}))
+            .collect::<Vec<_>>()
+    )
+}
