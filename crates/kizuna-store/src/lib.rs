@@ -13,6 +13,8 @@ pub use integrations::{Integration, NewIntegration};
 pub use meta::CopyReport;
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use records::{Change, ListQuery, Origin, Page, Record, SortKey};
+/// JSON columns as the store returns them.
+pub use sqlx::types::Json;
 pub use users::{ApiKey, Principal, User};
 
 use kizuna_domain::Result;

@@ -5,3 +5,4 @@
 pub mod copy;
 pub mod lifecycle;
 pub mod mapping;
+pub mod settings;

@@ -383,3 +383,38 @@ pub async fn take_over(store: &Store, caller: &User, id: i64) -> Result<Integrat
         .await?
         .ok_or_else(|| Error::not_found("Integration", id))
 }
+
+/// Changes settings (administrators of either side). When the change moves
+/// the target module (EVT-8), a mapping that no longer fits the new module
+/// returns to that module's defaults; the answer's mapping shows which.
+pub async fn set_settings(
+    store: &Store,
+    caller: &User,
+    id: i64,
+    changes: &Value,
+) -> Result<Integration> {
+    let (i, from, to) = visible(store, caller, id).await?;
+    require_admin(store, caller, &i, from, to).await?;
+    if i.state() == State::Deleted {
+        State::Deleted.apply(Action::Enable)?;
+    }
+    let kind = parse_kind(&i.kind)?;
+    let settings = crate::settings::merge(kind, &i.settings.0, changes)?;
+    let mut updated = i.clone();
+    updated.settings = kizuna_store::Json(settings.clone());
+    let mapping = match crate::mapping::sides(store, &updated).await {
+        // Kinds without an editable mapping keep theirs.
+        Err(_) => i.mapping.0.clone(),
+        Ok(sides) => match crate::mapping::validate(store, &updated, &i.mapping.0).await {
+            Ok(pairs) => crate::mapping::to_json(&pairs),
+            Err(_) => crate::mapping::to_json(&sides.defaults),
+        },
+    };
+    store
+        .set_integration_config(i.id, &settings, &mapping)
+        .await?;
+    store
+        .integration(i.id)
+        .await?
+        .ok_or_else(|| Error::not_found("Integration", id))
+}

@@ -231,6 +231,22 @@ pub async fn reset_mapping(
     Ok(Json(integration_json(&s.store, &i).await?))
 }
 
+/// Changes settings (administrators): e.g. `{"target_module": "Contacts"}`
+/// (EVT-8). Unknown settings and values are refused, naming the valid ones.
+#[utoipa::path(patch, path = "/api/v1/integrations/{id}/settings", tag = "integrations", request_body = Value,
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "The integration"), (status = 400, description = "Unknown setting or value")))]
+pub async fn patch_settings(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let i = lifecycle::set_settings(&s.store, &caller.0.user, id("Integration", &raw)?, &body.0)
+        .await?;
+    Ok(Json(integration_json(&s.store, &i).await?))
+}
+
 /// Deletes an integration with `?confirm=true`: its mapping, settings and
 /// record associations are removed, the records stay (GEN-7). Without
 /// `confirm` it answers what would be removed and changes nothing.

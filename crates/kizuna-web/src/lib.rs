@@ -74,6 +74,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             integrations::put_mapping
         ))
         .routes(routes!(integrations::reset_mapping))
+        .routes(routes!(integrations::patch_settings))
 }
 
 /// Liveness: answers while the server runs.

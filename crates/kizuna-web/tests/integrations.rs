@@ -804,3 +804,43 @@ async fn gen_5_evt_13_mapped_fields_hold_the_same_kind_of_data_and_reset_is_alwa
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["mapping"], m["defaults"]);
 }
+
+#[tokio::test]
+async fn evt_8_settings_choose_leads_or_contacts_and_the_mapping_follows() {
+    let s = setup("standard").await;
+    let (_, l) = link(&s).await;
+    let url = format!("/api/v1/integrations/{}/settings", l["id"]);
+    let (status, body) = s
+        .app
+        .patch(&url, &s.crm_admin.key, &json!({"target_module": "Deals"}))
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_setting"), "{body}");
+    let (status, body) = s
+        .app
+        .patch(&url, &s.crm_admin.key, &json!({"colour": "red"}))
+        .await;
+    assert_eq!((status, code(&body)), (400, "unknown_setting"), "{body}");
+    let (status, moved) = s
+        .app
+        .patch(
+            &url,
+            &s.crm_admin.key,
+            &json!({"target_module": "Contacts", "trigger_status": "confirmed"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["settings"]["target_module"], "Contacts");
+    assert_eq!(moved["settings"]["trigger_status"], "confirmed");
+    // Leads' Company has no place in Contacts: the mapping follows the module.
+    let company = moved["mapping"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .find(|p| p["source"] == "Company")
+        .cloned();
+    assert_eq!(
+        company.expect("Company is mapped")["target"],
+        "Account_Name",
+        "{moved}"
+    );
+}

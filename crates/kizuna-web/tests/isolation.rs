@@ -378,6 +378,12 @@ async fn walk_every_route(backend: Backend) {
             None,
         ),
         case(
+            "PATCH",
+            "/api/v1/integrations/{id}/settings",
+            format!("/api/v1/integrations/{b_link}/settings"),
+            Some(json!({"target_module": "Contacts"})),
+        ),
+        case(
             "GET",
             "/api/v1/integrations/{id}/mapping",
             format!("/api/v1/integrations/{b_link}/mapping"),
