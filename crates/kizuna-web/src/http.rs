@@ -190,6 +190,35 @@ impl Body {
     }
 }
 
+/// A whole-number query parameter within `range`, `None` when absent; any
+/// other text is refused (400), never silently replaced by a default.
+pub fn query_number(
+    params: &[(String, String)],
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Option<i64>, Error> {
+    let Some((_, raw)) = params.iter().find(|(k, _)| k == name) else {
+        return Ok(None);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
+        _ => Err(Error::bad_request(
+            "invalid_parameter",
+            format!(
+                "{name} must be a whole number from {} to {}, not \"{raw}\".",
+                range.start(),
+                range.end()
+            ),
+            format!(
+                "{name} には {}〜{} の整数を指定してください（「{raw}」は不可）。",
+                range.start(),
+                range.end()
+            ),
+        )
+        .with_details(serde_json::json!({"parameter": name}))),
+    }
+}
+
 /// Parses an id from a path: anything that is not an id is simply absent (404).
 pub fn id(what: &str, raw: &str) -> Result<i64, Error> {
     raw.parse::<i64>()

@@ -1,6 +1,8 @@
 //! Modules, fields, records, related lists, the recycle bin and the change log.
 
-use crate::http::{ApiResult, AppState, Body, OrgAdmin, OrgMember, id, instant, record_json};
+use crate::http::{
+    ApiResult, AppState, Body, OrgAdmin, OrgMember, id, instant, query_number, record_json,
+};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -236,14 +238,8 @@ pub async fn related(
 ) -> ApiResult<Json<Value>> {
     let record = records::get(&s.store, &org, &module, id(&module, &rid)?).await?;
     records::enabled_module(&s.store, &org, &list).await?;
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let limit = param("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
-    let after = param("after").and_then(|v| v.parse().ok());
+    let limit = query_number(&params, "limit", 1..=1000)?.unwrap_or(100) as u32;
+    let after = query_number(&params, "after", 0..=i64::MAX)?;
     let rows = s
         .store
         .related_records(org.id, record.id, &list, after, limit)
@@ -313,11 +309,7 @@ pub async fn changes(
     OrgAdmin { org, .. }: OrgAdmin,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let after = params
-        .iter()
-        .find(|(k, _)| k == "after")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+    let after = query_number(&params, "after", 0..=i64::MAX)?.unwrap_or(0);
     let rows = s.store.changes_after(org.id, after, 1000).await?;
     Ok(Json(json!({"changes": rows.iter().map(|c| json!({
         "seq": c.seq, "module": c.module, "record_id": c.record_id, "version": c.version, "op": c.op,

@@ -774,3 +774,40 @@ async fn a_revoked_key_is_refused_and_the_others_keep_working() {
         .await;
     assert_eq!((s, code(&body)), (404, "not_found"), "revoking twice");
 }
+
+#[tokio::test]
+async fn malformed_query_numbers_are_refused_not_replaced_by_defaults() {
+    let (app, admin, org) = crm().await;
+    let (_, account) = app
+        .post(
+            &records(&org, "Accounts"),
+            &admin.key,
+            &json!({"fields": {"Account_Name": "x"}}),
+        )
+        .await;
+    let related = format!(
+        "{}/{}/related/Contacts",
+        records(&org, "Accounts"),
+        account["id"]
+    );
+    for bad in ["limit=abc", "limit=0", "after=-1"] {
+        let (status, body) = app.get(&format!("{related}?{bad}"), &admin.key).await;
+        assert_eq!(
+            (status, code(&body)),
+            (400, "invalid_parameter"),
+            "{bad}: {body}"
+        );
+    }
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/orgs/{}/changes?after=soon", org.id),
+            &admin.key,
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_parameter"), "{body}");
+    assert_eq!(body["error"]["details"]["parameter"], "after");
+    let (status, _) = app
+        .get(&format!("{related}?limit=5&after=0"), &admin.key)
+        .await;
+    assert_eq!(status, 200);
+}
