@@ -3,6 +3,7 @@
 //! grows — field mapping, the sync engine and its history.
 
 pub mod copy;
+pub mod doctor;
 pub mod lifecycle;
 pub mod mapping;
 pub mod settings;

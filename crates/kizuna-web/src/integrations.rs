@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use kizuna_domain::integration::{Action, State as LinkState};
 use kizuna_domain::{Error, Text};
 use kizuna_store::{Integration, Store};
-use kizuna_sync::{copy, lifecycle, mapping};
+use kizuna_sync::{copy, doctor, lifecycle, mapping};
 use serde_json::{Value, json};
 
 /// An integration as the API shows it; a pending one says which side is
@@ -315,4 +315,26 @@ pub async fn copy_settings(
         "fields_marked": copied.metadata.fields_marked,
         "mappings": copied.mappings,
     })))
+}
+
+/// Diagnoses every integration of the org (GEN-12): each finding with its
+/// code, rule, cause and fix; `ok` when there is none.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/doctor", tag = "integrations",
+    params(("org" = i64, Path, description = "Org id")),
+    responses((status = 200, description = "{ok, findings}")))]
+pub async fn doctor(
+    State(s): State<AppState>,
+    OrgMember { org, .. }: OrgMember,
+) -> ApiResult<Json<Value>> {
+    let mut findings = Vec::new();
+    for i in s.store.integrations_of_org(org.id).await? {
+        for f in doctor::diagnose(&s.store, &i).await? {
+            let mut v = f.to_json()["error"].clone();
+            v["integration"] = json!(i.id);
+            findings.push(v);
+        }
+    }
+    Ok(Json(
+        json!({"org": org.id, "ok": findings.is_empty(), "findings": findings}),
+    ))
 }

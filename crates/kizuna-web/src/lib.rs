@@ -75,6 +75,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(integrations::reset_mapping))
         .routes(routes!(integrations::patch_settings))
+        .routes(routes!(integrations::doctor))
 }
 
 /// Liveness: answers while the server runs.

@@ -844,3 +844,62 @@ async fn evt_8_settings_choose_leads_or_contacts_and_the_mapping_follows() {
         "{moved}"
     );
 }
+
+#[tokio::test]
+async fn gen_12_doctor_names_each_situation_with_its_rule_and_fix() {
+    let s = setup("standard").await;
+    let doctor = format!("/api/v1/orgs/{}/doctor", s.crm.id);
+    let (status, healthy) = s.app.get(&doctor, &s.crm_admin.key).await;
+    assert_eq!((status, &healthy["ok"]), (200, &json!(true)), "{healthy}");
+
+    let (_, l) = link(&s).await;
+    let rules = |report: &Value| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter_map(|f| f["rule"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (_, report) = s.app.get(&doctor, &s.crm_admin.key).await;
+    assert_eq!(rules(&report), ["GEN-4"], "pending: {report}");
+    s.app
+        .call(
+            "POST",
+            &path(&l["id"], "enable"),
+            Some(&s.events_admin.key),
+            None,
+        )
+        .await;
+    let (_, report) = s.app.get(&doctor, &s.crm_admin.key).await;
+    assert_eq!(report["ok"], true, "{report}");
+
+    // A downgrade and a deactivated setup user: both found, each with its fix.
+    s.app
+        .patch(
+            &format!("/api/v1/orgs/{}", s.crm.id),
+            &s.crm_admin.key,
+            &json!({"plan": "free"}),
+        )
+        .await;
+    s.app
+        .store
+        .set_user_active(&s.crm_admin.user.email, false)
+        .await
+        .expect("deactivate");
+    let (_, report) = s
+        .app
+        .get(
+            &format!("/api/v1/orgs/{}/doctor", s.events.id),
+            &s.events_admin.key,
+        )
+        .await;
+    assert_eq!(rules(&report), ["EVT-2", "GEN-10"], "{report}");
+    for f in report["findings"].as_array().expect("findings") {
+        for lang in ["en", "ja"] {
+            assert!(!f["message"][lang].as_str().unwrap_or("").is_empty(), "{f}");
+            assert!(!f["fix"][lang].as_str().unwrap_or("").is_empty(), "{f}");
+        }
+        assert_eq!(f["integration"], l["id"]);
+    }
+}

@@ -378,6 +378,12 @@ async fn walk_every_route(backend: Backend) {
             None,
         ),
         case(
+            "GET",
+            "/api/v1/orgs/{org}/doctor",
+            format!("/api/v1/orgs/{b_org}/doctor"),
+            None,
+        ),
+        case(
             "PATCH",
             "/api/v1/integrations/{id}/settings",
             format!("/api/v1/integrations/{b_link}/settings"),

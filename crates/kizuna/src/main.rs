@@ -57,6 +57,14 @@ enum Command {
     /// Orgs and their members.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Diagnose an org's integrations: each finding with its rule, cause and
+    /// fix (exit 1 when there is any).
+    Doctor {
+        #[arg(long)]
+        org: i64,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -292,6 +300,33 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             println!("{}", org.id);
             Ok(())
+        }
+        Command::Doctor { org, data } => {
+            let store = data.open().await?;
+            store
+                .org(org)
+                .await?
+                .ok_or_else(|| Error::not_found("Org", org))?;
+            let mut found = 0;
+            for i in store.integrations_of_org(org).await? {
+                for f in kizuna_sync::doctor::diagnose(&store, &i).await? {
+                    found += 1;
+                    println!(
+                        "integration {} ({}) [{}] {}",
+                        i.id,
+                        i.kind,
+                        f.rule.unwrap_or("-"),
+                        f.code
+                    );
+                    println!("  {}\n  {}", f.message.en, f.message.ja);
+                    println!("  fix: {}\n       {}", f.fix.en, f.fix.ja);
+                }
+            }
+            if found == 0 {
+                println!("org {org}: no problem found / 問題は見つかりませんでした");
+                return Ok(());
+            }
+            anyhow::bail!("{found} finding(s) for org {org}")
         }
         Command::Org(OrgCommand::AddMember {
             org,

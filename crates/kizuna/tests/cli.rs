@@ -582,3 +582,38 @@ async fn key_revoke_refuses_that_key_at_once_and_keeps_the_others() {
     .await
     .refusal("not_found");
 }
+
+#[tokio::test]
+async fn gen_12_doctor_explains_a_pending_integration_and_exits_1() {
+    let cli = Cli::sqlite();
+    cli.create_user(ALICE, "Alice").await;
+    let key = cli.create_key(ALICE).await;
+    let crm = cli.create_org("crm", "Acme", "standard", ALICE).await;
+    let events = cli
+        .create_org("events", "Acme Events", "standard", ALICE)
+        .await;
+    let org = crm.to_string();
+    let healthy = cli.run(&["doctor", "--org", &org], None).await.success();
+    assert!(healthy.stdout.contains("no problem found"), "{healthy}");
+
+    let server = cli.serve().await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/integrations", server.base))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"kind": "crm-events", "from_org": {crm}, "to_org": {events}}}"#
+        ))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status().as_u16(), 201);
+
+    let out = cli.run(&["doctor", "--org", &org], None).await.exit(1);
+    assert!(out.stdout.contains("[GEN-4] integration_pending"), "{out}");
+    assert!(
+        out.stdout.contains("fix:") && out.stdout.contains("Acme Events"),
+        "{out}"
+    );
+    assert!(out.stdout.chars().any(cli_support::is_japanese), "{out}");
+}
