@@ -211,6 +211,34 @@ impl Store {
         Ok(())
     }
 
+    /// Records why the integration cannot run (an error's JSON), or clears it.
+    pub async fn set_integration_stopped(&self, id: i64, why: Option<&Value>) -> Result<()> {
+        let result = match why {
+            Some(why) => {
+                self.db
+                    .x()
+                    .execute(
+                        "UPDATE integrations SET stopped = $1, updated_at = $2 WHERE id = $3",
+                        &crate::args![why.clone(), now_ms(), id],
+                    )
+                    .await
+            }
+            // A literal NULL: a NULL parameter would be typed text, which a
+            // JSONB column refuses.
+            None => {
+                self.db
+                    .x()
+                    .execute(
+                        "UPDATE integrations SET stopped = NULL, updated_at = $1 WHERE id = $2",
+                        &crate::args![now_ms(), id],
+                    )
+                    .await
+            }
+        };
+        result.map_err(db_error)?;
+        Ok(())
+    }
+
     /// Removes what deleting an integration removes (GEN-7): its mapping and
     /// settings; the records stay in each app.
     pub async fn clear_integration(&self, id: i64) -> Result<()> {

@@ -418,3 +418,35 @@ pub async fn set_settings(
         .await?
         .ok_or_else(|| Error::not_found("Integration", id))
 }
+
+/// GEN-2 after a plan change: every live integration of the org that the new
+/// plan excludes is stopped with the error naming the plan and the plans that
+/// include it; one that the plan includes again is released.
+pub async fn apply_plan(store: &Store, org_id: i64) -> Result<()> {
+    let Some(org) = store.org(org_id).await? else {
+        return Ok(());
+    };
+    for i in store.integrations_of_org(org_id).await? {
+        if i.state() == State::Deleted {
+            continue;
+        }
+        let kind = parse_kind(&i.kind)?;
+        match check_plan(&org, kind) {
+            Err(e) => {
+                store
+                    .set_integration_stopped(i.id, Some(&e.to_json()["error"]))
+                    .await?
+            }
+            Ok(_) => {
+                let stopped_by_plan = i
+                    .stopped
+                    .as_ref()
+                    .is_some_and(|s| s.0["code"] == "plan_excludes_integration");
+                if stopped_by_plan {
+                    store.set_integration_stopped(i.id, None).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

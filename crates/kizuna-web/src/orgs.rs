@@ -152,6 +152,7 @@ pub async fn patch_org(
             .store
             .change_plan(&org, plan, Some(caller.user_id()))
             .await?;
+        kizuna_sync::lifecycle::apply_plan(&s.store, org.id).await?;
     }
     let org = s
         .store

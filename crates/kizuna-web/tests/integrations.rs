@@ -903,3 +903,68 @@ async fn gen_12_doctor_names_each_situation_with_its_rule_and_fix() {
         assert_eq!(f["integration"], l["id"]);
     }
 }
+
+async fn gen_2_a_downgrade_stops_a_running_integration_and_an_upgrade_releases_it(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::spawn(backend, "gen_2_downgrade").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.com").await;
+    let crm = app.org(App::Crm, "standard", &admin).await;
+    let events = app.org(App::Events, "standard", &admin).await;
+    let (_, l) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.key,
+            &json!({"kind": "crm-events", "from_org": crm.id, "to_org": events.id}),
+        )
+        .await;
+    app.call("POST", &path(&l["id"], "enable"), Some(&admin.key), None)
+        .await;
+    let read = format!("/api/v1/integrations/{}", l["id"]);
+    let (_, running) = app.get(&read, &admin.key).await;
+    assert_eq!(running["stopped"], Value::Null);
+
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/orgs/{}", crm.id),
+            &admin.key,
+            &json!({"plan": "free"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, stopped) = app.get(&read, &admin.key).await;
+    assert_eq!(
+        stopped["stopped"]["code"], "plan_excludes_integration",
+        "{stopped}"
+    );
+    assert_eq!(stopped["stopped"]["rule"], "EVT-2");
+    assert!(
+        stopped["stopped"]["fix"]["en"]
+            .as_str()
+            .unwrap_or("")
+            .contains("standard"),
+        "{stopped}"
+    );
+
+    app.patch(
+        &format!("/api/v1/orgs/{}", crm.id),
+        &admin.key,
+        &json!({"plan": "enterprise"}),
+    )
+    .await;
+    let (_, released) = app.get(&read, &admin.key).await;
+    assert_eq!(released["stopped"], Value::Null, "{released}");
+}
+
+#[tokio::test]
+async fn gen_2_downgrade_stops_and_upgrade_releases_on_sqlite() {
+    gen_2_a_downgrade_stops_a_running_integration_and_an_upgrade_releases_it(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn gen_2_downgrade_stops_and_upgrade_releases_on_postgres() {
+    gen_2_a_downgrade_stops_a_running_integration_and_an_upgrade_releases_it(Backend::Postgres)
+        .await;
+}
