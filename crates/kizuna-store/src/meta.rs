@@ -246,9 +246,30 @@ impl Store {
 
     /// Adds a custom field to a module; it is appended after the existing ones.
     pub async fn add_field(&self, org_id: i64, module: &str, field: &FieldDef) -> Result<()> {
-        let existing = self.module(org_id, module).await?;
+        self.module(org_id, module).await?;
         let mut tx = self.db.begin().await?;
-        insert_field(&mut tx, org_id, module, field, existing.fields.len() as i64).await?;
+        // The position is taken inside the transaction: two fields added at
+        // once never share one (PostgreSQL serialises on the module's row).
+        let lock = match self.db.dialect() {
+            crate::Dialect::Postgres => " FOR UPDATE",
+            crate::Dialect::Sqlite => "",
+        };
+        tx.x()
+            .execute(
+                &format!("SELECT api_name FROM modules WHERE org_id = $1 AND api_name = $2{lock}"),
+                &crate::args![org_id, module],
+            )
+            .await
+            .map_err(db_error)?;
+        let next: crate::db::IdRow = tx
+            .x()
+            .fetch_one(
+                "SELECT COALESCE(MAX(position) + 1, 0) AS id FROM fields WHERE org_id = $1 AND module = $2",
+                &crate::args![org_id, module],
+            )
+            .await
+            .map_err(db_error)?;
+        insert_field(&mut tx, org_id, module, field, next.id).await?;
         bump_meta_version(&mut tx, org_id).await?;
         tx.commit().await
     }

@@ -3,7 +3,7 @@
 use crate::fixtures::*;
 use kizuna_domain::Error;
 use kizuna_domain::field::{FieldDef, FieldType as T};
-use kizuna_store::{Org, Store};
+use kizuna_store::{Org, Store, args};
 use serde_json::json;
 
 // Custom fields are appended to their module; a duplicate API name is
@@ -207,6 +207,37 @@ conformance!(
             "other orgs are untouched"
         );
         assert_eq!(*store.module_of(&other.org, "Contacts").await?, contacts());
+        Ok(())
+    }
+);
+
+// Fields added at the same time each get a position of their own.
+conformance!(
+    modules_concurrent_custom_fields_get_distinct_positions,
+    |store| async move {
+        let w = world(&store, "boss@example.com").await?;
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (store, org) = (store.clone(), w.org.id);
+            tasks.push(tokio::spawn(async move {
+                let mut f = FieldDef::new(&format!("Extra_{i}"), T::Text);
+                f.custom = true;
+                store.add_field(org, "Contacts", &f).await
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task")?;
+        }
+        let row: Count = store
+        .db()
+        .x()
+        .fetch_one(
+            "SELECT COUNT(DISTINCT position) - COUNT(*) AS n FROM fields WHERE org_id = $1 AND module = 'Contacts'",
+            &args![w.org.id],
+        )
+        .await
+        .expect("count");
+        assert_eq!(row.n, 0, "every field has its own position");
         Ok(())
     }
 );
