@@ -218,11 +218,7 @@ pub async fn set_mapping(
     id: i64,
     body: Option<&Value>,
 ) -> Result<Integration> {
-    let (i, from, to) = visible(store, caller, id).await?;
-    require_admin(store, caller, &i, from, to).await?;
-    if i.state() == State::Deleted {
-        State::Deleted.apply(Action::Enable)?;
-    }
+    let i = administered(store, caller, id).await?;
     let pairs = match body {
         Some(b) => crate::mapping::validate(store, &i, b).await?,
         None => crate::mapping::sides(store, &i).await?.defaults,
@@ -256,6 +252,18 @@ pub async fn visible(
         return Err(Error::not_found("Integration", id));
     }
     Ok((i, from_role, to_role))
+}
+
+/// A live integration the caller administers a side of, for configuring it:
+/// 404 when invisible, GEN-1's refusal for members, and a deleted one refuses
+/// with the reason (GEN-7).
+async fn administered(store: &Store, caller: &User, id: i64) -> Result<Integration> {
+    let (i, from, to) = visible(store, caller, id).await?;
+    require_admin(store, caller, &i, from, to).await?;
+    if i.state() == State::Deleted {
+        State::Deleted.apply(Action::Enable)?;
+    }
+    Ok(i)
 }
 
 /// Refuses a caller who administers neither side, naming the administrators
@@ -371,12 +379,7 @@ pub async fn check_acting_user(store: &Store, i: &Integration) -> Result<()> {
 /// An administrator of either side takes the integration over: it acts on
 /// their behalf from now on (GEN-10).
 pub async fn take_over(store: &Store, caller: &User, id: i64) -> Result<Integration> {
-    let (i, from, to) = visible(store, caller, id).await?;
-    require_admin(store, caller, &i, from, to).await?;
-    if i.state() == State::Deleted {
-        // A deleted integration refuses everything, saying why.
-        State::Deleted.apply(Action::Enable)?;
-    }
+    let i = administered(store, caller, id).await?;
     store.set_acting_user(i.id, caller.id).await?;
     store
         .integration(i.id)
@@ -393,11 +396,7 @@ pub async fn set_settings(
     id: i64,
     changes: &Value,
 ) -> Result<Integration> {
-    let (i, from, to) = visible(store, caller, id).await?;
-    require_admin(store, caller, &i, from, to).await?;
-    if i.state() == State::Deleted {
-        State::Deleted.apply(Action::Enable)?;
-    }
+    let i = administered(store, caller, id).await?;
     let kind = parse_kind(&i.kind)?;
     let settings = crate::settings::merge(kind, &i.settings.0, changes)?;
     let mut updated = i.clone();
