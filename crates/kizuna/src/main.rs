@@ -326,7 +326,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 println!("org {org}: no problem found / 問題は見つかりませんでした");
                 return Ok(());
             }
-            anyhow::bail!("{found} finding(s) for org {org}")
+            anyhow::bail!(
+                "{found} finding(s) for org {org}, each with its fix above / 組織 {org} に {found} 件の問題があります（対処方法は上記のとおり）"
+            )
         }
         Command::Org(OrgCommand::AddMember {
             org,
