@@ -544,3 +544,58 @@ async fn gen_2_downgrade_stops_and_upgrade_releases_on_postgres() {
     gen_2_a_downgrade_stops_a_running_integration_and_an_upgrade_releases_it(Backend::Postgres)
         .await;
 }
+
+#[tokio::test]
+async fn dsk_1_dsk_4_desk_setup_is_for_administrators_and_once_per_org() {
+    let app = TestApp::spawn(Backend::Sqlite, "dsk_1_dsk_4")
+        .await
+        .expect("SQLite");
+    let admin = app.actor("admin@example.com").await;
+    let agent = app.actor("agent@example.com").await;
+    let crm = app.org(App::Crm, "standard", &admin).await;
+    let desk = app.org(App::Desk, "standard", &admin).await;
+    let other_desk = app.org(App::Desk, "standard", &admin).await;
+    for org in [crm.id, desk.id] {
+        app.store
+            .add_member(org, agent.user.id, kizuna_domain::Role::Member)
+            .await
+            .expect("member");
+    }
+    let body = json!({"kind": "crm-desk", "from_org": desk.id, "to_org": crm.id});
+    // DSK-1: a member of both orgs who administers neither is refused.
+    let (status, refused) = app.post("/api/v1/integrations", &agent.key, &body).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (403, "admin_required"),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["fix"]["ja"]
+            .as_str()
+            .unwrap_or("")
+            .contains("admin@example.com")
+    );
+    let (status, first) = app.post("/api/v1/integrations", &admin.key, &body).await;
+    assert_eq!(status, 201, "{first}");
+    // DSK-4: the CRM org is already associated with a Desk org.
+    let (status, refused) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.key,
+            &json!({"kind": "crm-desk", "from_org": other_desk.id, "to_org": crm.id}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (409, "already_integrated"),
+        "{refused}"
+    );
+    assert_eq!(refused["error"]["rule"], "DSK-4");
+    assert!(
+        refused["error"]["message"]["ja"]
+            .as_str()
+            .unwrap_or("")
+            .contains("desk org"),
+        "{refused}"
+    );
+}
