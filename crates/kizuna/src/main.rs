@@ -1,7 +1,6 @@
 //! `kizuna`: the server and its administration commands. A thin layer: every
 //! command is a call into the store or the apps.
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use kizuna_apps::{admin, demo};
 use kizuna_domain::{App, Error, Kind, Role};
@@ -157,7 +156,14 @@ impl DataArgs {
             Some(url) => url.clone(),
             None => {
                 std::fs::create_dir_all(&self.data_dir)
-                    .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+                    .map_err(|e| {
+                        let d = self.data_dir.display();
+                        io_refusal(
+                            "data_dir_unusable",
+                            (format!("Cannot create the data directory {d}: {e}."), format!("データディレクトリ {d} を作成できません: {e}。")),
+                            (format!("Choose a writable directory with --data-dir, or fix the permissions of {d}."), format!("--data-dir で書き込み可能なディレクトリを指定するか、{d} の権限を確認してください。")),
+                        )
+                    })?;
                 self.data_dir
                     .join("kizuna.db")
                     .to_string_lossy()
@@ -231,7 +237,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
-                .context("cannot read the password from standard input")?;
+                .map_err(|e| {
+                    io_refusal(
+                        "password_unreadable",
+                        (format!("Cannot read the password from standard input: {e}."), format!("標準入力からパスワードを読み取れません: {e}。")),
+                        ("Pipe the password in, e.g. echo 'a long password' | kizuna user create ….".to_string(), "パスワードを標準入力から渡してください（例: echo 'a long password' | kizuna user create …）。".to_string()),
+                    )
+                })?;
             let password = password.trim_end_matches(['\r', '\n']);
             let store = data.open().await?;
             let user = store.create_user(&email, &name, Some(password)).await?;
@@ -350,13 +362,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// A refusal caused by the machine (files, ports, standard input), in the
+/// vocabulary's form so it is printed in both languages.
+fn io_refusal(code: &'static str, message: (String, String), fix: (String, String)) -> Error {
+    Error::new(
+        Kind::BadInput,
+        code,
+        kizuna_domain::Text::new(message.0, message.1),
+        kizuna_domain::Text::new(fix.0, fix.1),
+    )
+}
+
 /// How long a deleted record stays in the recycle bin.
 const RECYCLE_DAYS: i64 = 30;
 
 async fn serve(store: Store, bind: &str) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
+        .map_err(|e| {
+            io_refusal(
+                "cannot_listen",
+                (format!("Cannot listen on {bind}: {e}."), format!("{bind} で待ち受けできません: {e}。")),
+                (format!("Stop what uses {bind}, or choose another address with --bind."), format!("{bind} を使用しているものを停止するか、--bind で別のアドレスを指定してください。")),
+            )
+        })?;
     tracing::info!("Kizuna serves on http://{}", listener.local_addr()?);
     let purger = store.clone();
     tokio::spawn(async move {

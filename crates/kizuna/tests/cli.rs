@@ -617,3 +617,15 @@ async fn gen_12_doctor_explains_a_pending_integration_and_exits_1() {
     );
     assert!(out.stdout.chars().any(cli_support::is_japanese), "{out}");
 }
+
+#[tokio::test]
+async fn a_busy_port_is_refused_in_both_languages_with_its_fix() {
+    let cli = Cli::sqlite();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("its address").to_string();
+    let out = cli
+        .run(&["serve", "--bind", &addr], None)
+        .await
+        .refusal("cannot_listen");
+    assert!(out.stderr.contains("--bind"), "{out}");
+}
