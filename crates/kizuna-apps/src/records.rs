@@ -237,7 +237,7 @@ fn filter_value(field: &FieldDef, raw: &str) -> Result<Value> {
 
 /// The name a many-to-many association between two modules is stored under:
 /// the same from either side.
-fn association_name(a: &str, b: &str) -> String {
+pub fn association_name(a: &str, b: &str) -> String {
     if a <= b {
         format!("{a}<>{b}")
     } else {

@@ -332,6 +332,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "integrations",
         include_str!("../migrations/sqlite/0002_integrations.sql"),
     ),
+    (
+        3,
+        "sync",
+        include_str!("../migrations/sqlite/0003_sync.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -344,6 +349,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         2,
         "integrations",
         include_str!("../migrations/postgres/0002_integrations.sql"),
+    ),
+    (
+        3,
+        "sync",
+        include_str!("../migrations/postgres/0003_sync.sql"),
     ),
 ];
 

@@ -135,6 +135,14 @@ impl Store {
             .map_err(db_error)
     }
 
+    /// The integrations that sync: active, and not stopped by the engine.
+    pub async fn running_integrations(&self) -> Result<Vec<Integration>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM integrations WHERE state = 'active' AND stopped IS NULL ORDER BY id"
+        );
+        self.db.x().fetch_all(&sql, &[]).await.map_err(db_error)
+    }
+
     /// Moves an integration from `from` to `to`, only if it is still in
     /// `from`: two people acting at once cannot both win. `enabled_by` is
     /// recorded when the other side enables it.

@@ -6,15 +6,17 @@ pub mod integrations;
 pub mod meta;
 pub mod orgs;
 pub mod records;
+pub mod sync;
 pub mod users;
 
-pub use db::{Db, Dialect};
+pub use db::{Db, Dialect, Tx};
 pub use integrations::{Integration, NewIntegration};
 pub use meta::CopyReport;
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use records::{Change, ListQuery, Origin, Page, Record, SortKey};
 /// JSON columns as the store returns them.
 pub use sqlx::types::Json;
+pub use sync::{Counts, Item, Job, Link, LinkSide, Pos, Run, StreamChange};
 pub use users::{ApiKey, Principal, User};
 
 use kizuna_domain::Result;

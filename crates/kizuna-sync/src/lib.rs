@@ -4,6 +4,8 @@
 
 pub mod copy;
 pub mod doctor;
+pub mod engine;
 pub mod lifecycle;
 pub mod mapping;
 pub mod settings;
+pub mod worker;

@@ -257,7 +257,7 @@ pub async fn visible(
 /// A live integration the caller administers a side of, for configuring it:
 /// 404 when invisible, GEN-1's refusal for members, and a deleted one refuses
 /// with the reason (GEN-7).
-async fn administered(store: &Store, caller: &User, id: i64) -> Result<Integration> {
+pub async fn administered(store: &Store, caller: &User, id: i64) -> Result<Integration> {
     let (i, from, to) = visible(store, caller, id).await?;
     require_admin(store, caller, &i, from, to).await?;
     if i.state() == State::Deleted {
@@ -314,7 +314,9 @@ pub async fn act(store: &Store, caller: &User, id: i64, action: Action) -> Resul
         .set_integration_state(i.id, current, next, enabled_by)
         .await?;
     if next == State::Deleted {
+        // GEN-7: its mapping, settings and record links go; the records stay.
         store.clear_integration(i.id).await?;
+        store.forget_sync_state(i.id).await?;
     }
     Ok(updated)
 }

@@ -100,7 +100,11 @@ pub async fn sides(store: &Store, i: &Integration) -> Result<Sides> {
 }
 
 /// (CRM org, other org) of an integration, whichever side set it up.
-async fn crm_and_other(store: &Store, i: &Integration, other: App) -> Result<(i64, i64)> {
+pub(crate) async fn crm_and_other(
+    store: &Store,
+    i: &Integration,
+    other: App,
+) -> Result<(i64, i64)> {
     let to = i
         .to_org
         .ok_or_else(|| Error::internal("an integration without its second org"))?;

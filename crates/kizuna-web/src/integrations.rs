@@ -1,12 +1,15 @@
 //! Integrations between orgs: set up, enable, pause, resume, disable, delete.
 
-use crate::http::{ApiResult, AppState, Body, Caller, OrgAdmin, OrgMember, id, instant};
+use crate::http::{
+    ApiResult, AppState, Body, Caller, OrgAdmin, OrgMember, id, instant, query_number,
+};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use kizuna_domain::integration::{Action, State as LinkState};
 use kizuna_domain::{Error, Text};
-use kizuna_store::{Integration, Store};
+use kizuna_store::{Integration, Run, Store};
+use kizuna_sync::engine::{self, Trigger};
 use kizuna_sync::{copy, doctor, lifecycle, mapping};
 use serde_json::{Value, json};
 
@@ -268,6 +271,13 @@ pub async fn delete(
     lifecycle::require_admin(&s.store, &caller.0.user, &i, from, to).await?;
     i.state().apply(Action::Delete)?;
     let mapped = i.mapping.0.as_array().map_or(0, Vec::len);
+    let links: i64 = s
+        .store
+        .link_counts(i.id)
+        .await?
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
     let settings: Vec<String> = i
         .settings
         .0
@@ -276,7 +286,7 @@ pub async fn delete(
         .unwrap_or_default();
     let message = Text::new(
         format!(
-            "Deleting integration {} removes its field mapping ({mapped} mapped fields), its sync settings ({}) and every record association between the two orgs; nothing more will sync. The records stay in each app. To stop it for a while instead, disable it.",
+            "Deleting integration {} removes its field mapping ({mapped} mapped fields), its sync settings ({}) and every record association between the two orgs ({links} linked records); nothing more will sync. The records stay in each app. To stop it for a while instead, disable it.",
             i.id,
             if settings.is_empty() {
                 "none".to_string()
@@ -285,13 +295,13 @@ pub async fn delete(
             }
         ),
         format!(
-            "連携 {} を削除すると、項目マッピング（{mapped} 項目）、同期設定、2 つの組織間のレコードの関連付けがすべて削除され、以後同期されません。レコード自体は各アプリに残ります。一時的に止めるだけなら、無効化してください。",
+            "連携 {} を削除すると、項目マッピング（{mapped} 項目）、同期設定、2 つの組織間のレコードの関連付け（{links} 件）がすべて削除され、以後同期されません。レコード自体は各アプリに残ります。一時的に止めるだけなら、無効化してください。",
             i.id
         ),
     );
     Ok(Json(json!({
         "confirm_required": true,
-        "would_remove": {"mapped_fields": mapped, "settings": settings, "record_associations": 0},
+        "would_remove": {"mapped_fields": mapped, "settings": settings, "record_associations": links},
         "message": message,
         "confirm_with": format!("DELETE /api/v1/integrations/{}?confirm=true", i.id),
     })))
@@ -336,5 +346,136 @@ pub async fn doctor(
     }
     Ok(Json(
         json!({"org": org.id, "ok": findings.is_empty(), "findings": findings}),
+    ))
+}
+
+/// A sync run as the API shows it.
+fn run_json(r: &Run) -> Value {
+    json!({
+        "id": r.id,
+        "trigger": r.trigger,
+        "direction": r.direction,
+        "data_type": r.data_type,
+        "state": r.state,
+        "started_at": instant(r.started_at),
+        "finished_at": r.finished_at.map(instant),
+        "added": r.added,
+        "updated": r.updated,
+        "linked": r.linked,
+        "deleted": r.deleted,
+        "skipped": r.skipped,
+        "failed": r.failed,
+        "error": r.error.as_ref().map(|e| e.0.clone()),
+    })
+}
+
+/// Runs a sync now (administrators of either side) and answers with its
+/// runs: one per stream, with what each added, updated, linked, deleted,
+/// skipped and failed.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/sync", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "{runs}"), (status = 409, description = "Not active, or stopped, with the reason")))]
+pub async fn sync(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    let runs = engine::sync(&s.store, i.id, Trigger::Api).await?;
+    Ok(Json(json!({
+        "integration": i.id,
+        "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// A dry run: what a sync would add, update, link to an existing record,
+/// delete, skip and fail, with the reasons; writes nothing.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/preview", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "{steps, complete}")))]
+pub async fn preview(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    let preview = engine::preview(&s.store, i.id).await?;
+    Ok(Json(json!({"integration": i.id, "preview": preview})))
+}
+
+/// Items shown with each run in the history; the rest are paged through
+/// `…/history/{run}/items`.
+const ITEMS_PER_RUN: u32 = 100;
+
+/// The sync history (members of either side), newest run first: each run
+/// with its counts and the records it skipped, failed, linked or held in
+/// conflict, with the reason code, rule and the records involved (GEN-8).
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/history", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id"),
+        ("before" = Option<i64>, Query, description = "Runs older than this run id"),
+        ("limit" = Option<i64>, Query, description = "Runs per page, 1–100")),
+    responses((status = 200, description = "{runs, next_before}")))]
+pub async fn history(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let (i, _from, _to) =
+        lifecycle::visible(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    let before = query_number(&params, "before", 1..=i64::MAX)?;
+    let limit = query_number(&params, "limit", 1..=100)?.unwrap_or(20);
+    let runs = s.store.runs(i.id, before, limit as u32).await?;
+    let mut out = Vec::with_capacity(runs.len());
+    for r in &runs {
+        let items = s.store.run_items(r.id, None, ITEMS_PER_RUN).await?;
+        let mut v = run_json(r);
+        v["items"] = json!(items);
+        v["items_more"] = json!(items.len() as u32 == ITEMS_PER_RUN);
+        out.push(v);
+    }
+    let next = (runs.len() as i64 == limit)
+        .then(|| runs.last().map(|r| r.id))
+        .flatten();
+    Ok(Json(
+        json!({"integration": i.id, "runs": out, "next_before": next}),
+    ))
+}
+
+/// The items of one run, in order, after item `after` (its `id`).
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/history/{run}/items", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id"), ("run" = i64, Path, description = "Run id"),
+        ("after" = Option<i64>, Query, description = "Items after this item id")),
+    responses((status = 200, description = "{items, next_after}")))]
+pub async fn run_items(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((raw, raw_run)): Path<(String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let (i, _from, _to) =
+        lifecycle::visible(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    let run = s
+        .store
+        .run(id("Run", &raw_run)?)
+        .await?
+        .filter(|r| r.integration_id == i.id)
+        .ok_or_else(|| Error::not_found("Run", &raw_run))?;
+    let after = query_number(&params, "after", 0..=i64::MAX)?;
+    let limit = 500;
+    let items = s.store.run_items(run.id, after, limit).await?;
+    let next = (items.len() as u32 == limit)
+        .then(|| items.last().map(|it| it.id))
+        .flatten();
+    let list: Vec<Value> = items
+        .iter()
+        .map(|it| {
+            let mut v = json!(it);
+            v["id"] = json!(it.id);
+            v
+        })
+        .collect();
+    Ok(Json(
+        json!({"run": run.id, "items": list, "next_after": next}),
     ))
 }

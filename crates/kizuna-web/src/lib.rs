@@ -76,6 +76,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::reset_mapping))
         .routes(routes!(integrations::patch_settings))
         .routes(routes!(integrations::doctor))
+        .routes(routes!(integrations::sync))
+        .routes(routes!(integrations::preview))
+        .routes(routes!(integrations::history))
+        .routes(routes!(integrations::run_items))
 }
 
 /// Liveness: answers while the server runs.

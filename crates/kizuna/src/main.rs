@@ -39,6 +39,9 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "KIZUNA_BIND")]
     bind: String,
+    /// Days the sync history is kept (at least 7).
+    #[arg(long, default_value_t = 30, env = "KIZUNA_HISTORY_DAYS", value_parser = clap::value_parser!(i64).range(7..))]
+    history_days: i64,
 }
 
 #[derive(Subcommand)]
@@ -56,11 +59,26 @@ enum Command {
     /// Orgs and their members.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Run integrations' syncs.
+    #[command(subcommand)]
+    Sync(SyncCommand),
     /// Diagnose an org's integrations: each finding with its rule, cause and
     /// fix (exit 1 when there is any).
     Doctor {
         #[arg(long)]
         org: i64,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Sync an integration now, to the end of every stream; exit 1 when some
+    /// records failed (the history says why).
+    Run {
+        #[arg(long)]
+        integration: i64,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -210,7 +228,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
             let store = args.data.open().await?;
-            serve(store, &args.bind).await
+            serve(store, &args).await
         }
         Command::Demo(args) => {
             let store = args.data.open().await?;
@@ -231,7 +249,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             println!("URL: http://{}/", args.bind);
             println!("API key: {key}");
-            serve(store, &args.bind).await
+            serve(store, &args).await
         }
         Command::User(UserCommand::Create { email, name, data }) => {
             let mut password = String::new();
@@ -313,6 +331,34 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", org.id);
             Ok(())
         }
+        Command::Sync(SyncCommand::Run { integration, data }) => {
+            let store = data.open().await?;
+            let runs =
+                kizuna_sync::engine::sync(&store, integration, kizuna_sync::engine::Trigger::Cli)
+                    .await?;
+            let mut failed = 0;
+            for r in &runs {
+                failed += r.failed;
+                println!(
+                    "run {} {} {}: added {}, updated {}, linked {}, deleted {}, skipped {}, failed {}",
+                    r.id,
+                    r.direction,
+                    r.data_type,
+                    r.added,
+                    r.updated,
+                    r.linked,
+                    r.deleted,
+                    r.skipped,
+                    r.failed
+                );
+            }
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} record(s) failed; see GET /api/v1/integrations/{integration}/history / {failed} 件のレコードが失敗しました。理由は履歴を参照してください"
+                );
+            }
+            Ok(())
+        }
         Command::Doctor { org, data } => {
             let store = data.open().await?;
             store
@@ -376,7 +422,8 @@ fn io_refusal(code: &'static str, message: (String, String), fix: (String, Strin
 /// How long a deleted record stays in the recycle bin.
 const RECYCLE_DAYS: i64 = 30;
 
-async fn serve(store: Store, bind: &str) -> anyhow::Result<()> {
+async fn serve(store: Store, args: &ServeArgs) -> anyhow::Result<()> {
+    let bind = &args.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| {
@@ -387,18 +434,22 @@ async fn serve(store: Store, bind: &str) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!("Kizuna serves on http://{}", listener.local_addr()?);
-    let purger = store.clone();
+    let (purger, history_days) = (store.clone(), args.history_days);
     tokio::spawn(async move {
         loop {
-            let cutoff = kizuna_store::now_ms() - RECYCLE_DAYS * 86_400_000;
-            match purger.purge_deleted(cutoff).await {
+            let now = kizuna_store::now_ms();
+            match purger.purge_deleted(now - RECYCLE_DAYS * 86_400_000).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("purged {n} records deleted over {RECYCLE_DAYS} days ago"),
                 Err(e) => tracing::warn!("recycle-bin purge failed: {e}"),
             }
+            if let Err(e) = purger.purge_runs(now - history_days * 86_400_000).await {
+                tracing::warn!("sync-history purge failed: {e}");
+            }
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     });
+    tokio::spawn(kizuna_sync::worker::run(store.clone(), Default::default()));
     kizuna_web::serve(store, listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use super::{
     sqlite_scalar,
 };
 use crate::Store;
-use crate::db::{Arg, Dialect, IdRow, db_error};
+use crate::db::{Arg, Dialect, IdRow, Tx, db_error};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
 use kizuna_domain::{Error, Result};
@@ -239,13 +239,48 @@ impl Store {
                 return Err(Error::not_found("Record", id));
             }
         }
-        insert_refs(
-            &mut tx,
-            org_id,
-            &[(a, name.to_string(), b), (b, name.to_string(), a)],
-        )
-        .await?;
+        self.associate_in(&mut tx, org_id, &[(a, b)], name).await?;
         tx.commit().await
+    }
+
+    /// Associates pairs of live records inside the caller's transaction; a
+    /// pair already associated stays as it is.
+    pub async fn associate_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        pairs: &[(i64, i64)],
+        name: &str,
+    ) -> Result<()> {
+        let refs: Vec<(i64, String, i64)> = pairs
+            .iter()
+            .flat_map(|(a, b)| [(*a, name.to_string(), *b), (*b, name.to_string(), *a)])
+            .collect();
+        insert_refs(tx, org_id, &refs).await
+    }
+
+    /// Removes associations inside the caller's transaction; returns how many
+    /// pairs were associated.
+    pub async fn dissociate_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        pairs: &[(i64, i64)],
+        name: &str,
+    ) -> Result<u64> {
+        let mut n = 0;
+        for (a, b) in pairs {
+            n += tx
+                .x()
+                .execute(
+                    "DELETE FROM record_refs WHERE org_id = $1 AND field = $2 \
+                     AND ((from_id = $3 AND to_id = $4) OR (from_id = $4 AND to_id = $3))",
+                    &crate::args![org_id, name, *a, *b],
+                )
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(n / 2)
     }
 
     /// Removes a many-to-many association (both directions); 404 when the two
@@ -318,5 +353,79 @@ fn push_filter(
             };
             sql.push(&format!(" AND {} = ${n}", dialect.json_field(f)));
         }
+    }
+}
+
+impl Store {
+    /// Records of a module by id, deleted ones included (a sync must see a
+    /// delete), inside the caller's transaction; ids absent or of another org
+    /// are simply not returned.
+    pub async fn records_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        module: &str,
+        ids: &[i64],
+    ) -> Result<Vec<Record>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(super::INSERT_CHUNK) {
+            let mut sql = Sql::new(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.module = $2 AND r.id IN ("
+            ));
+            sql.arg(org_id);
+            sql.arg(module);
+            sql.push_list(chunk.iter().copied());
+            sql.push(")");
+            let rows: Vec<RecordRow> = tx
+                .x()
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(rows.into_iter().map(Record::from));
+        }
+        Ok(out)
+    }
+
+    /// Live records of several modules holding any of the e-mail keys, oldest
+    /// first, inside the caller's transaction: the batch form of
+    /// `records_by_email` (EVT-7 dedup across Leads and Contacts).
+    pub async fn records_by_email_keys_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        modules: &[&str],
+        keys: &[String],
+    ) -> Result<Vec<(String, Record)>> {
+        #[derive(sqlx::FromRow)]
+        struct Keyed {
+            email_key: String,
+            #[sqlx(flatten)]
+            record: RecordRow,
+        }
+        let mut out = Vec::new();
+        if modules.is_empty() {
+            return Ok(out);
+        }
+        for chunk in keys.chunks(super::INSERT_CHUNK) {
+            let mut sql = Sql::new(&format!(
+                "SELECT r.email_key, {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 \
+                 AND r.deleted_at IS NULL AND r.module IN ("
+            ));
+            sql.arg(org_id);
+            sql.push_list(modules.iter().copied());
+            sql.push(") AND r.email_key IN (");
+            sql.push_list(chunk.iter());
+            sql.push(") ORDER BY r.created_at, r.id");
+            let rows: Vec<Keyed> = tx
+                .x()
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(
+                rows.into_iter()
+                    .map(|k| (k.email_key, Record::from(k.record))),
+            );
+        }
+        Ok(out)
     }
 }

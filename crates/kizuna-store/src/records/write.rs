@@ -26,12 +26,31 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_ms();
         let mut tx = self.db.begin().await?;
-        self.check_lookups(&mut tx, org_id, module, &rows).await?;
-        self.check_unique(&mut tx, org_id, module, &rows, None)
+        let created = self
+            .create_records_in(&mut tx, org_id, module, rows, origin)
             .await?;
-        let ids = self.allocate_ids(&mut tx, rows.len()).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// `create_records` inside the caller's transaction (the sync engine
+    /// commits a write with its link row and cursor).
+    pub async fn create_records_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        module: &ModuleDef,
+        rows: Vec<Map<String, Value>>,
+        origin: Origin,
+    ) -> Result<Vec<Record>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        self.check_lookups(tx, org_id, module, &rows).await?;
+        self.check_unique(tx, org_id, module, &rows, None).await?;
+        let ids = self.allocate_ids(tx, rows.len()).await?;
         let created_by = match origin {
             Origin::User(id) => Some(id),
             _ => None,
@@ -69,10 +88,10 @@ impl Store {
                     .map(|(f, to)| (*id, f.api_name.clone(), to))
             })
             .collect();
-        insert_refs(&mut tx, org_id, &refs).await?;
+        insert_refs(tx, org_id, &refs).await?;
         let versions: Vec<(i64, i64)> = ids.iter().map(|id| (*id, 1)).collect();
         write_changes(
-            &mut tx,
+            tx,
             org_id,
             &module.api_name,
             &versions,
@@ -81,7 +100,6 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
         Ok(rows
             .into_iter()
             .zip(ids)
@@ -302,10 +320,37 @@ impl Store {
         expected_version: Option<i64>,
         origin: Origin,
     ) -> Result<Record> {
-        let now = now_ms();
         let mut tx = self.db.begin().await?;
+        let updated = self
+            .update_record_in(
+                &mut tx,
+                org_id,
+                module,
+                id,
+                changes,
+                expected_version,
+                origin,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// `update_record` inside the caller's transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_record_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        module: &ModuleDef,
+        id: i64,
+        changes: Map<String, Value>,
+        expected_version: Option<i64>,
+        origin: Origin,
+    ) -> Result<Record> {
+        let now = now_ms();
         let current = self
-            .lock_record(&mut tx, org_id, &module.api_name, id, false)
+            .lock_record(tx, org_id, &module.api_name, id, false)
             .await?;
         if let Some(v) = expected_version
             && v != current.version
@@ -329,10 +374,10 @@ impl Store {
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        self.check_lookups(&mut tx, org_id, module, std::slice::from_ref(&changed_only))
+        self.check_lookups(tx, org_id, module, std::slice::from_ref(&changed_only))
             .await?;
         self.check_unique(
-            &mut tx,
+            tx,
             org_id,
             module,
             std::slice::from_ref(&changed_only),
@@ -369,9 +414,9 @@ impl Store {
             .into_iter()
             .map(|(f, to)| (id, f.api_name.clone(), to))
             .collect();
-        insert_refs(&mut tx, org_id, &refs).await?;
+        insert_refs(tx, org_id, &refs).await?;
         write_changes(
-            &mut tx,
+            tx,
             org_id,
             &module.api_name,
             &[(id, version)],
@@ -380,7 +425,6 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
         Ok(Record {
             version,
             updated_at: now,
@@ -419,11 +463,27 @@ impl Store {
         delete: bool,
         origin: Origin,
     ) -> Result<Record> {
-        let now = now_ms();
         let mut tx = self.db.begin().await?;
-        let current = self
-            .lock_record(&mut tx, org_id, module, id, !delete)
+        let record = self
+            .set_deleted_in(&mut tx, org_id, module, id, delete, origin)
             .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Moves a record to the recycle bin (`delete`) or back, inside the
+    /// caller's transaction.
+    pub async fn set_deleted_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        module: &str,
+        id: i64,
+        delete: bool,
+        origin: Origin,
+    ) -> Result<Record> {
+        let now = now_ms();
+        let current = self.lock_record(tx, org_id, module, id, !delete).await?;
         let version = current.version + 1;
         let deleted_at = delete.then_some(now);
         tx.x()
@@ -434,8 +494,7 @@ impl Store {
             .await
             .map_err(db_error)?;
         let op = if delete { "delete" } else { "restore" };
-        write_changes(&mut tx, org_id, module, &[(id, version)], op, origin, now).await?;
-        tx.commit().await?;
+        write_changes(tx, org_id, module, &[(id, version)], op, origin, now).await?;
         Ok(Record {
             version,
             updated_at: now,

@@ -1,0 +1,1020 @@
+//! CRM ⇄ Events: each event is a Campaign and each Campaign an event, kept in
+//! step both ways (EVT-9, EVT-14); attendees whose status the settings name
+//! become Leads or Contacts (EVT-8), unless their e-mail is already in the
+//! CRM, in which case they are tied to that record (EVT-7); synced attendees
+//! are associated with their event's Campaign (EVT-9). Financial fields move
+//! only once the CRM org has a currency (EVT-11).
+//!
+//! Deletes: an attendee cancelled or deleted takes back what its sync added —
+//! the Campaign association, and the Lead/Contact the link created, if no
+//! other attendee is tied to it and nobody changed it in the CRM since (then
+//! it is kept, and the history says so). A deleted event moves its Campaign
+//! to the recycle bin; a deleted Campaign leaves its event, which may have
+//! attendees and orders, and the history says so.
+
+use super::merge::{Policy, merge};
+use super::{Outcome, Stream};
+use crate::mapping::{Pair, crm_and_other};
+use kizuna_apps::records::{association_name, enabled_module};
+use kizuna_domain::field::ModuleDef;
+use kizuna_domain::validate::{Mode, email_key, validate_fields};
+use kizuna_domain::{App, Error, Kind, Result, Text};
+use kizuna_store::{
+    Integration, Json, Link, LinkSide, Org, Origin, Record, Store, StreamChange, Tx, now_ms,
+};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+const ATTENDEE: &str = "attendee";
+const EVENT: &str = "event";
+
+const EVENTS_STREAM: &str = "events:Events";
+const CAMPAIGNS_STREAM: &str = "crm:Campaigns";
+const ATTENDEES_STREAM: &str = "events:Attendees";
+
+/// Attendee statuses in the order an attendee passes through them.
+const STATUS_ORDER: [&str; 3] = ["registered", "confirmed", "attended"];
+
+/// Event status ⇄ Campaign status.
+const STATUS_MAP: [(&str, &str); 4] = [
+    ("Draft", "Planning"),
+    ("Live", "Active"),
+    ("Completed", "Complete"),
+    ("Cancelled", "Inactive"),
+];
+
+/// Event field ⇄ Campaign field, for the fields that are not money.
+const EVENT_FIELDS: [(&str, &str); 3] = [
+    ("Event_Name", "Campaign_Name"),
+    ("Start_Date", "Start_Date"),
+    ("End_Date", "End_Date"),
+];
+/// The money fields (EVT-11).
+const MONEY_FIELDS: [(&str, &str); 2] = [("Budget", "Budgeted_Cost"), ("Expenses", "Actual_Cost")];
+
+pub(crate) struct Plan {
+    integration: i64,
+    crm: Org,
+    events: Org,
+    leads: Arc<ModuleDef>,
+    contacts: Arc<ModuleDef>,
+    target: Arc<ModuleDef>,
+    campaigns: Arc<ModuleDef>,
+    events_module: Arc<ModuleDef>,
+    mapping: Vec<Pair>,
+    trigger: &'static str,
+    policy: Policy,
+}
+
+impl Plan {
+    pub(crate) async fn resolve(store: &Store, i: &Integration) -> Result<Plan> {
+        let (crm_id, events_id) = crm_and_other(store, i, App::Events).await?;
+        let org = |id: i64| async move {
+            store
+                .org(id)
+                .await?
+                .ok_or_else(|| Error::not_found("Org", id))
+        };
+        let (crm, events) = (org(crm_id).await?, org(events_id).await?);
+        let settings = &i.settings.0;
+        let target_name = settings["target_module"].as_str().unwrap_or("Leads");
+        let mapping = crate::mapping::validate(store, i, &i.mapping.0)
+            .await
+            .map_err(|e| mapping_broken(i.id, &e))?;
+        let trigger = STATUS_ORDER
+            .into_iter()
+            .find(|s| settings["trigger_status"].as_str() == Some(s))
+            .unwrap_or("registered");
+        Ok(Plan {
+            integration: i.id,
+            leads: store.module_of(&crm, "Leads").await?,
+            contacts: store.module_of(&crm, "Contacts").await?,
+            target: enabled_module(store, &crm, target_name).await?,
+            campaigns: enabled_module(store, &crm, "Campaigns").await?,
+            events_module: store.module_of(&events, "Events").await?,
+            mapping,
+            trigger,
+            policy: Policy::parse(settings["conflict_policy"].as_str()),
+            crm,
+            events,
+        })
+    }
+
+    pub(crate) fn streams(&self) -> Vec<Stream> {
+        streams(self.crm.id, self.events.id)
+    }
+
+    pub(crate) async fn apply(
+        &self,
+        store: &Store,
+        tx: &mut Tx,
+        stream: &Stream,
+        changes: &[StreamChange],
+        out: &mut Outcome,
+    ) -> Result<()> {
+        // Each record once, in order; a record whose every change here is
+        // this integration's own write is not sent back (no echo).
+        let mut ids: Vec<i64> = Vec::new();
+        let mut ops: HashMap<i64, Vec<&str>> = HashMap::new();
+        for c in changes {
+            let own = c.origin_kind == "integration" && c.origin_id == Some(self.integration);
+            if !own {
+                if !ops.contains_key(&c.record_id) {
+                    ids.push(c.record_id);
+                }
+                ops.entry(c.record_id).or_default().push(&c.op);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut w = Writer {
+            plan: self,
+            store,
+            tx,
+            out,
+            links: Vec::new(),
+        };
+        match stream.name {
+            EVENTS_STREAM => w.events_changed(&ids, &ops).await?,
+            CAMPAIGNS_STREAM => w.campaigns_changed(&ids, &ops).await?,
+            _ => w.attendees_changed(&ids).await?,
+        }
+        let links = std::mem::take(&mut w.links);
+        store.save_links_in(w.tx, &links).await
+    }
+
+    fn crm_module(&self, name: &str) -> &ModuleDef {
+        if name == "Contacts" {
+            &self.contacts
+        } else {
+            &self.leads
+        }
+    }
+
+    fn currency(&self) -> bool {
+        self.crm.currency.is_some()
+    }
+
+    /// An event's values in Campaign terms.
+    fn event_values(&self, e: &Record) -> Map<String, Value> {
+        let mut v = Map::new();
+        for (ef, cf) in EVENT_FIELDS {
+            copy(&e.fields, ef, &mut v, cf);
+        }
+        if let Some(s) = e.fields.get("Status").and_then(Value::as_str)
+            && let Some((_, c)) = STATUS_MAP.iter().find(|(ev, _)| *ev == s)
+        {
+            v.insert("Status".into(), json!(c));
+        }
+        if self.currency() {
+            for (ef, cf) in MONEY_FIELDS {
+                copy(&e.fields, ef, &mut v, cf);
+            }
+        }
+        v
+    }
+
+    /// A Campaign's values (the fields an event has).
+    fn campaign_values(&self, c: &Record) -> Map<String, Value> {
+        let mut v = Map::new();
+        for (_, cf) in EVENT_FIELDS {
+            copy(&c.fields, cf, &mut v, cf);
+        }
+        copy(&c.fields, "Status", &mut v, "Status");
+        if self.currency() {
+            for (_, cf) in MONEY_FIELDS {
+                copy(&c.fields, cf, &mut v, cf);
+            }
+        }
+        v
+    }
+
+    /// Campaign-term values as event fields (`null` clears).
+    fn to_event_fields(&self, values: &Map<String, Value>) -> Map<String, Value> {
+        let mut v = Map::new();
+        for (ef, cf) in EVENT_FIELDS.into_iter().chain(MONEY_FIELDS) {
+            if let Some(x) = values.get(cf) {
+                v.insert(ef.into(), x.clone());
+            }
+        }
+        if let Some(s) = values.get("Status") {
+            let mapped = STATUS_MAP
+                .iter()
+                .find(|(_, c)| Some(*c) == s.as_str())
+                .map_or(Value::Null, |(e, _)| json!(e));
+            v.insert("Status".into(), mapped);
+        }
+        v
+    }
+
+    /// An attendee's values in the target module's terms, by the mapping.
+    fn mapped(&self, a: &Record) -> Map<String, Value> {
+        let mut v = Map::new();
+        for p in &self.mapping {
+            copy(&a.fields, &p.source, &mut v, &p.target);
+        }
+        v
+    }
+
+    fn triggered(&self, a: &Record) -> bool {
+        let rank = |s: &str| STATUS_ORDER.iter().position(|x| *x == s);
+        let status = a.fields.get("Status").and_then(Value::as_str).unwrap_or("");
+        match (rank(status), rank(self.trigger)) {
+            (Some(s), Some(t)) => s >= t,
+            _ => false,
+        }
+    }
+}
+
+/// The streams a CRM ⇄ Events integration reads, in the order a sync reads
+/// them: events before the attendees that refer to them.
+pub(crate) fn streams(crm: i64, events: i64) -> Vec<Stream> {
+    let s = |name, org, module, direction, data_type| Stream {
+        name,
+        org,
+        module,
+        direction,
+        data_type,
+    };
+    vec![
+        s(EVENTS_STREAM, events, "Events", "events-to-crm", "events"),
+        s(
+            CAMPAIGNS_STREAM,
+            crm,
+            "Campaigns",
+            "crm-to-events",
+            "campaigns",
+        ),
+        s(
+            ATTENDEES_STREAM,
+            events,
+            "Attendees",
+            "events-to-crm",
+            "attendees",
+        ),
+    ]
+}
+
+fn copy(from: &Map<String, Value>, key: &str, to: &mut Map<String, Value>, as_key: &str) {
+    if let Some(v) = from.get(key).filter(|v| !v.is_null()) {
+        to.insert(as_key.to_string(), v.clone());
+    }
+}
+
+fn mapping_broken(id: i64, e: &Error) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "mapping_broken",
+        Text::new(
+            format!("The field mapping of integration {id} no longer fits the modules: {}", e.message.en),
+            format!("連携 {id} の項目マッピングがモジュールと合わなくなりました: {}", e.message.ja),
+        ),
+        Text::new(
+            format!("Reset the field mapping (POST /api/v1/integrations/{id}/mapping/reset) or map the fields again."),
+            format!("項目マッピングをリセットする（POST /api/v1/integrations/{id}/mapping/reset）か、項目を再度マッピングしてください。"),
+        ),
+    )
+    .with_rule("EVT-5")
+    .with_details(e.to_json()["error"].clone())
+}
+
+/// One chunk's writes, with the links to save at its end.
+struct Writer<'a, 'b> {
+    plan: &'a Plan,
+    store: &'a Store,
+    tx: &'b mut Tx,
+    out: &'b mut Outcome,
+    links: Vec<Link>,
+}
+
+fn new_link(
+    plan: &Plan,
+    data_type: &str,
+    other: &Record,
+    crm: &Record,
+    how: &str,
+    synced: Map<String, Value>,
+) -> Link {
+    Link {
+        integration_id: plan.integration,
+        data_type: data_type.to_string(),
+        other_id: other.id,
+        crm_id: crm.id,
+        how: how.to_string(),
+        other_version: other.version,
+        crm_version: crm.version,
+        synced: Json(synced),
+        linked_at: now_ms(),
+    }
+}
+
+impl Writer<'_, '_> {
+    fn origin(&self) -> Origin {
+        Origin::Integration(self.plan.integration)
+    }
+
+    // ----- events and Campaigns ------------------------------------------------
+
+    /// Events changed in the Events app: their Campaigns follow.
+    async fn events_changed(&mut self, ids: &[i64], ops: &HashMap<i64, Vec<&str>>) -> Result<()> {
+        let p = self.plan;
+        let events = by_id(
+            self.store
+                .records_in(self.tx, p.events.id, "Events", ids)
+                .await?,
+        );
+        let links = self.links_by(EVENT, LinkSide::Other, ids).await?;
+        let crm_ids: Vec<i64> = links.values().map(|l| l.crm_id).collect();
+        let campaigns = by_id(
+            self.store
+                .records_in(self.tx, p.crm.id, "Campaigns", &crm_ids)
+                .await?,
+        );
+        let mut create: Vec<(&Record, Map<String, Value>)> = Vec::new();
+        for id in ids {
+            let Some(e) = events.get(id) else {
+                // Purged in the Events app: the Campaign stays, unlinked.
+                if links.contains_key(id) {
+                    self.store
+                        .remove_links_in(self.tx, p.integration, EVENT, &[*id])
+                        .await?;
+                }
+                continue;
+            };
+            let live = e.deleted_at.is_none();
+            if live
+                && !p.currency()
+                && ["Budget", "Expenses"]
+                    .iter()
+                    .any(|f| e.fields.get(*f).is_some_and(|v| !v.is_null()))
+            {
+                self.out.notice(
+                    &currency_not_set(&p.crm),
+                    ("Events", e.id),
+                    links.get(id).map(|l| ("Campaigns", l.crm_id)),
+                );
+            }
+            match (links.get(id), live) {
+                (None, false) => {}
+                (None, true) => {
+                    match validate_fields(&p.campaigns, &p.event_values(e), Mode::Create) {
+                        Ok(values) => create.push((e, values)),
+                        Err(err) => self.out.fail(&err, ("Events", e.id), None),
+                    }
+                }
+                (Some(l), false) => {
+                    if let Some(c) = campaigns.get(&l.crm_id).filter(|c| c.deleted_at.is_none()) {
+                        self.store
+                            .set_deleted_in(
+                                self.tx,
+                                p.crm.id,
+                                "Campaigns",
+                                c.id,
+                                true,
+                                self.origin(),
+                            )
+                            .await?;
+                        self.out.counts.deleted += 1;
+                    }
+                }
+                (Some(l), true) => {
+                    let restored = ops.get(id).is_some_and(|o| o.contains(&"restore"));
+                    match campaigns.get(&l.crm_id) {
+                        Some(c) if c.deleted_at.is_some() && restored => {
+                            let c = self
+                                .store
+                                .set_deleted_in(
+                                    self.tx,
+                                    p.crm.id,
+                                    "Campaigns",
+                                    c.id,
+                                    false,
+                                    self.origin(),
+                                )
+                                .await?;
+                            self.reconcile(l, &c, e).await?;
+                        }
+                        Some(c) if c.deleted_at.is_none() => self.reconcile(l, c, e).await?,
+                        _ => self.out.skip(
+                            &twin_gone("Campaigns", l.crm_id, "Events", e.id),
+                            ("Events", e.id),
+                            Some(("Campaigns", l.crm_id)),
+                        ),
+                    }
+                }
+            }
+        }
+        if !create.is_empty() {
+            let rows: Vec<Map<String, Value>> = create.iter().map(|(_, v)| v.clone()).collect();
+            let made = self
+                .store
+                .create_records_in(self.tx, p.crm.id, &p.campaigns, rows, self.origin())
+                .await?;
+            for ((e, values), c) in create.into_iter().zip(made) {
+                self.links
+                    .push(new_link(p, EVENT, e, &c, "created", values));
+                self.out.counts.added += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Campaigns changed in the CRM: their events follow (EVT-14).
+    async fn campaigns_changed(
+        &mut self,
+        ids: &[i64],
+        ops: &HashMap<i64, Vec<&str>>,
+    ) -> Result<()> {
+        let p = self.plan;
+        let campaigns = by_id(
+            self.store
+                .records_in(self.tx, p.crm.id, "Campaigns", ids)
+                .await?,
+        );
+        let links: HashMap<i64, Link> = self
+            .store
+            .links_in(self.tx, p.integration, EVENT, LinkSide::Crm, ids)
+            .await?
+            .into_iter()
+            .map(|l| (l.crm_id, l))
+            .collect();
+        let event_ids: Vec<i64> = links.values().map(|l| l.other_id).collect();
+        let events = by_id(
+            self.store
+                .records_in(self.tx, p.events.id, "Events", &event_ids)
+                .await?,
+        );
+        let mut create: Vec<(&Record, Map<String, Value>)> = Vec::new();
+        for id in ids {
+            let Some(c) = campaigns.get(id) else {
+                if let Some(l) = links.get(id) {
+                    self.store
+                        .remove_links_in(self.tx, p.integration, EVENT, &[l.other_id])
+                        .await?;
+                }
+                continue;
+            };
+            match (links.get(id), c.deleted_at.is_none()) {
+                (None, false) => {}
+                (None, true) => {
+                    let mut fields = p.to_event_fields(&p.campaign_values(c));
+                    if let Some(cur) = &p.crm.currency {
+                        fields.insert("Currency".into(), json!(cur));
+                    }
+                    match validate_fields(&p.events_module, &fields, Mode::Create) {
+                        Ok(fields) => create.push((c, fields)),
+                        Err(err) => self.out.fail(&err, ("Campaigns", c.id), None),
+                    }
+                }
+                (Some(l), false) => {
+                    if ops.get(id).is_some_and(|o| o.contains(&"delete")) {
+                        self.out.notice(
+                            &event_kept(l.other_id),
+                            ("Campaigns", c.id),
+                            Some(("Events", l.other_id)),
+                        );
+                    }
+                }
+                (Some(l), true) => match events.get(&l.other_id).filter(|e| e.deleted_at.is_none())
+                {
+                    Some(e) => self.reconcile(l, c, e).await?,
+                    None => self.out.skip(
+                        &twin_gone("Events", l.other_id, "Campaigns", c.id),
+                        ("Campaigns", c.id),
+                        Some(("Events", l.other_id)),
+                    ),
+                },
+            }
+        }
+        if !create.is_empty() {
+            let rows: Vec<Map<String, Value>> = create.iter().map(|(_, v)| v.clone()).collect();
+            let made = self
+                .store
+                .create_records_in(self.tx, p.events.id, &p.events_module, rows, self.origin())
+                .await?;
+            for ((c, _), e) in create.into_iter().zip(made) {
+                let synced = p.campaign_values(c);
+                self.links
+                    .push(new_link(p, EVENT, &e, c, "created", synced));
+                self.out.counts.added += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings a linked Campaign and event into step: a field changed on one
+    /// side goes to the other; the same field changed on both follows the
+    /// policy and goes into the history with both values.
+    async fn reconcile(&mut self, l: &Link, c: &Record, e: &Record) -> Result<()> {
+        let p = self.plan;
+        let m = merge(
+            &l.synced.0,
+            &p.campaign_values(c),
+            &p.event_values(e),
+            p.policy,
+            true,
+        );
+        self.out
+            .conflicts(&m.conflicts, ("Events", e.id), ("Campaigns", c.id));
+        let (mut c_version, mut e_version) = (c.version, e.version);
+        let event_changes = p.to_event_fields(&m.other_changes);
+        let checked = validate_fields(&p.campaigns, &m.crm_changes, Mode::Update).and_then(|cc| {
+            validate_fields(&p.events_module, &event_changes, Mode::Update).map(|ec| (cc, ec))
+        });
+        let (crm_changes, event_changes) = match checked {
+            Ok(x) => x,
+            Err(err) => {
+                self.out
+                    .fail(&err, ("Events", e.id), Some(("Campaigns", c.id)));
+                return Ok(());
+            }
+        };
+        if !crm_changes.is_empty() {
+            c_version = self
+                .store
+                .update_record_in(
+                    self.tx,
+                    p.crm.id,
+                    &p.campaigns,
+                    c.id,
+                    crm_changes,
+                    None,
+                    self.origin(),
+                )
+                .await?
+                .version;
+        }
+        if !event_changes.is_empty() {
+            e_version = self
+                .store
+                .update_record_in(
+                    self.tx,
+                    p.events.id,
+                    &p.events_module,
+                    e.id,
+                    event_changes,
+                    None,
+                    self.origin(),
+                )
+                .await?
+                .version;
+        }
+        if c_version != c.version || e_version != e.version {
+            self.out.counts.updated += 1;
+        }
+        let mut link = l.clone();
+        link.synced = Json(m.agreed);
+        link.crm_version = c_version;
+        link.other_version = e_version;
+        self.links.push(link);
+        Ok(())
+    }
+
+    /// The live Campaign of each event, creating the Campaigns of events not
+    /// synced yet (an attendee may arrive before its event's change is read).
+    async fn campaigns_of(&mut self, event_ids: &[i64]) -> Result<HashMap<i64, i64>> {
+        let mut links = self.links_by(EVENT, LinkSide::Other, event_ids).await?;
+        let missing: Vec<i64> = event_ids
+            .iter()
+            .copied()
+            .filter(|id| !links.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            self.events_changed(&missing, &HashMap::new()).await?;
+            for l in self.links.iter().filter(|l| l.data_type == EVENT) {
+                links.insert(l.other_id, l.clone());
+            }
+        }
+        let crm_ids: Vec<i64> = links.values().map(|l| l.crm_id).collect();
+        let live: BTreeSet<i64> = self
+            .store
+            .records_in(self.tx, self.plan.crm.id, "Campaigns", &crm_ids)
+            .await?
+            .into_iter()
+            .filter(|c| c.deleted_at.is_none())
+            .map(|c| c.id)
+            .collect();
+        Ok(links
+            .into_iter()
+            .filter(|(_, l)| live.contains(&l.crm_id))
+            .map(|(e, l)| (e, l.crm_id))
+            .collect())
+    }
+
+    // ----- attendees -------------------------------------------------------------
+
+    async fn attendees_changed(&mut self, ids: &[i64]) -> Result<()> {
+        let p = self.plan;
+        let attendees = by_id(
+            self.store
+                .records_in(self.tx, p.events.id, "Attendees", ids)
+                .await?,
+        );
+        let links = self.links_by(ATTENDEE, LinkSide::Other, ids).await?;
+        let event_ids: Vec<i64> = attendees
+            .values()
+            .filter_map(|a| a.fields.get("Event").and_then(Value::as_i64))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let campaigns = self.campaigns_of(&event_ids).await?;
+        let campaign_of = |a: &Record| {
+            a.fields
+                .get("Event")
+                .and_then(Value::as_i64)
+                .and_then(|e| campaigns.get(&e).copied())
+        };
+        let crm_ids: Vec<i64> = links.values().map(|l| l.crm_id).collect();
+        let mut crm = by_id(
+            self.store
+                .records_in(self.tx, p.crm.id, "Leads", &crm_ids)
+                .await?,
+        );
+        crm.extend(by_id(
+            self.store
+                .records_in(self.tx, p.crm.id, "Contacts", &crm_ids)
+                .await?,
+        ));
+
+        let mut fresh: Vec<&Record> = Vec::new();
+        let mut associate: Vec<(i64, i64, String)> = Vec::new();
+        for id in ids {
+            let a = attendees.get(id).filter(|a| a.deleted_at.is_none());
+            let wanted = a.filter(|a| p.triggered(a));
+            match (links.get(id), wanted) {
+                (None, Some(a)) => fresh.push(a),
+                (None, None) => {
+                    if let Some(a) = a {
+                        self.out
+                            .skip(&status_not_synced(a, p.trigger), ("Attendees", a.id), None);
+                    }
+                }
+                (Some(l), None) => {
+                    let campaign = attendees.get(id).and_then(campaign_of);
+                    self.unlink(l, crm.get(&l.crm_id), campaign).await?;
+                }
+                (Some(l), Some(a)) => {
+                    let Some(r) = crm.get(&l.crm_id).filter(|r| r.deleted_at.is_none()) else {
+                        self.out.skip(
+                            &twin_gone(&p.target.api_name, l.crm_id, "Attendees", a.id),
+                            ("Attendees", a.id),
+                            Some((&p.target.api_name, l.crm_id)),
+                        );
+                        continue;
+                    };
+                    if let Some(c) = campaign_of(a) {
+                        associate.push((r.id, c, r.module.clone()));
+                    }
+                    self.update_linked(l, a, r).await?;
+                }
+            }
+        }
+        self.add_fresh(&fresh, &campaign_of, &mut associate).await?;
+        let mut by_name: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        for (r, c, module) in associate {
+            by_name
+                .entry(association_name("Campaigns", &module))
+                .or_default()
+                .push((r, c));
+        }
+        for (name, pairs) in by_name {
+            self.store
+                .associate_in(self.tx, p.crm.id, &pairs, &name)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A linked attendee changed: one-way three-way merge into the record the
+    /// link created. A record that existed before (EVT-7) belongs to the CRM
+    /// and is not changed.
+    async fn update_linked(&mut self, l: &Link, a: &Record, r: &Record) -> Result<()> {
+        let p = self.plan;
+        let mut link = l.clone();
+        link.other_version = a.version;
+        if l.how == "created" {
+            let module = p.crm_module(&r.module);
+            let values = match validate_fields(module, &p.mapped(a), Mode::Update) {
+                Ok(v) => v,
+                Err(err) => {
+                    self.out
+                        .fail(&err, ("Attendees", a.id), Some((&r.module, r.id)));
+                    return Ok(());
+                }
+            };
+            let current: Map<String, Value> = r
+                .fields
+                .iter()
+                .filter(|(k, _)| p.mapping.iter().any(|m| &m.target == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let m = merge(&l.synced.0, &current, &values, p.policy, false);
+            self.out
+                .conflicts(&m.conflicts, ("Attendees", a.id), (&r.module, r.id));
+            if !m.crm_changes.is_empty() {
+                let updated = self
+                    .store
+                    .update_record_in(
+                        self.tx,
+                        p.crm.id,
+                        module,
+                        r.id,
+                        m.crm_changes,
+                        None,
+                        self.origin(),
+                    )
+                    .await?;
+                link.crm_version = updated.version;
+                self.out.counts.updated += 1;
+            }
+            link.synced = Json(m.agreed);
+        }
+        self.links.push(link);
+        Ok(())
+    }
+
+    /// New attendees: tied to the CRM record that holds their e-mail (EVT-7),
+    /// else added to the target module (EVT-8).
+    async fn add_fresh(
+        &mut self,
+        fresh: &[&Record],
+        campaign_of: &(dyn Fn(&Record) -> Option<i64> + Sync),
+        associate: &mut Vec<(i64, i64, String)>,
+    ) -> Result<()> {
+        let p = self.plan;
+        let key_of = |a: &Record| {
+            a.fields
+                .get("Email")
+                .and_then(Value::as_str)
+                .map(email_key)
+                .unwrap_or_default()
+        };
+        let keys: Vec<String> = fresh
+            .iter()
+            .map(|a| key_of(a))
+            .filter(|k| !k.is_empty())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut holders: HashMap<String, Record> = HashMap::new();
+        for (k, r) in self
+            .store
+            .records_by_email_keys_in(self.tx, p.crm.id, &["Leads", "Contacts"], &keys)
+            .await?
+        {
+            // Oldest first: the earliest record holding the address wins.
+            holders.entry(k).or_insert(r);
+        }
+        let mut create: Vec<(&Record, Map<String, Value>)> = Vec::new();
+        let mut twins: Vec<(&Record, usize)> = Vec::new();
+        let mut new_by_key: HashMap<String, usize> = HashMap::new();
+        for a in fresh {
+            let key = key_of(a);
+            if let Some(r) = holders.get(&key) {
+                self.out.link(
+                    &duplicate_email(a, r, false),
+                    ("Attendees", a.id),
+                    (&r.module, r.id),
+                );
+                self.links
+                    .push(new_link(p, ATTENDEE, a, r, "matched", Map::new()));
+                if let Some(c) = campaign_of(a) {
+                    associate.push((r.id, c, r.module.clone()));
+                }
+            } else if let Some(&n) = new_by_key.get(&key).filter(|_| !key.is_empty()) {
+                twins.push((a, n));
+            } else {
+                match validate_fields(&p.target, &p.mapped(a), Mode::Create) {
+                    Ok(values) => {
+                        new_by_key.insert(key, create.len());
+                        create.push((a, values));
+                    }
+                    Err(err) => self.out.fail(&err, ("Attendees", a.id), None),
+                }
+            }
+        }
+        if create.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Map<String, Value>> = create.iter().map(|(_, v)| v.clone()).collect();
+        let made = self
+            .store
+            .create_records_in(self.tx, p.crm.id, &p.target, rows, self.origin())
+            .await?;
+        for ((a, values), r) in create.iter().zip(&made) {
+            self.links
+                .push(new_link(p, ATTENDEE, a, r, "created", values.clone()));
+            self.out.counts.added += 1;
+            if let Some(c) = campaign_of(a) {
+                associate.push((r.id, c, r.module.clone()));
+            }
+        }
+        for (a, n) in twins {
+            let r = &made[n];
+            self.out.link(
+                &duplicate_email(a, r, true),
+                ("Attendees", a.id),
+                (&r.module, r.id),
+            );
+            self.links
+                .push(new_link(p, ATTENDEE, a, r, "matched", Map::new()));
+            if let Some(c) = campaign_of(a) {
+                associate.push((r.id, c, r.module.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// An attendee no longer synced (cancelled, below the trigger status, or
+    /// deleted): takes back what its sync added.
+    async fn unlink(&mut self, l: &Link, r: Option<&Record>, campaign: Option<i64>) -> Result<()> {
+        let p = self.plan;
+        self.store
+            .remove_links_in(self.tx, p.integration, ATTENDEE, &[l.other_id])
+            .await?;
+        self.links
+            .retain(|x| !(x.data_type == ATTENDEE && x.other_id == l.other_id));
+        let Some(r) = r.filter(|r| r.deleted_at.is_none()) else {
+            return Ok(());
+        };
+        if let Some(c) = campaign {
+            self.store
+                .dissociate_in(
+                    self.tx,
+                    p.crm.id,
+                    &[(r.id, c)],
+                    &association_name("Campaigns", &r.module),
+                )
+                .await?;
+        }
+        if l.how != "created" {
+            return Ok(());
+        }
+        let others = self
+            .store
+            .links_in(self.tx, p.integration, ATTENDEE, LinkSide::Crm, &[r.id])
+            .await?;
+        let pending = self
+            .links
+            .iter()
+            .any(|x| x.data_type == ATTENDEE && x.crm_id == r.id);
+        if !others.is_empty() || pending {
+            return Ok(());
+        }
+        if r.version != l.crm_version {
+            self.out.notice(
+                &kept_changed_in_crm(r, l.other_id),
+                ("Attendees", l.other_id),
+                Some((&r.module, r.id)),
+            );
+            return Ok(());
+        }
+        self.store
+            .set_deleted_in(self.tx, p.crm.id, &r.module, r.id, true, self.origin())
+            .await?;
+        self.out.counts.deleted += 1;
+        Ok(())
+    }
+
+    async fn links_by(
+        &mut self,
+        data_type: &str,
+        side: LinkSide,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Link>> {
+        Ok(self
+            .store
+            .links_in(self.tx, self.plan.integration, data_type, side, ids)
+            .await?
+            .into_iter()
+            .map(|l| {
+                (
+                    if side == LinkSide::Other {
+                        l.other_id
+                    } else {
+                        l.crm_id
+                    },
+                    l,
+                )
+            })
+            .collect())
+    }
+}
+
+fn by_id(records: Vec<Record>) -> HashMap<i64, Record> {
+    records.into_iter().map(|r| (r.id, r)).collect()
+}
+
+// ----- the reasons the history gives ---------------------------------------------
+
+fn currency_not_set(crm: &Org) -> Error {
+    Error::new(
+        Kind::BadInput,
+        "currency_not_set",
+        Text::new(
+            format!("The event's budget and expenses were not copied to its Campaign: the CRM org {} has no currency set.", crm.name),
+            format!("CRM の組織 {} に通貨が設定されていないため、イベントの予算と経費はキャンペーンにコピーされませんでした。", crm.name),
+        ),
+        Text::new(
+            format!("Set the currency in the CRM's organisation info (PATCH /api/v1/orgs/{} {{\"currency\": \"JPY\"}}); the next change to the event brings its financial fields.", crm.id),
+            format!("CRM の組織情報で通貨を設定してください（PATCH /api/v1/orgs/{} {{\"currency\": \"JPY\"}}）。次にイベントが変更されたときに金額項目が反映されます。", crm.id),
+        ),
+    )
+    .with_rule("EVT-11")
+    .with_details(json!({"crm_org": crm.id}))
+}
+
+fn status_not_synced(a: &Record, trigger: &str) -> Error {
+    let status = a.fields.get("Status").and_then(Value::as_str).unwrap_or("");
+    Error::new(
+        Kind::BadInput,
+        "attendee_status_not_synced",
+        Text::new(
+            format!("Attendee {} has status {status}; this integration syncs attendees from status {trigger} on.", a.id),
+            format!("参加者 {} のステータスは {status} です。この連携はステータス {trigger} 以降の参加者を同期します。", a.id),
+        ),
+        Text::new(
+            "Change the attendee's status, or the integration's trigger_status setting.",
+            "参加者のステータスか、連携の trigger_status 設定を変更してください。",
+        ),
+    )
+    .with_rule("EVT-8")
+    .with_details(json!({"status": status, "trigger_status": trigger}))
+}
+
+fn duplicate_email(a: &Record, r: &Record, this_run: bool) -> Error {
+    let email = a.fields.get("Email").and_then(Value::as_str).unwrap_or("");
+    let (en, ja) = if this_run {
+        (
+            " (added by this sync for another attendee)",
+            "（この同期で別の参加者から追加）",
+        )
+    } else {
+        ("", "")
+    };
+    Error::new(
+        Kind::Conflict,
+        "duplicate_email",
+        Text::new(
+            format!("Attendee {} was not added: {email} is already in the CRM as {} {}{en}; the attendee is tied to it.", a.id, r.module, r.id),
+            format!("参加者 {} は追加されませんでした: {email} は CRM の {} {} に既にあります{ja}。参加者はそのレコードに関連付けられました。", a.id, r.module, r.id),
+        ),
+        Text::new(
+            "Nothing to do; to keep them apart, change one of the e-mail addresses.",
+            "対応は不要です。別にしたい場合は、どちらかのメールアドレスを変更してください。",
+        ),
+    )
+    .with_rule("EVT-7")
+    .with_details(json!({"email": email, "module": r.module, "id": r.id}))
+}
+
+fn twin_gone(module: &str, id: i64, source_module: &str, source_id: i64) -> Error {
+    Error::new(
+        Kind::NotFound,
+        "linked_record_deleted",
+        Text::new(
+            format!("{source_module} {source_id} is linked to {module} {id}, which was deleted; it is not created again."),
+            format!("{source_module} {source_id} は削除された {module} {id} にリンクされているため、再作成しません。"),
+        ),
+        Text::new(
+            format!("Restore {module} {id} from the recycle bin to sync it again."),
+            format!("再び同期するには、ごみ箱から {module} {id} を復元してください。"),
+        ),
+    )
+    .with_details(json!({"module": module, "id": id}))
+}
+
+fn event_kept(event: i64) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "event_kept",
+        Text::new(
+            format!("The Campaign was deleted; its event {event} was kept, since it may have attendees and orders."),
+            format!("キャンペーンは削除されましたが、参加者や注文がある可能性があるため、イベント {event} は残しました。"),
+        ),
+        Text::new(
+            "Delete the event in the Events app if it is no longer wanted.",
+            "不要であれば、イベントアプリでイベントを削除してください。",
+        ),
+    )
+    .with_rule("EVT-14")
+    .with_details(json!({"event": event}))
+}
+
+fn kept_changed_in_crm(r: &Record, attendee: i64) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "kept_changed_in_crm",
+        Text::new(
+            format!("Attendee {attendee} no longer syncs, but {} {} was changed in the CRM since it was added, so it was kept.", r.module, r.id),
+            format!("参加者 {attendee} は同期対象外になりましたが、{} {} は追加後に CRM で変更されているため残しました。", r.module, r.id),
+        ),
+        Text::new(
+            "Delete the record in the CRM if it is no longer wanted.",
+            "不要であれば、CRM でレコードを削除してください。",
+        ),
+    )
+    .with_details(json!({"module": r.module, "id": r.id}))
+}

@@ -1,0 +1,359 @@
+//! The sync engine. An integration reads streams of changes (one org's
+//! changes to one module) from its cursors, and applies each chunk of
+//! changes in one transaction together with its link rows, the cursor
+//! advance and the run's counts and items: whatever crashes, a change is
+//! applied once, and the history adds up.
+//!
+//! The cursor advance is a compare-and-set at the start of the chunk's
+//! transaction, so two runs of one integration at once (the worker and a
+//! person pressing sync) never apply a change twice: the second waits, sees
+//! the cursor moved, and reads again.
+
+mod events;
+pub mod merge;
+mod outcome;
+
+pub use outcome::Outcome;
+
+use crate::lifecycle::{check_acting_user, parse_kind, waiting_for_other_side};
+use kizuna_domain::integration::State;
+use kizuna_domain::{Error, IntegrationKind, Kind, Result, Text};
+use kizuna_store::{Counts, Integration, Item, Pos, Run, Store, StreamChange, Tx, now_ms};
+use serde::Serialize;
+use serde_json::json;
+
+/// Changes per transaction.
+const BATCH: usize = 500;
+/// Changes a preview looks at per stream.
+const PREVIEW_LIMIT: usize = 1000;
+/// A run that made no progress for this long belonged to a process that died.
+const STALE_RUN_MS: i64 = 120_000;
+
+/// What started a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Api,
+    Cli,
+    Worker,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Api => "api",
+            Trigger::Cli => "cli",
+            Trigger::Worker => "worker",
+        }
+    }
+}
+
+/// One stream an integration reads, and which way its changes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stream {
+    /// The cursor's name.
+    pub name: &'static str,
+    pub org: i64,
+    pub module: &'static str,
+    pub direction: &'static str,
+    pub data_type: &'static str,
+}
+
+/// A kind's resolved configuration for one sync: its orgs, modules, mapping
+/// and settings, read once at the start.
+pub(crate) enum Plan {
+    Events(Box<events::Plan>),
+}
+
+impl Plan {
+    async fn resolve(store: &Store, i: &Integration) -> Result<Plan> {
+        match parse_kind(&i.kind)? {
+            IntegrationKind::CrmEvents => Ok(Plan::Events(Box::new(
+                events::Plan::resolve(store, i).await?,
+            ))),
+            other => Err(Error::new(
+                Kind::BadInput,
+                "sync_not_available",
+                Text::new(
+                    format!(
+                        "Syncing {} integrations is not available in this version.",
+                        other.as_str()
+                    ),
+                    format!(
+                        "このバージョンでは {} 連携の同期は利用できません。",
+                        other.as_str()
+                    ),
+                ),
+                Text::new(
+                    "Keep the integration disabled until an update adds it.",
+                    "対応するまで連携を無効にしておいてください。",
+                ),
+            )),
+        }
+    }
+
+    fn streams(&self) -> Vec<Stream> {
+        match self {
+            Plan::Events(p) => p.streams(),
+        }
+    }
+
+    async fn apply(
+        &self,
+        store: &Store,
+        tx: &mut Tx,
+        stream: &Stream,
+        changes: &[StreamChange],
+        out: &mut Outcome,
+    ) -> Result<()> {
+        match self {
+            Plan::Events(p) => p.apply(store, tx, stream, changes, out).await,
+        }
+    }
+}
+
+/// The streams of an integration, from its kind and orgs alone.
+async fn streams_of(store: &Store, i: &Integration) -> Result<Vec<Stream>> {
+    match parse_kind(&i.kind)? {
+        IntegrationKind::CrmEvents => {
+            let (crm, other) =
+                crate::mapping::crm_and_other(store, i, kizuna_domain::App::Events).await?;
+            Ok(events::streams(crm, other))
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Whether any stream of the integration has changes its cursor is behind.
+pub async fn pending(store: &Store, i: &Integration) -> Result<bool> {
+    for stream in streams_of(store, i).await? {
+        let at = store.cursor(i.id, stream.name).await?;
+        if store.stream_pending(stream.org, stream.module, at).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Refuses to sync an integration that is not running, saying why and who
+/// can change that.
+async fn check_runnable(store: &Store, i: &Integration) -> Result<()> {
+    match i.state() {
+        State::Active => {}
+        State::Pending => return Err(waiting_for_other_side(store, i).await?),
+        state => {
+            return Err(Error::new(
+                Kind::Conflict,
+                "integration_not_running",
+                Text::new(
+                    format!("Integration {} is {}: nothing syncs until it is active.", i.id, state.as_str()),
+                    format!("連携 {} は {} の状態です。有効になるまで同期は行われません。", i.id, state.as_str()),
+                ),
+                Text::new(
+                    format!("An administrator resumes or enables it: POST /api/v1/integrations/{}/resume or …/enable.", i.id),
+                    format!("管理者が再開または有効化してください: POST /api/v1/integrations/{}/resume または …/enable。", i.id),
+                ),
+            )
+            .with_rule("GEN-6")
+            .with_details(json!({"state": state.as_str()})));
+        }
+    }
+    if let Some(why) = &i.stopped {
+        let text = |lang: &str| {
+            why.0["message"][lang]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        return Err(Error::new(
+            Kind::Conflict,
+            "integration_stopped",
+            Text::new(
+                format!("Integration {} is stopped: {}", i.id, text("en")),
+                format!("連携 {} は停止しています: {}", i.id, text("ja")),
+            ),
+            Text::new(
+                why.0["fix"]["en"].as_str().unwrap_or_default(),
+                why.0["fix"]["ja"].as_str().unwrap_or_default(),
+            ),
+        )
+        .with_details(json!({"cause": why.0})));
+    }
+    check_acting_user(store, i).await
+}
+
+async fn load(store: &Store, id: i64) -> Result<Integration> {
+    store
+        .integration(id)
+        .await?
+        .ok_or_else(|| Error::not_found("Integration", id))
+}
+
+/// Runs a sync of integration `id` to the end of every stream. Each stream
+/// that had changes (or every stream, when a person asked) gets a run in
+/// the history; the runs are returned. A database failure ends the sync with
+/// an error (the worker retries it); a record that cannot be synced is
+/// recorded and the run goes on.
+pub async fn sync(store: &Store, id: i64, trigger: Trigger) -> Result<Vec<Run>> {
+    let i = load(store, id).await?;
+    check_runnable(store, &i).await?;
+    let plan = Plan::resolve(store, &i).await?;
+    store
+        .interrupt_stale_runs(i.id, now_ms() - STALE_RUN_MS)
+        .await?;
+    let mut runs = Vec::new();
+    for stream in plan.streams() {
+        let pending = {
+            let at = store.cursor(i.id, stream.name).await?;
+            store.stream_pending(stream.org, stream.module, at).await?
+        };
+        if !pending && trigger == Trigger::Worker {
+            continue;
+        }
+        let run = store
+            .start_run(i.id, trigger.as_str(), stream.direction, stream.data_type)
+            .await?;
+        let result = drive(store, &i, &plan, &stream, run.id).await;
+        let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
+        runs.push(store.finish_run(run.id, error.as_ref()).await?);
+        result?;
+    }
+    Ok(runs)
+}
+
+/// Reads a stream to its end, a chunk per transaction.
+async fn drive(
+    store: &Store,
+    i: &Integration,
+    plan: &Plan,
+    stream: &Stream,
+    run: i64,
+) -> Result<()> {
+    // After a chunk failed on a record, its changes are retried one at a time
+    // up to here, so that one bad record fails alone.
+    let mut careful_until: Option<Pos> = None;
+    loop {
+        let mut tx = store.begin().await?;
+        let from = store.cursor_in(&mut tx, i.id, stream.name).await?;
+        if careful_until.is_some_and(|end| from >= end) {
+            careful_until = None;
+        }
+        let limit = if careful_until.is_some() { 1 } else { BATCH };
+        let changes = store
+            .stream_changes_in(&mut tx, stream.org, stream.module, from, limit)
+            .await?;
+        let Some(last) = changes.last() else {
+            return Ok(());
+        };
+        let to = last.pos();
+        if !store
+            .advance_cursor_in(&mut tx, i.id, stream.name, from, to)
+            .await?
+        {
+            // Another run moved the cursor: read again from where it is now.
+            continue;
+        }
+        let mut out = Outcome::default();
+        match plan.apply(store, &mut tx, stream, &changes, &mut out).await {
+            Ok(()) => {
+                store
+                    .record_progress_in(&mut tx, run, out.counts, &out.items)
+                    .await?;
+                tx.commit().await?;
+            }
+            // The database itself failed: stop; the job is retried.
+            Err(e) if e.kind == Kind::Internal => return Err(e),
+            Err(_) if changes.len() > 1 => {
+                drop(tx);
+                careful_until = Some(to);
+            }
+            Err(e) => {
+                drop(tx);
+                fail_alone(store, i, stream, run, from, &changes[0], &e).await?;
+            }
+        }
+    }
+}
+
+/// Records one change that cannot be applied as failed, with its reason,
+/// and moves past it.
+async fn fail_alone(
+    store: &Store,
+    i: &Integration,
+    stream: &Stream,
+    run: i64,
+    from: Pos,
+    change: &StreamChange,
+    e: &Error,
+) -> Result<()> {
+    let mut tx = store.begin().await?;
+    if store
+        .advance_cursor_in(&mut tx, i.id, stream.name, from, change.pos())
+        .await?
+    {
+        let mut out = Outcome::default();
+        out.fail(e, (stream.module, change.record_id), None);
+        store
+            .record_progress_in(&mut tx, run, out.counts, &out.items)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// What a sync would do, stream by stream.
+#[derive(Debug, Serialize)]
+pub struct Preview {
+    pub steps: Vec<PreviewStep>,
+    /// False when a stream had more changes than a preview looks at.
+    pub complete: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PreviewStep {
+    pub direction: &'static str,
+    pub data_type: &'static str,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub items: Vec<Item>,
+}
+
+/// A dry run: the same code as a sync, in one transaction that is rolled
+/// back, so it writes nothing and answers exactly what a sync would do now.
+pub async fn preview(store: &Store, id: i64) -> Result<Preview> {
+    let i = load(store, id).await?;
+    check_runnable(store, &i).await?;
+    let plan = Plan::resolve(store, &i).await?;
+    let mut tx = store.begin().await?;
+    let mut steps = Vec::new();
+    let mut complete = true;
+    for stream in plan.streams() {
+        let mut out = Outcome::default();
+        let mut seen = 0;
+        loop {
+            let from = store.cursor_in(&mut tx, i.id, stream.name).await?;
+            let changes = store
+                .stream_changes_in(&mut tx, stream.org, stream.module, from, BATCH)
+                .await?;
+            let Some(last) = changes.last() else { break };
+            if seen >= PREVIEW_LIMIT {
+                complete = false;
+                break;
+            }
+            seen += changes.len();
+            store
+                .advance_cursor_in(&mut tx, i.id, stream.name, from, last.pos())
+                .await?;
+            plan.apply(store, &mut tx, &stream, &changes, &mut out)
+                .await?;
+        }
+        steps.push(PreviewStep {
+            direction: stream.direction,
+            data_type: stream.data_type,
+            counts: out.counts,
+            items: out.items,
+        });
+    }
+    // Dropping the transaction rolls every write back.
+    drop(tx);
+    Ok(Preview { steps, complete })
+}
