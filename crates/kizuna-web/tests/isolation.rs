@@ -96,6 +96,23 @@ async fn walk_every_route(backend: Backend) {
         .await;
     assert_eq!(s, 201, "{link}");
     let b_link = link["id"].as_i64().expect("id");
+    let integration = |id: i64, action: &str| format!("/api/v1/integrations/{id}/{action}");
+    app.call("POST", &integration(b_link, "enable"), Some(&bob.key), None)
+        .await;
+    let (s, synced) = app
+        .call("POST", &integration(b_link, "sync"), Some(&bob.key), None)
+        .await;
+    assert_eq!(s, 200, "{synced}");
+    let b_run = synced["runs"][0]["id"].as_i64().expect("a run");
+    let (s, a_link) = app
+        .post(
+            "/api/v1/integrations",
+            &alice.key,
+            &json!({"kind": "crm-events", "from_org": a.id, "to_org": a_events.id}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a_link}");
+    let a_link = a_link["id"].as_i64().expect("id");
     let (b_org, a_org) = (b.id, a.id);
     let bob_id = bob.user.id;
     let contact_body = json!({"fields": {"Last_Name": "X"}});
@@ -375,6 +392,37 @@ async fn walk_every_route(backend: Backend) {
             "POST",
             "/api/v1/integrations/{id}/take-over",
             format!("/api/v1/integrations/{b_link}/take-over"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/sync",
+            integration(b_link, "sync"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/preview",
+            integration(b_link, "preview"),
+            None,
+        ),
+        case(
+            "GET",
+            "/api/v1/integrations/{id}/history",
+            integration(b_link, "history"),
+            None,
+        ),
+        case(
+            "GET",
+            "/api/v1/integrations/{id}/history/{run}/items",
+            integration(b_link, &format!("history/{b_run}/items")),
+            None,
+        ),
+        // Her own integration, with another org's run.
+        case(
+            "GET",
+            "/api/v1/integrations/{id}/history/{run}/items",
+            integration(a_link, &format!("history/{b_run}/items")),
             None,
         ),
         case(
