@@ -41,4 +41,5 @@ mod orgs;
 mod records_bin;
 mod records_read;
 mod records_write;
+mod sync_state;
 mod users;

@@ -1,0 +1,270 @@
+//! What the sync engine keeps: change streams read in commit-safe order,
+//! cursors moved once, jobs with leases, runs and their items.
+
+use crate::fixtures::*;
+use kizuna_domain::integration::State;
+use kizuna_domain::{App, IntegrationKind};
+use kizuna_store::{Counts, Dialect, Item, Json, NewIntegration, Origin, Pos, Store};
+use serde_json::json;
+
+async fn integration(store: &Store, w: &World) -> kizuna_domain::Result<i64> {
+    let events = store
+        .create_org(App::Events, "Expo", "free", &w.admin, &[])
+        .await?;
+    let i = store
+        .create_integration(NewIntegration {
+            kind: IntegrationKind::CrmEvents,
+            from_org: w.org.id,
+            to_org: Some(events.id),
+            created_by: w.admin.id,
+            state: State::Active,
+            settings: &json!({}),
+            mapping: &json!([]),
+        })
+        .await?;
+    Ok(i.id)
+}
+
+async fn read(store: &Store, org: i64, after: Pos) -> kizuna_domain::Result<Vec<i64>> {
+    let mut tx = store.begin().await?;
+    let changes = store
+        .stream_changes_in(&mut tx, org, "Contacts", after, 1000)
+        .await?;
+    Ok(changes.into_iter().map(|c| c.record_id).collect())
+}
+
+/// What a reader sees once every transaction that began before now has
+/// ended: on PostgreSQL the bound is cluster-wide, so another test's open
+/// transaction may hold it back for a moment.
+async fn settled(store: &Store, org: i64, after: Pos, n: usize) -> kizuna_domain::Result<Vec<i64>> {
+    for _ in 0..100 {
+        let seen = read(store, org, after).await?;
+        if seen.len() >= n {
+            return Ok(seen);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(Vec::new())
+}
+
+// On PostgreSQL a change's sequence number is taken before its transaction
+// commits: a later transaction can commit a higher number first. A reader
+// must not read past the one still in flight, or it would never see it.
+conformance!(
+    stream_never_steps_over_a_change_still_in_flight,
+    |store| async move {
+        let w = world(&store, "boss@example.com").await?;
+        let c = contacts();
+        let origin = Origin::User(w.admin.id);
+        if store.dialect() == Dialect::Postgres {
+            let mut slow = store.begin().await?;
+            let first = store
+                .create_records_in(
+                    &mut slow,
+                    w.org.id,
+                    &c,
+                    vec![values(json!({"Last_Name": "Slow"}))],
+                    origin,
+                )
+                .await?[0]
+                .id;
+            let second = create_one(&store, &w, &c, json!({"Last_Name": "Fast"}))
+                .await?
+                .id;
+            assert!(first < second, "the slow one took the lower number");
+            assert!(
+                read(&store, w.org.id, Pos::default()).await?.is_empty(),
+                "nothing is read past a transaction still running"
+            );
+            slow.commit().await?;
+            assert_eq!(
+                settled(&store, w.org.id, Pos::default(), 2).await?,
+                vec![first, second]
+            );
+        } else {
+            // One writer at a time: commit order is sequence order.
+            let a = create_one(&store, &w, &c, json!({"Last_Name": "A"}))
+                .await?
+                .id;
+            let b = create_one(&store, &w, &c, json!({"Last_Name": "B"}))
+                .await?
+                .id;
+            assert_eq!(
+                settled(&store, w.org.id, Pos::default(), 2).await?,
+                vec![a, b]
+            );
+        }
+        // Reading on from the last change read returns only what came after.
+        let mut tx = store.begin().await?;
+        let all = store
+            .stream_changes_in(&mut tx, w.org.id, "Contacts", Pos::default(), 1000)
+            .await?;
+        drop(tx);
+        assert_eq!(all.len(), 2, "both read above");
+        let last = all.last().expect("changes").pos();
+        let third = create_one(&store, &w, &c, json!({"Last_Name": "Third"}))
+            .await?
+            .id;
+        assert_eq!(settled(&store, w.org.id, last, 1).await?, vec![third]);
+        Ok(())
+    }
+);
+
+// Two runs that read from the same position: only the first moves the
+// cursor; the second learns it must read again.
+conformance!(a_cursor_moves_once_from_a_position, |store| async move {
+    let w = world(&store, "boss@example.com").await?;
+    let id = integration(&store, &w).await?;
+    let to = Pos { txid: 0, seq: 5 };
+    let mut first = store.begin().await?;
+    assert_eq!(store.cursor_in(&mut first, id, "s").await?, Pos::default());
+    assert!(
+        store
+            .advance_cursor_in(&mut first, id, "s", Pos::default(), to)
+            .await?
+    );
+    first.commit().await?;
+    let mut second = store.begin().await?;
+    assert!(
+        !store
+            .advance_cursor_in(
+                &mut second,
+                id,
+                "s",
+                Pos::default(),
+                Pos { txid: 0, seq: 9 }
+            )
+            .await?
+    );
+    drop(second);
+    assert_eq!(store.cursor(id, "s").await?, to);
+    // A rolled-back advance leaves the cursor where it was.
+    let mut rolled = store.begin().await?;
+    assert!(
+        store
+            .advance_cursor_in(&mut rolled, id, "s", to, Pos { txid: 0, seq: 7 })
+            .await?
+    );
+    drop(rolled);
+    assert_eq!(store.cursor(id, "s").await?, to);
+    Ok(())
+});
+
+// A job is one worker's while its lease lasts; when the worker dies (stops
+// renewing), another claims it; the dead worker's late finish changes nothing.
+conformance!(
+    a_job_whose_worker_died_is_claimed_again_after_its_lease,
+    |store| async move {
+        let w = world(&store, "boss@example.com").await?;
+        let id = integration(&store, &w).await?;
+        store.queue_job("sync", id, 0).await?;
+        store.queue_job("sync", id, 0).await?;
+        let job = store.claim_job("w1", 100).await?.expect("queued");
+        assert_eq!((job.integration_id, job.attempts), (Some(id), 1));
+        assert!(store.claim_job("w2", 100).await?.is_none(), "leased to w1");
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let again = store
+            .claim_job("w2", 10_000)
+            .await?
+            .expect("the lease ran out");
+        assert_eq!((again.id, again.attempts), (job.id, 2));
+        assert!(
+            !store.renew_lease(job.id, "w1", 10_000).await?,
+            "no longer w1's"
+        );
+        store.finish_job(job.id, "w1", None).await?;
+        assert!(store.claim_job("w3", 10_000).await?.is_none(), "still w2's");
+        // Work arriving while it runs queues it again when it ends.
+        store.queue_job("sync", id, 0).await?;
+        store.finish_job(job.id, "w2", None).await?;
+        let third = store.claim_job("w3", 10_000).await?.expect("queued again");
+        store.finish_job(third.id, "w3", None).await?;
+        assert!(store.claim_job("w3", 10_000).await?.is_none(), "idle");
+        // A failure waits for its backoff.
+        store.queue_job("sync", id, 0).await?;
+        let failing = store.claim_job("w3", 10_000).await?.expect("queued");
+        store
+            .finish_job(failing.id, "w3", Some(("boom", 60_000)))
+            .await?;
+        assert!(
+            store.claim_job("w3", 10_000).await?.is_none(),
+            "backing off"
+        );
+        Ok(())
+    }
+);
+
+// A run's counts and items are written with its steps; stale runs are
+// marked interrupted; old runs are purged with their items.
+conformance!(runs_add_up_and_old_ones_are_purged, |store| async move {
+    let w = world(&store, "boss@example.com").await?;
+    let id = integration(&store, &w).await?;
+    let run = store
+        .start_run(id, "api", "events-to-crm", "attendees")
+        .await?;
+    assert_eq!(run.state, "running");
+    let item = Item {
+        id: 0,
+        run_id: 0,
+        outcome: "skipped".into(),
+        code: "attendee_status_not_synced".into(),
+        rule: Some("EVT-8".into()),
+        message: Json(json!({"en": "why", "ja": "理由"})),
+        source_module: "Attendees".into(),
+        source_id: 7,
+        target_module: None,
+        target_id: None,
+        details: Json(json!({})),
+    };
+    for _ in 0..2 {
+        let mut tx = store.begin().await?;
+        let counts = Counts {
+            added: 3,
+            skipped: 1,
+            ..Counts::default()
+        };
+        store
+            .record_progress_in(&mut tx, run.id, counts, std::slice::from_ref(&item))
+            .await?;
+        tx.commit().await?;
+    }
+    // A step rolled back leaves no trace.
+    let mut tx = store.begin().await?;
+    store
+        .record_progress_in(
+            &mut tx,
+            run.id,
+            Counts {
+                added: 50,
+                ..Counts::default()
+            },
+            &[item.clone()],
+        )
+        .await?;
+    drop(tx);
+    let done = store.finish_run(run.id, None).await?;
+    assert_eq!(
+        (done.state.as_str(), done.added, done.skipped),
+        ("finished", 6, 2)
+    );
+    let items = store.run_items(run.id, None, 10).await?;
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0].code, "attendee_status_not_synced");
+    assert_eq!(items[0].message.0["ja"], "理由");
+
+    let stale = store
+        .start_run(id, "worker", "events-to-crm", "attendees")
+        .await?;
+    assert_eq!(
+        store
+            .interrupt_stale_runs(id, stale.heartbeat_at + 1)
+            .await?,
+        1
+    );
+    assert_eq!(store.runs(id, None, 10).await?[0].state, "interrupted");
+
+    assert_eq!(store.purge_runs(kizuna_store::now_ms() + 1).await?, 2);
+    assert!(store.runs(id, None, 10).await?.is_empty());
+    assert!(store.run_items(run.id, None, 10).await?.is_empty());
+    Ok(())
+});
