@@ -42,6 +42,10 @@ struct ServeArgs {
     /// Days the sync history is kept (at least 7).
     #[arg(long, default_value_t = 30, env = "KIZUNA_HISTORY_DAYS", value_parser = clap::value_parser!(i64).range(7..))]
     history_days: i64,
+    /// Seconds a sync job stays a worker's without renewal: after a crash,
+    /// its job is picked up again once this has passed.
+    #[arg(long, default_value_t = 30, env = "KIZUNA_WORKER_LEASE_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    worker_lease_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -449,7 +453,11 @@ async fn serve(store: Store, args: &ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     });
-    tokio::spawn(kizuna_sync::worker::run(store.clone(), Default::default()));
+    let worker = kizuna_sync::worker::Options {
+        lease: Duration::from_secs(args.worker_lease_secs),
+        ..Default::default()
+    };
+    tokio::spawn(kizuna_sync::worker::run(store.clone(), worker));
     kizuna_web::serve(store, listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -27,7 +27,7 @@ const BATCH: usize = 500;
 /// Changes a preview looks at per stream.
 const PREVIEW_LIMIT: usize = 1000;
 /// A run that made no progress for this long belonged to a process that died.
-const STALE_RUN_MS: i64 = 120_000;
+const STALE_RUN_MS: i64 = 60_000;
 
 /// What started a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

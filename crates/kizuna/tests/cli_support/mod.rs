@@ -16,7 +16,13 @@ pub const KIZUNA: &str = env!("CARGO_BIN_EXE_kizuna");
 
 /// Environment variables the CLI reads as defaults; removed from every child
 /// so that the caller's environment cannot change what a test runs against.
-const CLI_ENV: [&str; 3] = ["KIZUNA_DATA_DIR", "KIZUNA_DATABASE_URL", "KIZUNA_BIND"];
+const CLI_ENV: [&str; 5] = [
+    "KIZUNA_DATA_DIR",
+    "KIZUNA_DATABASE_URL",
+    "KIZUNA_BIND",
+    "KIZUNA_HISTORY_DAYS",
+    "KIZUNA_WORKER_LEASE_SECS",
+];
 
 /// How long one CLI command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
