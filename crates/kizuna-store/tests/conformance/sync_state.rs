@@ -238,7 +238,7 @@ conformance!(runs_add_up_and_old_ones_are_purged, |store| async move {
                 added: 50,
                 ..Counts::default()
             },
-            &[item.clone()],
+            std::slice::from_ref(&item),
         )
         .await?;
     drop(tx);
