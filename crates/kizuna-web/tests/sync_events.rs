@@ -772,3 +772,56 @@ async fn concurrent_syncs_apply_each_change_once_on_sqlite() {
 async fn concurrent_syncs_apply_each_change_once_on_postgres() {
     concurrent_syncs_apply_each_change_once(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn gen_6_evt_6_what_changed_while_paused_flows_on_resume() {
+    let w = world("gen_6_resume").await;
+    let expo = w.event("Naha Festival").await;
+    w.attendee(expo, "oki@example.com", "Oshiro", "registered")
+        .await;
+    w.sync().await;
+    let act = |action: &str| format!("/api/v1/integrations/{}/{action}", w.id);
+    let (status, _) = w
+        .app
+        .call("POST", &act("pause"), Some(&w.admin.key), None)
+        .await;
+    assert_eq!(status, 200);
+    let paused = w
+        .attendee(expo, "pia@example.com", "Higa", "registered")
+        .await;
+    w.edit(
+        &w.events,
+        "Events",
+        expo,
+        json!({"Event_Name": "Naha Festival 2026"}),
+    )
+    .await;
+    let (status, body) = w
+        .app
+        .call("POST", &act("sync"), Some(&w.admin.key), None)
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        w.list(&w.crm, "Leads").await.len(),
+        1,
+        "nothing flows while paused"
+    );
+
+    let (status, _) = w
+        .app
+        .call("POST", &act("resume"), Some(&w.admin.key), None)
+        .await;
+    assert_eq!(status, 200);
+    let runs = w.sync().await;
+    assert_eq!(run(&runs, "attendees")["added"], 1, "{runs:?}");
+    assert_eq!(run(&runs, "events")["updated"], 1, "{runs:?}");
+    let leads = w.list(&w.crm, "Leads").await;
+    assert!(
+        field(&leads, "Email", "pia@example.com").is_some(),
+        "attendee {paused} arrived"
+    );
+    assert_eq!(
+        w.list(&w.crm, "Campaigns").await[0]["fields"]["Campaign_Name"],
+        "Naha Festival 2026"
+    );
+}
