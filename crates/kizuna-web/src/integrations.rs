@@ -373,15 +373,20 @@ fn run_json(r: &Run) -> Value {
 /// runs: one per stream, with what each added, updated, linked, deleted,
 /// skipped and failed.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/sync", tag = "integrations",
-    params(("id" = i64, Path, description = "Integration id")),
+    params(("id" = i64, Path, description = "Integration id"),
+        ("allow_deletes" = Option<bool>, Query, description = "true to confirm the deletes the mass-delete guard stopped")),
     responses((status = 200, description = "{runs}"), (status = 409, description = "Not active, or stopped, with the reason")))]
 pub async fn sync(
     State(s): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
-    let runs = engine::sync(&s.store, i.id, Trigger::Api).await?;
+    let allow_deletes = params
+        .iter()
+        .any(|(k, v)| k == "allow_deletes" && v == "true");
+    let runs = engine::sync_with(&s.store, i.id, Trigger::Api, allow_deletes).await?;
     Ok(Json(json!({
         "integration": i.id,
         "runs": runs.iter().map(run_json).collect::<Vec<_>>(),

@@ -825,3 +825,85 @@ async fn gen_6_evt_6_what_changed_while_paused_flows_on_resume() {
         "Naha Festival 2026"
     );
 }
+
+#[tokio::test]
+async fn a_run_that_would_delete_most_linked_records_stops_and_asks_before_deleting_anything() {
+    let w = world("mass_delete").await;
+    let expo = w.event("Chiba Marathon").await;
+    let records: Vec<Value> = (0..60)
+        .map(|n| json!({"fields": {"Email": format!("r{n}@example.com"), "Last_Name": format!("R{n}"), "Event": expo, "Status": "registered"}}))
+        .collect();
+    let (status, body) = w
+        .app
+        .post(
+            &World::records(&w.events, "Attendees"),
+            &w.admin.key,
+            &json!({"records": records}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    w.sync().await;
+    assert_eq!(w.list(&w.crm, "Leads").await.len(), 60);
+    for a in body["records"].as_array().cloned().unwrap_or_default() {
+        let id = a["id"].as_i64().expect("id");
+        w.edit(&w.events, "Attendees", id, json!({"Status": "cancelled"}))
+            .await;
+    }
+
+    let sync = format!("/api/v1/integrations/{}/sync", w.id);
+    let (status, body) = w.app.call("POST", &sync, Some(&w.admin.key), None).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(code(&body), "mass_delete_guard");
+    assert!(
+        body["error"]["fix"]["en"]
+            .as_str()
+            .unwrap_or("")
+            .contains("allow_deletes=true"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]["ja"]
+            .as_str()
+            .unwrap_or("")
+            .contains("削除されていません"),
+        "{body}"
+    );
+    assert_eq!(
+        w.list(&w.crm, "Leads").await.len(),
+        60,
+        "nothing was deleted"
+    );
+    let (_, i) = w
+        .app
+        .get(&format!("/api/v1/integrations/{}", w.id), &w.admin.key)
+        .await;
+    assert_eq!(
+        i["stopped"]["code"], "mass_delete_guard",
+        "the integration says why it stopped: {i}"
+    );
+    let failed = &w.history().await[0];
+    assert_eq!(
+        (failed["state"].as_str(), failed["deleted"].as_i64()),
+        (Some("failed"), Some(0)),
+        "{failed}"
+    );
+
+    let (status, body) = w
+        .app
+        .call(
+            "POST",
+            &format!("{sync}?allow_deletes=true"),
+            Some(&w.admin.key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let runs = body["runs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(run(&runs, "attendees")["deleted"], 60, "{runs:?}");
+    assert!(w.list(&w.crm, "Leads").await.is_empty());
+    let (_, i) = w
+        .app
+        .get(&format!("/api/v1/integrations/{}", w.id), &w.admin.key)
+        .await;
+    assert_eq!(i["stopped"], Value::Null);
+}

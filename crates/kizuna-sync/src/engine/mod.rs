@@ -28,6 +28,11 @@ const BATCH: usize = 500;
 const PREVIEW_LIMIT: usize = 1000;
 /// A run that made no progress for this long belonged to a process that died.
 const STALE_RUN_MS: i64 = 60_000;
+/// The mass-delete guard: a run that would delete more than this share of
+/// the linked records, and more than `MASS_DELETE_MIN` of them, stops and asks
+/// (a source that emptied by mistake must not empty the CRM).
+const MASS_DELETE_SHARE: f64 = 0.5;
+const MASS_DELETE_MIN: i64 = 50;
 
 /// What started a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +199,26 @@ async fn load(store: &Store, id: i64) -> Result<Integration> {
 /// an error (the worker retries it); a record that cannot be synced is
 /// recorded and the run goes on.
 pub async fn sync(store: &Store, id: i64, trigger: Trigger) -> Result<Vec<Run>> {
-    let i = load(store, id).await?;
+    sync_with(store, id, trigger, false).await
+}
+
+/// `sync`, and with `allow_deletes` a person confirms the deletes the
+/// mass-delete guard stopped: the guard's stop is lifted for this run.
+pub async fn sync_with(
+    store: &Store,
+    id: i64,
+    trigger: Trigger,
+    allow_deletes: bool,
+) -> Result<Vec<Run>> {
+    let mut i = load(store, id).await?;
+    let guarded = i
+        .stopped
+        .as_ref()
+        .is_some_and(|s| s.0["code"] == "mass_delete_guard");
+    if allow_deletes && guarded {
+        store.set_integration_stopped(i.id, None).await?;
+        i = load(store, id).await?;
+    }
     check_runnable(store, &i).await?;
     let plan = Plan::resolve(store, &i).await?;
     store
@@ -212,7 +236,13 @@ pub async fn sync(store: &Store, id: i64, trigger: Trigger) -> Result<Vec<Run>> 
         let run = store
             .start_run(i.id, trigger.as_str(), stream.direction, stream.data_type)
             .await?;
-        let result = drive(store, &i, &plan, &stream, run.id).await;
+        let guard = if allow_deletes {
+            None
+        } else {
+            let linked: i64 = store.link_counts(i.id).await?.iter().map(|(_, n)| n).sum();
+            Some(((linked as f64 * MASS_DELETE_SHARE) as i64).max(MASS_DELETE_MIN))
+        };
+        let result = drive(store, &i, &plan, &stream, run.id, guard).await;
         let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
         runs.push(store.finish_run(run.id, error.as_ref()).await?);
         result?;
@@ -227,7 +257,9 @@ async fn drive(
     plan: &Plan,
     stream: &Stream,
     run: i64,
+    guard: Option<i64>,
 ) -> Result<()> {
+    let mut deleted = 0;
     // After a chunk failed on a record, its changes are retried one at a time
     // up to here, so that one bad record fails alone.
     let mut careful_until: Option<Pos> = None;
@@ -255,6 +287,15 @@ async fn drive(
         let mut out = Outcome::default();
         match plan.apply(store, &mut tx, stream, &changes, &mut out).await {
             Ok(()) => {
+                deleted += out.counts.deleted;
+                if let Some(limit) = guard.filter(|limit| deleted > *limit) {
+                    drop(tx);
+                    let e = mass_delete(i, stream, deleted, limit);
+                    store
+                        .set_integration_stopped(i.id, Some(&e.to_json()["error"]))
+                        .await?;
+                    return Err(e);
+                }
                 store
                     .record_progress_in(&mut tx, run, out.counts, &out.items)
                     .await?;
@@ -272,6 +313,35 @@ async fn drive(
             }
         }
     }
+}
+
+/// The mass-delete guard's stop: what would have been deleted, and how to go on.
+fn mass_delete(i: &Integration, stream: &Stream, deleted: i64, limit: i64) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "mass_delete_guard",
+        Text::new(
+            format!(
+                "Integration {} stopped before deleting: its {} changes would delete at least {deleted} records (more than {limit}, half of what it links). Nothing was deleted.",
+                i.id, stream.data_type
+            ),
+            format!(
+                "連携 {} は削除の前に停止しました: {} の変更により少なくとも {deleted} 件のレコード（上限 {limit} 件、リンク済みの半数）が削除されるところでした。何も削除されていません。",
+                i.id, stream.data_type
+            ),
+        ),
+        Text::new(
+            format!(
+                "If the deletes are intended, sync once allowing them: POST /api/v1/integrations/{}/sync?allow_deletes=true. If not, restore the records in the source app first.",
+                i.id
+            ),
+            format!(
+                "削除が意図どおりなら、削除を許可して一度同期してください: POST /api/v1/integrations/{}/sync?allow_deletes=true。意図しないものなら、先に元のアプリでレコードを復元してください。",
+                i.id
+            ),
+        ),
+    )
+    .with_details(json!({"deleted": deleted, "limit": limit, "data_type": stream.data_type}))
 }
 
 /// Records one change that cannot be applied as failed, with its reason,
