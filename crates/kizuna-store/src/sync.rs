@@ -174,10 +174,11 @@ impl Store {
         let bound = self.visible_bound(tx).await?;
         tx.x()
             .fetch_all(
-                "SELECT txid, seq, record_id, op, origin_kind, origin_id FROM changes \
-                 WHERE org_id = $1 AND module = $2 AND txid < $3 \
-                 AND (txid > $4 OR (txid = $4 AND seq > $5)) ORDER BY txid, seq LIMIT $6",
-                &crate::args![org, module, bound, after.txid, after.seq, limit as i64],
+                &after_sql(
+                    "txid, seq, record_id, op, origin_kind, origin_id",
+                    "AND txid < $6",
+                ),
+                &crate::args![org, module, after.txid, after.seq, limit as i64, bound],
             )
             .await
             .map_err(db_error)
@@ -190,9 +191,8 @@ impl Store {
             .db
             .x()
             .fetch_optional(
-                "SELECT seq AS id FROM changes WHERE org_id = $1 AND module = $2 \
-                 AND (txid > $3 OR (txid = $3 AND seq > $4)) ORDER BY txid, seq LIMIT 1",
-                &crate::args![org, module, after.txid, after.seq],
+                &after_sql("seq AS id, txid, seq", ""),
+                &crate::args![org, module, after.txid, after.seq, 1i64],
             )
             .await
             .map_err(db_error)?;
@@ -660,6 +660,25 @@ impl Store {
             .map_err(db_error)?;
         Ok(row.id)
     }
+}
+
+/// Changes of a stream (`$1` org, `$2` module) after the position (`$3`
+/// txid, `$4` seq), in (txid, seq) order, at most `$5`. Written as two index
+/// seeks — the rest of the position's transaction, then later transactions —
+/// because neither backend turns `txid > a OR (txid = a AND seq > b)` into
+/// one: it would step over every change already read, on every read.
+fn after_sql(columns: &str, bound: &str) -> String {
+    let part = |cond: &str| {
+        format!(
+            "SELECT * FROM (SELECT {columns} FROM changes WHERE org_id = $1 AND module = $2 \
+             AND {cond} {bound} ORDER BY txid, seq LIMIT $5) p"
+        )
+    };
+    format!(
+        "SELECT * FROM ({} UNION ALL {}) s ORDER BY txid, seq LIMIT $5",
+        part("txid = $3 AND seq > $4"),
+        part("txid > $3")
+    )
 }
 
 async fn read_cursor(x: crate::db::Exec<'_>, integration: i64, stream: &str) -> Result<Pos> {
