@@ -1,4 +1,4 @@
-//! What both scenarios share: a fresh database, a CRM org, deterministic
+//! What the scenarios share: a fresh database, a CRM org, deterministic
 //! contacts, peak memory, medians and the JSON result line.
 
 use anyhow::{Context, Result};
@@ -226,6 +226,20 @@ pub fn peak_memory_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resets the process's peak resident memory to its current size (Linux
+/// `clear_refs`), so that the next reading covers what follows; false where
+/// that is not possible.
+pub fn reset_peak_memory() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The 1-minute load average (`/proc/loadavg`), the machine's business
+/// before the run.
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 pub fn median(values: &[f64]) -> f64 {

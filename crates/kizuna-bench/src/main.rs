@@ -3,6 +3,7 @@
 //! stdout is one JSON object with the scenario, its ratio and raw figures.
 
 mod api_get;
+mod attendee_sync;
 mod common;
 mod store_insert;
 
@@ -16,15 +17,22 @@ enum Scenario {
     StoreInsert,
     /// `GET` of random records through the REST API vs a trivial handler.
     ApiGet,
+    /// Attendees synced into a CRM of many Leads and Contacts vs a
+    /// hand-written importer; then one attendee's latency via the worker.
+    AttendeeSync,
 }
 
 #[derive(Parser)]
 #[command(about = "Kizuna benchmarks: each scenario against a baseline in the same run")]
 struct Cli {
     scenario: Scenario,
-    /// Records to insert (store-insert) or to seed (api-get).
-    #[arg(long, default_value_t = 1_000_000)]
-    size: u64,
+    /// Records to insert (store-insert), to seed (api-get), or attendees to
+    /// sync per run (attendee-sync) [default: 1000000; attendee-sync: 100000].
+    #[arg(long)]
+    size: Option<u64>,
+    /// attendee-sync: Leads and Contacts in the CRM beforehand (half each).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    crm_size: u64,
     /// A PostgreSQL server (`postgres://…`) to create a fresh database on;
     /// without it, a fresh SQLite file in a temporary directory.
     #[arg(long)]
@@ -38,7 +46,8 @@ struct Cli {
     /// api-get: requests in flight.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     concurrency: u64,
-    /// api-get: timed runs of each side (the median is reported).
+    /// api-get, attendee-sync: timed runs of each side (the median is
+    /// reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     reps: u64,
 }
@@ -46,19 +55,31 @@ struct Cli {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    anyhow::ensure!(cli.size > 0, "--size must be at least 1");
+    let size = cli.size.unwrap_or(match cli.scenario {
+        Scenario::AttendeeSync => 100_000,
+        _ => 1_000_000,
+    });
+    anyhow::ensure!(size > 0, "--size must be at least 1");
     let db = common::BenchDb::create(cli.database_url.as_deref()).await?;
     let outcome = match cli.scenario {
-        Scenario::StoreInsert => store_insert::run(&db, cli.size, cli.batch as usize).await,
+        Scenario::StoreInsert => store_insert::run(&db, size, cli.batch as usize).await,
         Scenario::ApiGet => {
             let options = api_get::Options {
-                size: cli.size,
+                size,
                 batch: cli.batch as usize,
                 duration: Duration::from_secs(cli.duration),
                 concurrency: cli.concurrency as usize,
                 reps: cli.reps as usize,
             };
             api_get::run(&db, &options).await
+        }
+        Scenario::AttendeeSync => {
+            let options = attendee_sync::Options {
+                size,
+                crm_size: cli.crm_size,
+                reps: cli.reps as usize,
+            };
+            attendee_sync::run(&db, &options).await
         }
     };
     db.remove().await;

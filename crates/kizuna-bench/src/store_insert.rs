@@ -102,7 +102,7 @@ async fn timed<T, E: Into<anyhow::Error>>(
 /// across modules, the recycle bin). So the ratio measures what the store's
 /// API adds — id allocation, the change log, lookup and uniqueness checks —
 /// not the cost of the schema, which any writer pays.
-async fn create_baseline_table(db: &Db) -> Result<()> {
+pub(crate) async fn create_baseline_table(db: &Db) -> Result<()> {
     let (id, int, json) = match db {
         Db::Sqlite(_) => ("INTEGER PRIMARY KEY", "INTEGER", "TEXT"),
         Db::Postgres(_) => ("BIGINT PRIMARY KEY", "BIGINT", "JSONB"),
