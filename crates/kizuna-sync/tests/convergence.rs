@@ -2,12 +2,9 @@
 //! cancellations, re-registrations, deletes and syncs, the CRM ends in the
 //! same state as one sync of the final attendees (EVT-7, EVT-8, EVT-9).
 
-use kizuna_domain::integration::Action;
-use kizuna_domain::{App, IntegrationKind};
 use kizuna_store::{Org, Origin, Store};
 use kizuna_sync::engine::{self, Trigger};
-use kizuna_sync::lifecycle;
-use kizuna_testkit::{Backend, TestDb};
+use kizuna_testkit::{Backend, CrmEvents, TestDb};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -64,43 +61,18 @@ impl World {
             .create_user("admin@example.com", "Admin", None)
             .await
             .expect("user");
-        let crm = kizuna_apps::admin::create_org(&store, App::Crm, "CRM", "standard", &admin)
-            .await
-            .expect("crm");
-        let events =
-            kizuna_apps::admin::create_org(&store, App::Events, "Events", "standard", &admin)
-                .await
-                .expect("events");
-        let i = lifecycle::create(
-            &store,
-            &admin,
-            IntegrationKind::CrmEvents,
-            crm.id,
-            Some(events.id),
-            &json!({}),
-        )
-        .await
-        .expect("set up");
-        lifecycle::act(&store, &admin, i.id, Action::Enable)
-            .await
-            .expect("enable");
-        let m = store.module(events.id, "Events").await.expect("Events");
-        let event = store
-            .create_records(
-                events.id,
-                &m,
-                vec![fields(json!({"Event_Name": "Expo"}))],
-                Origin::System,
-            )
-            .await
-            .expect("event")[0]
-            .id;
+        let CrmEvents {
+            crm,
+            events,
+            integration,
+            event,
+        } = CrmEvents::create(&store, &admin).await;
         World {
             _db: db,
             store,
             crm,
             events,
-            integration: i.id,
+            integration,
             event,
             live: BTreeMap::new(),
         }

@@ -339,6 +339,61 @@ pub async fn fingerprint(store: &Store) -> Vec<(String, i64)> {
     out
 }
 
+/// A CRM org and an Events org of `admin`, joined by an active CRM ⇄ Events
+/// integration (default settings), with one live event.
+pub struct CrmEvents {
+    pub crm: Org,
+    pub events: Org,
+    pub integration: i64,
+    pub event: i64,
+}
+
+impl CrmEvents {
+    pub async fn create(store: &Store, admin: &User) -> CrmEvents {
+        use kizuna_domain::IntegrationKind;
+        use kizuna_domain::integration::Action;
+        use kizuna_sync::lifecycle;
+        let crm = admin::create_org(store, App::Crm, "CRM", "standard", admin)
+            .await
+            .expect("a CRM org");
+        let events = admin::create_org(store, App::Events, "Events", "standard", admin)
+            .await
+            .expect("an Events org");
+        let settings = serde_json::json!({});
+        let i = lifecycle::create(
+            store,
+            admin,
+            IntegrationKind::CrmEvents,
+            crm.id,
+            Some(events.id),
+            &settings,
+        )
+        .await
+        .expect("set up");
+        lifecycle::act(store, admin, i.id, Action::Enable)
+            .await
+            .expect("enabled");
+        let module = store.module(events.id, "Events").await.expect("Events");
+        let fields = serde_json::json!({"Event_Name": "Expo", "Status": "Live"});
+        let event = store
+            .create_records(
+                events.id,
+                &module,
+                vec![fields.as_object().cloned().unwrap_or_default()],
+                kizuna_store::Origin::System,
+            )
+            .await
+            .expect("an event")[0]
+            .id;
+        CrmEvents {
+            crm,
+            events,
+            integration: i.id,
+            event,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -122,7 +122,8 @@ async fn a_cancelled_attendee_takes_back_its_lead_unless_the_crm_changed_it() {
 }
 
 #[tokio::test]
-async fn a_record_that_cannot_be_written_fails_alone_with_its_reason_and_the_rest_sync() {
+async fn gen_8_a_record_that_cannot_be_written_fails_alone_with_its_reason_in_the_history_and_the_rest_sync()
+ {
     let w = world("fails_alone").await;
     // Company (200 characters) mapped into City (30): a long company fails.
     let (status, body) = w

@@ -69,7 +69,7 @@ async fn evt_8_evt_9_attendees_become_leads_of_their_events_campaign_and_a_secon
 }
 
 #[tokio::test]
-async fn evt_7_an_attendee_whose_email_is_in_the_crm_is_tied_to_that_record_and_the_history_names_it()
+async fn evt_7_gen_8_an_attendee_whose_email_is_in_the_crm_is_tied_to_that_record_and_the_history_names_it()
  {
     let w = world("evt_7").await;
     let contact = w

@@ -7,10 +7,9 @@
 mod cli_support;
 
 use cli_support::{Cli, Server, path_str};
-use kizuna_domain::integration::Action;
-use kizuna_domain::{App, IntegrationKind};
 use kizuna_store::{Org, Origin, Store};
 use kizuna_sync::lifecycle;
+use kizuna_testkit::CrmEvents;
 use serde_json::{Map, Value, json};
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
@@ -45,36 +44,12 @@ async fn seed(cli: &Cli, attendees: usize) -> Seeded {
         .require_user_by_email("admin@example.com")
         .await
         .expect("admin");
-    let crm = kizuna_apps::admin::create_org(&store, App::Crm, "CRM", "standard", &admin)
-        .await
-        .expect("crm");
-    let events = kizuna_apps::admin::create_org(&store, App::Events, "Events", "standard", &admin)
-        .await
-        .expect("events");
-    let i = lifecycle::create(
-        &store,
-        &admin,
-        IntegrationKind::CrmEvents,
-        crm.id,
-        Some(events.id),
-        &json!({}),
-    )
-    .await
-    .expect("set up");
-    lifecycle::act(&store, &admin, i.id, Action::Enable)
-        .await
-        .expect("enabled");
-    let events_module = store.module(events.id, "Events").await.expect("Events");
-    let event = store
-        .create_records(
-            events.id,
-            &events_module,
-            rows([json!({"Event_Name": "Expo", "Status": "Live"})].into_iter()),
-            Origin::System,
-        )
-        .await
-        .expect("event")[0]
-        .id;
+    let CrmEvents {
+        crm,
+        events,
+        integration,
+        event,
+    } = CrmEvents::create(&store, &admin).await;
     let attendees_module = store
         .module(events.id, "Attendees")
         .await
@@ -99,7 +74,7 @@ async fn seed(cli: &Cli, attendees: usize) -> Seeded {
     }
     Seeded {
         store,
-        integration: i.id,
+        integration,
         crm,
         event,
         events,
