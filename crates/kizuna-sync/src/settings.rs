@@ -22,6 +22,11 @@ fn known(kind: IntegrationKind) -> &'static [Setting] {
                 name: "trigger_status",
                 values: &["registered", "confirmed", "attended"],
             },
+            // The same field changed on both sides of an event and its Campaign.
+            Setting {
+                name: "conflict_policy",
+                values: &["crm_wins", "events_wins", "hold"],
+            },
         ],
         _ => &[],
     }

@@ -58,6 +58,50 @@ async fn the_same_field_changed_on_both_sides_follows_the_policy_and_the_history
 }
 
 #[tokio::test]
+async fn with_events_wins_or_hold_the_conflict_is_settled_that_way() {
+    let w = world("conflict_policy").await;
+    let event = w.event("Gifu Expo").await;
+    w.sync().await;
+    let campaign = w.list(&w.crm, "Campaigns").await[0]["id"]
+        .as_i64()
+        .expect("id");
+    let settings = format!("/api/v1/integrations/{}/settings", w.id);
+    for (policy, round) in [("events_wins", 1), ("hold", 2)] {
+        let (status, body) = w
+            .app
+            .patch(&settings, &w.admin.key, &json!({"conflict_policy": policy}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        w.edit(
+            &w.events,
+            "Events",
+            event,
+            json!({"Event_Name": format!("E{round}")}),
+        )
+        .await;
+        w.edit(
+            &w.crm,
+            "Campaigns",
+            campaign,
+            json!({"Campaign_Name": format!("C{round}")}),
+        )
+        .await;
+        w.sync().await;
+        let c = w.list(&w.crm, "Campaigns").await[0]["fields"]["Campaign_Name"].clone();
+        let e = w.list(&w.events, "Events").await[0]["fields"]["Event_Name"].clone();
+        if policy == "events_wins" {
+            assert_eq!((c.as_str(), e.as_str()), (Some("E1"), Some("E1")));
+        } else {
+            assert_eq!(
+                (c.as_str(), e.as_str()),
+                (Some("C2"), Some("E2")),
+                "held: neither changed"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_cancelled_attendee_takes_back_its_lead_unless_the_crm_changed_it() {
     let w = world("cancel").await;
     let expo = w.event("Fukuoka Expo").await;

@@ -21,7 +21,7 @@ pub enum Policy {
 impl Policy {
     pub fn parse(s: Option<&str>) -> Policy {
         match s {
-            Some("other_wins") | Some("desk_wins") | Some("events_wins") => Policy::OtherWins,
+            Some("desk_wins") | Some("events_wins") => Policy::OtherWins,
             Some("hold") => Policy::Hold,
             _ => Policy::CrmWins,
         }
