@@ -75,7 +75,7 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
     let (_, key) = store.create_api_key(crm.user.id).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let app = kizuna_web::app(store.clone())
+    let app = kizuna_web::app(store.clone(), kizuna_web::Options::default())
         .merge(axum::Router::new().route("/bench/trivial", get(|| async { "ok" })));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

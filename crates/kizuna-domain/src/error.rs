@@ -2,11 +2,11 @@
 //! enforces (if any), an HTTP status, and a message and a fix in English and
 //! Japanese (GEN-12). The API, the UI and the CLI all show these same words.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// A sentence in both languages Kizuna speaks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Text {
     pub en: String,
     pub ja: String,

@@ -337,6 +337,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "sync",
         include_str!("../migrations/sqlite/0003_sync.sql"),
     ),
+    (
+        4,
+        "outbox",
+        include_str!("../migrations/sqlite/0004_outbox.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -354,6 +359,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         3,
         "sync",
         include_str!("../migrations/postgres/0003_sync.sql"),
+    ),
+    (
+        4,
+        "outbox",
+        include_str!("../migrations/postgres/0004_outbox.sql"),
     ),
 ];
 

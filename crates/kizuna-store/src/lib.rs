@@ -5,6 +5,7 @@ pub mod db;
 pub mod integrations;
 pub mod meta;
 pub mod orgs;
+pub mod outbox;
 pub mod records;
 pub mod sync;
 pub mod users;
@@ -13,6 +14,7 @@ pub use db::{Db, Dialect, Tx};
 pub use integrations::{Integration, NewIntegration};
 pub use meta::CopyReport;
 pub use orgs::{Department, Member, Org, PlanChange};
+pub use outbox::{Mail, NewMail};
 pub use records::{Change, ListQuery, Origin, Page, Record, SortKey};
 /// JSON columns as the store returns them.
 pub use sqlx::types::Json;

@@ -2,6 +2,7 @@
 //! enable, pause, disable, delete; on which plans; once per org), and — as it
 //! grows — field mapping, the sync engine and its history.
 
+pub mod attention;
 pub mod copy;
 pub mod doctor;
 pub mod engine;

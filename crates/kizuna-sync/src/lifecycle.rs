@@ -194,6 +194,7 @@ pub async fn create(
             mapping: &json!([]),
         })
         .await?;
+    crate::attention::awaiting_enable(store, &created, caller).await?;
     // It starts with its kind's default mapping, where the kind has one.
     match crate::mapping::sides(store, &created).await {
         Ok(sides) => {

@@ -2,6 +2,8 @@
 //! PostgreSQL, the real HTTP server on a port-0 listener, and the one policy
 //! for a test whose peer service is missing.
 
+pub mod smtp;
+
 use kizuna_apps::admin;
 use kizuna_domain::App;
 use kizuna_store::{Org, Store, User};
@@ -205,7 +207,7 @@ impl TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = store.clone();
         tokio::spawn(async move {
-            let _ = kizuna_web::serve(served, listener, async {
+            let _ = kizuna_web::serve(served, kizuna_web::Options::default(), listener, async {
                 let _ = rx.await;
             })
             .await;

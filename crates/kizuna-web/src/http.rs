@@ -44,6 +44,15 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub options: Options,
+}
+
+/// What the server was started with that the API reports.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Where administrator mail goes (`--smtp-url`, without its password);
+    /// `None`: it is kept in the outbox and not sent.
+    pub smtp: Option<String>,
 }
 
 /// The authenticated caller (from `Authorization: Bearer <key>`).

@@ -9,6 +9,7 @@ pub mod records;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
+pub use http::Options;
 use http::{ApiError, AppState, BODY_LIMIT};
 use kizuna_domain::{Error, Kind, Text};
 use kizuna_store::Store;
@@ -45,6 +46,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::patch_member))
         .routes(routes!(orgs::list_departments, orgs::create_department))
         .routes(routes!(orgs::add_department_member))
+        .routes(routes!(orgs::outbox))
         .routes(routes!(records::list_modules))
         .routes(routes!(records::patch_module))
         .routes(routes!(records::list_fields, records::add_field))
@@ -103,7 +105,7 @@ pub fn openapi() -> OpenApiDoc {
 }
 
 /// The whole HTTP application.
-pub fn app(store: Store) -> axum::Router {
+pub fn app(store: Store, options: Options) -> axum::Router {
     let (router, _) = api_routes().split_for_parts();
     router
         .fallback(|| async {
@@ -121,16 +123,17 @@ pub fn app(store: Store) -> axum::Router {
             ))
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(AppState { store })
+        .with_state(AppState { store, options })
 }
 
 /// Serves the application on a bound listener until `shutdown` resolves.
 pub async fn serve(
     store: Store,
+    options: Options,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(store))
+    axum::serve(listener, app(store, options))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -1,11 +1,13 @@
 //! Who am I, orgs, members, plans and Desk departments.
 
-use crate::http::{ApiResult, AppState, Body, Caller, OrgAdmin, OrgMember, id, instant};
+use crate::http::{
+    ApiResult, AppState, Body, Caller, OrgAdmin, OrgMember, id, instant, query_number,
+};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use kizuna_apps::admin;
-use kizuna_domain::{App, Error, Role};
+use kizuna_domain::{App, Error, Role, Text};
 use kizuna_store::{Member, Org};
 use serde_json::{Value, json};
 
@@ -276,4 +278,51 @@ pub async fn add_department_member(
     Ok(Json(
         json!({"id": department, "members": s.store.department_members(department).await?}),
     ))
+}
+
+/// Mail to the org's administrators about what needs their attention
+/// (GEN-9), newest first, with each message's delivery: queued, sending,
+/// sent, or failed (with the SMTP server's last answer).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/outbox", tag = "orgs",
+    params(("org" = i64, Path, description = "Org id"),
+        ("before" = Option<i64>, Query, description = "Messages older than this message id"),
+        ("limit" = Option<i64>, Query, description = "Messages per page, 1–100")),
+    responses((status = 200, description = "{delivery, messages, next_before}"),
+        (status = 403, description = "Not an administrator of the org")))]
+pub async fn outbox(
+    State(s): State<AppState>,
+    OrgAdmin { org, .. }: OrgAdmin,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let before = query_number(&params, "before", 1..=i64::MAX)?;
+    let limit = query_number(&params, "limit", 1..=100)?.unwrap_or(50);
+    let mails = s.store.outbox(org.id, before, limit).await?;
+    let next = (mails.len() as i64 == limit)
+        .then(|| mails.last().map(|m| m.id))
+        .flatten();
+    let note = match &s.options.smtp {
+        Some(server) => Text::new(
+            format!("Messages are sent through {server}."),
+            format!("メッセージは {server} 経由で送信されます。"),
+        ),
+        None => Text::new(
+            "No SMTP server is configured: messages are kept here and not sent. Start the server with --smtp-url to send them.",
+            "SMTP サーバーが設定されていないため、メッセージはここに保存され送信されません。送信するには --smtp-url を指定してサーバーを起動してください。",
+        ),
+    };
+    let messages: Vec<Value> = mails
+        .iter()
+        .map(|m| {
+            let mut v = json!(m);
+            v["created_at"] = json!(instant(m.created_at));
+            v["sent_at"] = json!(m.sent_at.map(instant));
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "org": org.id,
+        "delivery": {"smtp": s.options.smtp, "note": note},
+        "messages": messages,
+        "next_before": next,
+    })))
 }

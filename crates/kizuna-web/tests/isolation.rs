@@ -150,6 +150,12 @@ async fn walk_every_route(backend: Backend) {
         ),
         case(
             "GET",
+            "/api/v1/orgs/{org}/outbox",
+            format!("/api/v1/orgs/{b_org}/outbox"),
+            None,
+        ),
+        case(
+            "GET",
             "/api/v1/orgs/{org}/departments",
             format!("/api/v1/orgs/{b_org}/departments"),
             None,

@@ -504,6 +504,19 @@ async fn a_run_that_would_delete_most_linked_records_stops_and_asks_before_delet
         (Some("failed"), Some(0)),
         "{failed}"
     );
+    // GEN-9: the administrators are told, in the outbox and by mail.
+    let (_, outbox) = w
+        .app
+        .get(&format!("/api/v1/orgs/{}/outbox", w.crm.id), &w.admin.key)
+        .await;
+    let mail = &outbox["messages"][0];
+    assert_eq!(mail["code"], "mass_delete_guard", "{outbox}");
+    assert!(
+        mail["fix"]["en"]
+            .as_str()
+            .is_some_and(|f| f.contains("allow_deletes=true")),
+        "{mail}"
+    );
 
     let (status, body) = w
         .app

@@ -1,6 +1,8 @@
 //! `kizuna`: the server and its administration commands. A thin layer: every
 //! command is a call into the store or the apps.
 
+mod mailer;
+
 use clap::{Args, Parser, Subcommand};
 use kizuna_apps::{admin, demo};
 use kizuna_domain::{App, Error, Kind, Role};
@@ -46,6 +48,17 @@ struct ServeArgs {
     /// its job is picked up again once this has passed.
     #[arg(long, default_value_t = 30, env = "KIZUNA_WORKER_LEASE_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     worker_lease_secs: u64,
+    /// SMTP server for administrator mail (smtp://host:port, smtps://…,
+    /// user:password@ for a login); without it, mail stays in the outbox.
+    #[arg(long, env = "KIZUNA_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of administrator mail.
+    #[arg(
+        long,
+        default_value = "Kizuna <kizuna@localhost>",
+        env = "KIZUNA_MAIL_FROM"
+    )]
+    mail_from: String,
 }
 
 #[derive(Subcommand)]
@@ -427,6 +440,12 @@ fn io_refusal(code: &'static str, message: (String, String), fix: (String, Strin
 const RECYCLE_DAYS: i64 = 30;
 
 async fn serve(store: Store, args: &ServeArgs) -> anyhow::Result<()> {
+    // A bad SMTP setting is refused before anything starts.
+    let smtp = args
+        .smtp_url
+        .as_deref()
+        .map(|url| kizuna_connectors::smtp::Smtp::new(url, &args.mail_from))
+        .transpose()?;
     let bind = &args.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -450,6 +469,9 @@ async fn serve(store: Store, args: &ServeArgs) -> anyhow::Result<()> {
             if let Err(e) = purger.purge_runs(now - history_days * 86_400_000).await {
                 tracing::warn!("sync-history purge failed: {e}");
             }
+            if let Err(e) = purger.purge_outbox(now - history_days * 86_400_000).await {
+                tracing::warn!("outbox purge failed: {e}");
+            }
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     });
@@ -458,7 +480,18 @@ async fn serve(store: Store, args: &ServeArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     tokio::spawn(kizuna_sync::worker::run(store.clone(), worker));
-    kizuna_web::serve(store, listener, shutdown_signal()).await?;
+    let options = kizuna_web::Options {
+        smtp: smtp.as_ref().map(|s| s.server().to_string()),
+    };
+    match smtp {
+        Some(smtp) => {
+            tokio::spawn(mailer::run(store.clone(), smtp));
+        }
+        None => tracing::info!(
+            "no --smtp-url: administrator mail is kept in the outbox (GET /api/v1/orgs/{{org}}/outbox) and not sent"
+        ),
+    }
+    kizuna_web::serve(store, options, listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -219,7 +219,13 @@ pub async fn sync_with(
         store.set_integration_stopped(i.id, None).await?;
         i = load(store, id).await?;
     }
-    check_runnable(store, &i).await?;
+    if let Err(e) = check_runnable(store, &i).await {
+        // Work is waiting and no person is there to read the refusal.
+        if trigger == Trigger::Worker {
+            crate::attention::refused(store, &i, &e).await?;
+        }
+        return Err(e);
+    }
     let plan = Plan::resolve(store, &i).await?;
     store
         .interrupt_stale_runs(i.id, now_ms() - STALE_RUN_MS)
@@ -244,7 +250,9 @@ pub async fn sync_with(
         };
         let result = drive(store, &i, &plan, &stream, run.id, guard).await;
         let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
-        runs.push(store.finish_run(run.id, error.as_ref()).await?);
+        let run = store.finish_run(run.id, error.as_ref()).await?;
+        crate::attention::after_run(store, &i, &run).await?;
+        runs.push(run);
         result?;
     }
     Ok(runs)

@@ -16,12 +16,14 @@ pub const KIZUNA: &str = env!("CARGO_BIN_EXE_kizuna");
 
 /// Environment variables the CLI reads as defaults; removed from every child
 /// so that the caller's environment cannot change what a test runs against.
-const CLI_ENV: [&str; 5] = [
+const CLI_ENV: [&str; 7] = [
     "KIZUNA_DATA_DIR",
     "KIZUNA_DATABASE_URL",
     "KIZUNA_BIND",
     "KIZUNA_HISTORY_DAYS",
     "KIZUNA_WORKER_LEASE_SECS",
+    "KIZUNA_SMTP_URL",
+    "KIZUNA_MAIL_FROM",
 ];
 
 /// How long one CLI command may take.

@@ -1,0 +1,5 @@
+//! Kizuna's outside world: the protocols it speaks to servers a business
+//! already runs. Each connector turns the peer's failures into words a person
+//! can act on; none of them knows the store.
+
+pub mod smtp;

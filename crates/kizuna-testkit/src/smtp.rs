@@ -1,0 +1,133 @@
+//! A real SMTP server for tests: aiosmtpd (from PyPI), started on a free
+//! port of 127.0.0.1, delivering every message into a Maildir the test reads.
+
+use crate::skip_or_fail;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Python that runs aiosmtpd (`KIZUNA_TEST_PYTHON`, else `python3`).
+fn python() -> String {
+    std::env::var("KIZUNA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// aiosmtpd listening on `port`, writing into `maildir`; stopped when dropped.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl SmtpSink {
+    /// Starts aiosmtpd, or `None` when it is not installed (the test has
+    /// then been reported as skipped, or failed under
+    /// `KIZUNA_TEST_SERVICES=required`).
+    pub fn start(test: &str) -> Option<SmtpSink> {
+        let installed = Command::new(python())
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            skip_or_fail(
+                test,
+                "aiosmtpd",
+                "python3 -m aiosmtpd is not installed (pip install aiosmtpd)",
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free local port")
+            .port();
+        let mut sink = SmtpSink {
+            port,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            child: None,
+        };
+        sink.restart();
+        Some(sink)
+    }
+
+    /// The URL for `--smtp-url`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    fn maildir(&self) -> PathBuf {
+        self.dir.path().join("maildir")
+    }
+
+    /// Stops the server: connections to its port are refused until `restart`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server (again) on the same port and Maildir, and waits
+    /// until it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        let log =
+            std::fs::File::create(self.dir.path().join("aiosmtpd.log")).expect("the aiosmtpd log");
+        let child = Command::new(python())
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(self.maildir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("aiosmtpd starts");
+        self.child = Some(child);
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not listen on {}: {}",
+                self.port,
+                std::fs::read_to_string(self.dir.path().join("aiosmtpd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every message received so far, raw, oldest first.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let Ok(entries) = std::fs::read_dir(self.maildir().join("new")) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, path)| std::fs::read(path).ok())
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived, and returns them all.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        let started = Instant::now();
+        loop {
+            let got = self.messages();
+            if got.len() >= n || started.elapsed() > timeout {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
