@@ -3,7 +3,7 @@
 
 use crate::catalog::standard_modules;
 use crate::records::RESERVED;
-use kizuna_domain::field::{FieldDef, FieldType, is_valid_api_name};
+use kizuna_domain::field::{FieldDef, FieldType, ModuleDef, is_valid_api_name};
 use kizuna_domain::{App, Error, Result};
 use kizuna_store::{Org, Store, User};
 
@@ -30,9 +30,21 @@ pub async fn add_custom_field(
     store: &Store,
     org_id: i64,
     module: &str,
-    mut field: FieldDef,
+    field: FieldDef,
 ) -> Result<FieldDef> {
     let m = store.module(org_id, module).await?;
+    let field = custom_field(&m, field)?;
+    if let Some(target) = &field.lookup_module {
+        store.module(org_id, target).await?;
+    }
+    store.add_field(org_id, module, &field).await?;
+    Ok(field)
+}
+
+/// A custom field for module `m`, checked and completed (length cap, label,
+/// flags), or the refusal naming what is wrong. Writes nothing.
+pub fn custom_field(m: &ModuleDef, mut field: FieldDef) -> Result<FieldDef> {
+    let module = &m.api_name;
     let name = field.api_name.clone();
     if !is_valid_api_name(&name) || RESERVED.contains(&name.as_str()) {
         return Err(Error::bad_request(
@@ -84,8 +96,7 @@ pub async fn add_custom_field(
         ));
     }
     if t == FieldType::Lookup {
-        let target = field.lookup_module.clone().unwrap_or_default();
-        store.module(org_id, &target).await?;
+        field.lookup_module = Some(field.lookup_module.unwrap_or_default());
     } else {
         field.lookup_module = None;
     }
@@ -94,6 +105,5 @@ pub async fn add_custom_field(
     }
     field.custom = true;
     field.in_use = true;
-    store.add_field(org_id, module, &field).await?;
     Ok(field)
 }

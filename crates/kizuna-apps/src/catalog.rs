@@ -372,12 +372,19 @@ fn events() -> Vec<ModuleDef> {
             "チケット購入フォーム項目",
             vec![
                 f("Label", T::Text).max(120).required(),
+                // The form's field types. Events has no number, currency or
+                // file fields (EVT-13).
                 f("Type", T::Picklist)
-                    .picklist(&["text", "dropdown", "date", "number", "email", "phone"])
+                    .picklist(crate::events::FORM_FIELD_TYPES)
                     .required(),
                 f("Section", T::Picklist)
                     .picklist(&["ticket", "buyer"])
                     .required(),
+                // A dropdown's values, one per line.
+                f("Options", T::Textarea).max(4000),
+                // The Attendees field the form field added (EVT-12); derived
+                // from the label when not given.
+                f("Field_Name", T::Text).max(64),
                 f("Event", T::Lookup).lookup("Events"),
             ],
         ),

@@ -29,6 +29,10 @@ fn sample_value(
     lookups: &HashMap<String, Vec<i64>>,
 ) -> Option<Value> {
     let name = f.api_name.as_str();
+    if name == "Field_Name" {
+        // Derived from the label by the purchase-form rule (EVT-12).
+        return None;
+    }
     Some(match f.field_type {
         FieldType::Email => json!(format!("{}{}@example.com", module.to_lowercase(), i + 1)),
         FieldType::Phone => json!(format!("03-1234-{:04}", i + 1)),

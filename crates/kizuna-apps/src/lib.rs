@@ -4,4 +4,5 @@
 pub mod admin;
 pub mod catalog;
 pub mod demo;
+pub mod events;
 pub mod records;

@@ -1,6 +1,7 @@
 //! Records as every app sees them: the module must exist and be enabled, values
 //! are validated against the org's field metadata, then stored.
 
+use crate::events;
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::{FieldError, Mode, invalid_fields, validate_fields};
 use kizuna_domain::{Error, Result, Text};
@@ -66,6 +67,9 @@ pub async fn create_many(
         .iter()
         .map(|r| validate_fields(&m, r, Mode::Create))
         .collect::<Result<Vec<_>>>()?;
+    if events::is_form(org, module) {
+        return events::create_form_fields(store, org, &m, valid, origin).await;
+    }
     store.create_records(org.id, &m, valid, origin).await
 }
 
@@ -79,6 +83,9 @@ pub async fn update(
     origin: Origin,
 ) -> Result<Record> {
     let m = enabled_module(store, org, module).await?;
+    if events::is_form(org, module) {
+        events::check_form_field_update(fields)?;
+    }
     let valid = validate_fields(&m, fields, Mode::Update)?;
     store
         .update_record(org.id, &m, id, valid, expected_version, origin)

@@ -248,6 +248,19 @@ impl Store {
     pub async fn add_field(&self, org_id: i64, module: &str, field: &FieldDef) -> Result<()> {
         self.module(org_id, module).await?;
         let mut tx = self.db.begin().await?;
+        self.add_field_in(&mut tx, org_id, module, field).await?;
+        tx.commit().await
+    }
+
+    /// `add_field` inside the caller's transaction, so that a field and the
+    /// record that defines it (a purchase-form field, EVT-12) commit together.
+    pub async fn add_field_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        module: &str,
+        field: &FieldDef,
+    ) -> Result<()> {
         // The position is taken inside the transaction: two fields added at
         // once never share one (PostgreSQL serialises on the module's row).
         let lock = match self.db.dialect() {
@@ -269,9 +282,8 @@ impl Store {
             )
             .await
             .map_err(db_error)?;
-        insert_field(&mut tx, org_id, module, field, next.id).await?;
-        bump_meta_version(&mut tx, org_id).await?;
-        tx.commit().await
+        insert_field(tx, org_id, module, field, next.id).await?;
+        bump_meta_version(tx, org_id).await
     }
 
     pub async fn set_module_enabled(&self, org_id: i64, module: &str, enabled: bool) -> Result<()> {

@@ -41,6 +41,7 @@ pub async fn diagnose(store: &Store, i: &Integration) -> Result<Vec<Error>> {
         )),
         _ => {}
     }
+    findings.extend(crate::readiness::problems(store, i).await?);
     Ok(findings)
 }
 

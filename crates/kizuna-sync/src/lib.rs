@@ -8,5 +8,6 @@ pub mod doctor;
 pub mod engine;
 pub mod lifecycle;
 pub mod mapping;
+pub mod readiness;
 pub mod settings;
 pub mod worker;

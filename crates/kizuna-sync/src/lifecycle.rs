@@ -309,6 +309,14 @@ pub async fn act(store: &Store, caller: &User, id: i64, action: Action) -> Resul
     }
     if action == Action::Enable || action == Action::Resume {
         check_acting_user(store, &i).await?;
+        // EVT-4/5: an org setting that would stop every sync is named now.
+        if let Some(problem) = crate::readiness::problems(store, &i)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Err(problem);
+        }
     }
     let enabled_by = (action == Action::Enable).then_some(caller.id);
     let updated = store

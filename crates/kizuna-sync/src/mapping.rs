@@ -3,6 +3,7 @@
 //! currency, decimal, integer or file fields to offer (EVT-13); resetting to
 //! the defaults is always possible.
 
+use kizuna_apps::events;
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::integration::{incompatible_mapping, types_compatible};
 use kizuna_domain::{App, Error, IntegrationKind, Kind, Result, Text};
@@ -143,6 +144,16 @@ pub async fn validate(store: &Store, i: &Integration, body: &Value) -> Result<Ve
     let items = body.as_array().ok_or_else(|| {
         Error::malformed_json("the mapping is an array of {\"source\", \"target\"}")
     })?;
+    // EVT-12: of the attendees' custom fields, only the purchase form's flow.
+    let form = if s.source_module == events::ATTENDEES {
+        let org = store
+            .org(s.source_org)
+            .await?
+            .ok_or_else(|| Error::not_found("Org", s.source_org))?;
+        Some(events::form_field_names(store, &org).await?)
+    } else {
+        None
+    };
     let mut out: Vec<Pair> = Vec::new();
     for item in items {
         let (Some(src), Some(dst)) = (
@@ -157,11 +168,32 @@ pub async fn validate(store: &Store, i: &Integration, body: &Value) -> Result<Ve
             field(&source, src, "source")?,
             field(&target, dst, "target")?,
         );
+        for (f, m) in [(sf, &source), (tf, &target)] {
+            if !f.in_use {
+                return Err(field_not_in_use(f, m));
+            }
+        }
         if s.unsupported.contains(&sf.field_type) || s.unsupported.contains(&tf.field_type) {
             return Err(incompatible_mapping(sf, tf, s.rule));
         }
+        if let Some(form) = &form
+            && sf.custom
+            && !form.contains(&sf.api_name)
+        {
+            return Err(not_a_form_field(sf, s.source_org));
+        }
         if !types_compatible(sf.field_type, tf.field_type) {
             return Err(incompatible_mapping(sf, tf, "GEN-5"));
+        }
+        if sf.field_type == FieldType::Picklist && tf.field_type == FieldType::Picklist {
+            let missing: Vec<&String> = sf
+                .picklist
+                .iter()
+                .filter(|v| !tf.picklist.contains(v))
+                .collect();
+            if !missing.is_empty() {
+                return Err(picklist_values_missing(sf, tf, &missing));
+            }
         }
         if out.iter().any(|p| p.target == dst) {
             return Err(Error::bad_request(
@@ -185,4 +217,104 @@ pub fn to_json(pairs: &[Pair]) -> Value {
             .map(|p| json!({"source": p.source, "target": p.target}))
             .collect::<Vec<_>>()
     )
+}
+
+/// A mapped field that was marked unused: it takes no new values.
+fn field_not_in_use(f: &FieldDef, m: &ModuleDef) -> Error {
+    Error::bad_request(
+        "mapping_field_not_in_use",
+        format!(
+            "{}.{} is marked unused, so it cannot be mapped.",
+            m.api_name, f.api_name
+        ),
+        format!(
+            "{}.{} は未使用に設定されているため、マッピングできません。",
+            m.api_name, f.api_name
+        ),
+    )
+    .with_rule("EVT-5")
+    .with_details(json!({"module": m.api_name, "field": f.api_name}))
+}
+
+/// EVT-12: an attendee custom field that is not on the purchase form.
+fn not_a_form_field(f: &FieldDef, events_org: i64) -> Error {
+    Error::new(
+        Kind::BadInput,
+        "mapping_not_a_form_field",
+        Text::new(
+            format!(
+                "Attendees.{} is not a field of the ticket purchase form: only the form's custom fields (ticket or buyer information) flow to the CRM.",
+                f.api_name
+            ),
+            format!(
+                "Attendees.{} はチケット購入フォームの項目ではありません。CRM に連携されるのは購入フォーム（チケット情報・購入者情報）のカスタム項目のみです。",
+                f.api_name
+            ),
+        ),
+        Text::new(
+            format!(
+                "Add the field to the purchase form (POST /api/v1/orgs/{events_org}/modules/Ticket_Form_Fields/records with Label, Type and Section) and map the field it makes."
+            ),
+            format!(
+                "購入フォームに項目を追加し（POST /api/v1/orgs/{events_org}/modules/Ticket_Form_Fields/records に Label・Type・Section を指定）、作成された項目をマッピングしてください。"
+            ),
+        ),
+    )
+    .with_rule("EVT-12")
+    .with_details(json!({"module": events::ATTENDEES, "field": f.api_name}))
+}
+
+/// A dropdown whose values the CRM picklist lacks: those attendees would fail.
+fn picklist_values_missing(sf: &FieldDef, tf: &FieldDef, missing: &[&String]) -> Error {
+    let list = missing
+        .iter()
+        .map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::new(
+        Kind::BadInput,
+        "mapping_picklist_values",
+        Text::new(
+            format!(
+                "{} offers values the picklist {} does not have: {list}.",
+                sf.api_name, tf.api_name
+            ),
+            format!(
+                "{} には選択リスト {} にない値があります: {list}。",
+                sf.api_name, tf.api_name
+            ),
+        ),
+        Text::new(
+            format!(
+                "Add {list} to the values of {} in the CRM, then map again.",
+                tf.api_name
+            ),
+            format!(
+                "CRM の {} の選択肢に {list} を追加してから、もう一度マッピングしてください。",
+                tf.api_name
+            ),
+        ),
+    )
+    .with_rule("EVT-13")
+    .with_details(json!({"source": sf.api_name, "target": tf.api_name, "missing": missing}))
+}
+
+/// A saved mapping that no longer fits the modules (a field removed from the
+/// purchase form, marked unused, changed…): the sync stops until it is
+/// mapped again or reset (EVT-5).
+pub(crate) fn broken(id: i64, e: &Error) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "mapping_broken",
+        Text::new(
+            format!("The field mapping of integration {id} no longer fits the modules: {}", e.message.en),
+            format!("連携 {id} の項目マッピングがモジュールと合わなくなりました: {}", e.message.ja),
+        ),
+        Text::new(
+            format!("Reset the field mapping (POST /api/v1/integrations/{id}/mapping/reset) or map the fields again."),
+            format!("項目マッピングをリセットする（POST /api/v1/integrations/{id}/mapping/reset）か、項目を再度マッピングしてください。"),
+        ),
+    )
+    .with_rule("EVT-5")
+    .with_details(e.to_json()["error"].clone())
 }

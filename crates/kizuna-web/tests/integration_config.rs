@@ -182,7 +182,16 @@ async fn gen_5_evt_13_mapped_fields_hold_the_same_kind_of_data_and_reset_is_alwa
             assert_eq!(status, 201, "{body}");
         }
     };
-    add(s.events.id, "Attendees", json!({"api_name": "Shirt_Size", "label": "Shirt size", "type": "picklist", "picklist": ["S", "M", "L"]})).await;
+    // An attendee field of the purchase form (EVT-12): a dropdown.
+    let (status, body) = s
+        .app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Ticket_Form_Fields/records", s.events.id),
+            &s.events_admin.key,
+            &json!({"fields": {"Label": "Shirt size", "Type": "dropdown", "Section": "buyer", "Options": "S\nM\nL", "Field_Name": "Shirt_Size"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     add(
         s.events.id,
         "Attendees",

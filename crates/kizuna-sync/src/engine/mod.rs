@@ -219,14 +219,20 @@ pub async fn sync_with(
         store.set_integration_stopped(i.id, None).await?;
         i = load(store, id).await?;
     }
-    if let Err(e) = check_runnable(store, &i).await {
-        // Work is waiting and no person is there to read the refusal.
-        if trigger == Trigger::Worker {
-            crate::attention::refused(store, &i, &e).await?;
+    let ready = match check_runnable(store, &i).await {
+        Ok(()) => Plan::resolve(store, &i).await,
+        Err(e) => Err(e),
+    };
+    let plan = match ready {
+        Ok(plan) => plan,
+        Err(e) => {
+            // Work is waiting and no person is there to read the refusal.
+            if trigger == Trigger::Worker && e.kind != Kind::Internal {
+                crate::attention::refused(store, &i, &e).await?;
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
-    let plan = Plan::resolve(store, &i).await?;
+    };
     store
         .interrupt_stale_runs(i.id, now_ms() - STALE_RUN_MS)
         .await?;

@@ -18,7 +18,7 @@ use crate::mapping::{Pair, crm_and_other};
 use kizuna_apps::records::{association_name, enabled_module};
 use kizuna_domain::field::ModuleDef;
 use kizuna_domain::validate::{Mode, email_key, validate_fields};
-use kizuna_domain::{App, Error, Kind, Result, Text};
+use kizuna_domain::{App, Error, Result};
 use kizuna_store::{
     Integration, Json, Link, LinkSide, Org, Origin, Record, Store, StreamChange, Tx, now_ms,
 };
@@ -86,7 +86,7 @@ impl Plan {
         let target_name = settings["target_module"].as_str().unwrap_or("Leads");
         let mapping = crate::mapping::validate(store, i, &i.mapping.0)
             .await
-            .map_err(|e| mapping_broken(i.id, &e))?;
+            .map_err(|e| crate::mapping::broken(i.id, &e))?;
         let trigger = STATUS_ORDER
             .into_iter()
             .find(|s| settings["trigger_status"].as_str() == Some(s))
@@ -266,23 +266,6 @@ fn copy(from: &Map<String, Value>, key: &str, to: &mut Map<String, Value>, as_ke
     if let Some(v) = from.get(key).filter(|v| !v.is_null()) {
         to.insert(as_key.to_string(), v.clone());
     }
-}
-
-fn mapping_broken(id: i64, e: &Error) -> Error {
-    Error::new(
-        Kind::Conflict,
-        "mapping_broken",
-        Text::new(
-            format!("The field mapping of integration {id} no longer fits the modules: {}", e.message.en),
-            format!("連携 {id} の項目マッピングがモジュールと合わなくなりました: {}", e.message.ja),
-        ),
-        Text::new(
-            format!("Reset the field mapping (POST /api/v1/integrations/{id}/mapping/reset) or map the fields again."),
-            format!("項目マッピングをリセットする（POST /api/v1/integrations/{id}/mapping/reset）か、項目を再度マッピングしてください。"),
-        ),
-    )
-    .with_rule("EVT-5")
-    .with_details(e.to_json()["error"].clone())
 }
 
 /// One chunk's writes, with the links to save at its end.
