@@ -145,7 +145,7 @@ pub async fn patch_org(
         }
     };
     if let Some(c) = currency {
-        s.store.set_currency(org.id, c).await?;
+        kizuna_sync::lifecycle::set_currency(&s.store, &org, c).await?;
     }
     if let Some(plan) = plan
         && plan != org.plan

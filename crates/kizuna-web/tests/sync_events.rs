@@ -216,6 +216,19 @@ async fn evt_11_financial_fields_wait_for_the_crm_currency_and_the_history_says_
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // Setting the currency brings the figures over without the event changing.
+    let runs = w.sync().await;
+    assert_eq!(run(&runs, "events")["updated"], 1, "{runs:?}");
+    let campaign = &w.list(&w.crm, "Campaigns").await[0];
+    assert_eq!(
+        (
+            &campaign["fields"]["Budgeted_Cost"],
+            &campaign["fields"]["Actual_Cost"]
+        ),
+        (&yen(500000), &yen(120000)),
+        "{campaign}"
+    );
+    assert_eq!(writes(&w.sync().await), 0, "and once only");
     w.edit(&w.events, "Events", expo, json!({"Expenses": yen(150000)}))
         .await;
     let runs = w.sync().await;
