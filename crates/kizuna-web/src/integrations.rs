@@ -393,6 +393,45 @@ pub async fn sync(
     })))
 }
 
+/// Invites CRM Leads and Contacts to the event of a Campaign (EVT-14), as
+/// members of the CRM org: `{"campaign": id, "records": [id, …]}`. Each
+/// person becomes an attendee linked to their record; those who cannot be
+/// invited are listed with the reason.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/invite", tag = "integrations", request_body = Value,
+    params(("id" = i64, Path, description = "Integration id")),
+    responses((status = 200, description = "{campaign, event, invited, not_invited}"),
+        (status = 404, description = "A record that is not a Lead or Contact of the CRM org"),
+        (status = 409, description = "The Campaign is not an event of the integration, or the integration is not running")))]
+pub async fn invite(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let campaign = body
+        .0
+        .get("campaign")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Error::malformed_json("\"campaign\" must be a Campaign id"))?;
+    let records = body
+        .0
+        .get("records")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>())
+        .ok_or_else(|| {
+            Error::malformed_json("\"records\" must be an array of Lead or Contact ids")
+        })?;
+    let done = engine::invite(
+        &s.store,
+        &caller.0.user,
+        id("Integration", &raw)?,
+        campaign,
+        &records,
+    )
+    .await?;
+    Ok(Json(json!(done)))
+}
+
 /// A dry run: what a sync would add, update, link to an existing record,
 /// delete, skip and fail, with the reasons; writes nothing.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/preview", tag = "integrations",

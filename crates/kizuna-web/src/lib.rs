@@ -80,6 +80,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::doctor))
         .routes(routes!(integrations::sync))
         .routes(routes!(integrations::preview))
+        .routes(routes!(integrations::invite))
         .routes(routes!(integrations::history))
         .routes(routes!(integrations::run_items))
 }

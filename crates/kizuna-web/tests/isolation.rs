@@ -413,6 +413,12 @@ async fn walk_every_route(backend: Backend) {
             None,
         ),
         case(
+            "POST",
+            "/api/v1/integrations/{id}/invite",
+            integration(b_link, "invite"),
+            Some(json!({"campaign": 1, "records": [b_contact]})),
+        ),
+        case(
             "GET",
             "/api/v1/integrations/{id}/history",
             integration(b_link, "history"),

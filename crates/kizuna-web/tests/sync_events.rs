@@ -7,7 +7,7 @@
 mod sync_world;
 
 use kizuna_domain::App;
-use kizuna_testkit::{Backend, TestApp, code};
+use kizuna_testkit::{Backend, TestApp, code, fingerprint};
 use serde_json::{Value, json};
 use sync_world::*;
 
@@ -549,4 +549,124 @@ async fn a_run_that_would_delete_most_linked_records_stops_and_asks_before_delet
         .get(&format!("/api/v1/integrations/{}", w.id), &w.admin.key)
         .await;
     assert_eq!(i["stopped"], Value::Null);
+}
+
+#[tokio::test]
+async fn evt_14_crm_leads_and_contacts_are_invited_to_an_event_as_attendees_without_coming_back_twice()
+ {
+    let w = world("evt_14_invite").await;
+    let expo = w.event("Fukuoka Summit").await;
+    w.attendee(expo, "already@example.com", "Sato", "registered")
+        .await;
+    w.sync().await;
+    let campaign = w.list(&w.crm, "Campaigns").await[0]["id"]
+        .as_i64()
+        .expect("the event's Campaign");
+    let already = w.list(&w.crm, "Leads").await[0]["id"]
+        .as_i64()
+        .expect("the attendee's Lead");
+    let lead = w
+        .create(&w.crm, "Leads", json!({"Last_Name": "Ueda", "First_Name": "Yui", "Email": "yui@example.com", "Company": "Ueda Shoji"}))
+        .await;
+    let contact = w
+        .create(
+            &w.crm,
+            "Contacts",
+            json!({"Last_Name": "Hara", "Email": "Hara@Example.com"}),
+        )
+        .await;
+    let no_email = w
+        .create(&w.crm, "Leads", json!({"Last_Name": "Noda"}))
+        .await;
+    let invite = format!("/api/v1/integrations/{}/invite", w.id);
+
+    // Bad input (an id that is no Lead or Contact of the CRM) invites no one.
+    let before = fingerprint(&w.app.store).await;
+    let (status, body) = w
+        .app
+        .post(
+            &invite,
+            &w.admin.key,
+            &json!({"campaign": campaign, "records": [lead, expo]}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        fingerprint(&w.app.store).await,
+        before,
+        "nothing was written"
+    );
+    let unsynced = w
+        .create(
+            &w.crm,
+            "Campaigns",
+            json!({"Campaign_Name": "Not yet an event"}),
+        )
+        .await;
+    let (status, body) = w
+        .app
+        .post(
+            &invite,
+            &w.admin.key,
+            &json!({"campaign": unsynced, "records": [lead]}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (409, "campaign_not_an_event"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["rule"], "EVT-14");
+
+    let (status, body) = w
+        .app
+        .post(
+            &invite,
+            &w.admin.key,
+            &json!({"campaign": campaign, "records": [lead, contact, no_email, already]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["event"], expo);
+    let invited: Vec<i64> = body["invited"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|x| x["record"]["id"].as_i64())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(invited, [lead, contact], "{body}");
+    let why = |id: i64| {
+        body["not_invited"]
+            .as_array()
+            .and_then(|l| l.iter().find(|x| x["record"]["id"] == id).cloned())
+            .unwrap_or_else(|| panic!("{id} is listed with its reason: {body}"))
+    };
+    assert_eq!(why(no_email)["code"], "no_email");
+    assert_eq!(why(already)["code"], "already_attending");
+    assert!(why(already)["attendee"].is_i64());
+
+    let attendees = w.list(&w.events, "Attendees").await;
+    let yui = field(&attendees, "Email", "yui@example.com").expect("Yui attends");
+    assert_eq!(yui["fields"]["Event"], expo);
+    assert_eq!(yui["fields"]["Status"], "registered");
+    assert_eq!(yui["fields"]["Company"], "Ueda Shoji");
+    assert!(field(&attendees, "Email", "Hara@Example.com").is_some());
+    assert!(
+        w.related(&w.crm, "Campaigns", campaign, "Leads")
+            .await
+            .contains(&lead)
+    );
+    assert!(
+        w.related(&w.crm, "Campaigns", campaign, "Contacts")
+            .await
+            .contains(&contact)
+    );
+    // The invited attendees are the CRM's own people: no second Lead.
+    let leads = w.list(&w.crm, "Leads").await.len();
+    let runs = w.sync().await;
+    let attendees = run(&runs, "attendees");
+    assert_eq!(writes(std::slice::from_ref(attendees)), 0, "{runs:?}");
+    assert_eq!(w.list(&w.crm, "Leads").await.len(), leads);
 }

@@ -13,6 +13,7 @@ mod events;
 pub mod merge;
 mod outcome;
 
+pub use events::invite::{Invitation, MAX_INVITEES, invite};
 pub use outcome::Outcome;
 
 use crate::lifecycle::{check_acting_user, parse_kind, waiting_for_other_side};
@@ -141,7 +142,7 @@ pub async fn pending(store: &Store, i: &Integration) -> Result<bool> {
 
 /// Refuses to sync an integration that is not running, saying why and who
 /// can change that.
-async fn check_runnable(store: &Store, i: &Integration) -> Result<()> {
+pub(crate) async fn check_runnable(store: &Store, i: &Integration) -> Result<()> {
     match i.state() {
         State::Active => {}
         State::Pending => return Err(waiting_for_other_side(store, i).await?),

@@ -27,6 +27,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 mod attendees;
+pub(crate) mod invite;
 mod reasons;
 
 use reasons::*;
