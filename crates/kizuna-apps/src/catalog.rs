@@ -144,6 +144,10 @@ fn crm() -> Vec<ModuleDef> {
                 f("End_Date", T::Date),
                 f("Budgeted_Cost", T::Currency),
                 f("Actual_Cost", T::Currency),
+                // An event's figures, kept by CRM ⇄ Events (EVT-14).
+                f("Tickets_Sold", T::Integer),
+                f("Check_Ins", T::Integer),
+                f("Revenue", T::Currency),
                 f("Description", T::Textarea),
             ],
         ),

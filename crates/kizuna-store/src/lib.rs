@@ -7,6 +7,7 @@ pub mod meta;
 pub mod orgs;
 pub mod outbox;
 pub mod records;
+pub mod referrers;
 pub mod sync;
 pub mod users;
 

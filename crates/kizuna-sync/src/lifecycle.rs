@@ -462,8 +462,9 @@ pub async fn apply_plan(store: &Store, org_id: i64) -> Result<()> {
 }
 
 /// Sets (or clears) an org's currency. A CRM org's first currency brings its
-/// events' budgets and expenses to their Campaigns (EVT-11): the events of
-/// every live CRM ⇄ Events integration are read again by the next sync.
+/// events' budgets, expenses and revenue to their Campaigns (EVT-11, EVT-14):
+/// the events and orders of its live CRM ⇄ Events integration are read again
+/// by the next sync.
 pub async fn set_currency(store: &Store, org: &Org, currency: Option<&str>) -> Result<()> {
     store.set_currency(org.id, currency).await?;
     if org.currency.is_some() || currency.is_none() || org.app()? != App::Crm {
@@ -474,7 +475,10 @@ pub async fn set_currency(store: &Store, org: &Org, currency: Option<&str>) -> R
         .await?
     {
         let (_, events) = crate::mapping::crm_and_other(store, &i, App::Events).await?;
-        store.resend_records(events, "Events").await?;
+        // Events carry budgets and expenses; orders, the revenue.
+        for module in ["Events", "Orders"] {
+            store.resend_records(events, module).await?;
+        }
     }
     Ok(())
 }

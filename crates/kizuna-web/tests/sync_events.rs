@@ -667,6 +667,84 @@ async fn evt_14_crm_leads_and_contacts_are_invited_to_an_event_as_attendees_with
     let leads = w.list(&w.crm, "Leads").await.len();
     let runs = w.sync().await;
     let attendees = run(&runs, "attendees");
-    assert_eq!(writes(std::slice::from_ref(attendees)), 0, "{runs:?}");
+    assert_eq!(
+        (&attendees["added"], &attendees["linked"]),
+        (&json!(0), &json!(0)),
+        "{runs:?}"
+    );
     assert_eq!(w.list(&w.crm, "Leads").await.len(), leads);
+}
+
+#[tokio::test]
+async fn evt_14_the_campaign_shows_tickets_sold_revenue_and_check_ins() {
+    let w = world("evt_14_figures").await;
+    let expo = w.event("Nagoya Tech Day").await;
+    let a = w.attendee(expo, "a@example.com", "Abe", "registered").await;
+    w.attendee(expo, "b@example.com", "Baba", "attended").await;
+    w.attendee(expo, "c@example.com", "Chiba", "cancelled")
+        .await;
+    for (total, status) in [(300_000, "paid"), (100_000, "pending"), (50_000, "paid")] {
+        w.create(
+            &w.events,
+            "Orders",
+            json!({"Event": expo, "Buyer_Email": "buyer@example.com", "Total": yen(total), "Status": status}),
+        )
+        .await;
+    }
+    w.sync().await;
+    let figures = |c: &Value| {
+        (
+            c["fields"]["Tickets_Sold"].clone(),
+            c["fields"]["Check_Ins"].clone(),
+            c["fields"]["Revenue"].clone(),
+        )
+    };
+    let campaign = &w.list(&w.crm, "Campaigns").await[0];
+    assert_eq!(
+        figures(campaign),
+        (json!(2), json!(1), Value::Null),
+        "no revenue before the CRM has a currency (EVT-11): {campaign}"
+    );
+
+    let (status, body) = w
+        .app
+        .patch(
+            &format!("/api/v1/orgs/{}", w.crm.id),
+            &w.admin.key,
+            &json!({"currency": "JPY"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    w.sync().await;
+    let campaign = &w.list(&w.crm, "Campaigns").await[0];
+    assert_eq!(
+        figures(campaign),
+        (json!(2), json!(1), yen(350_000)),
+        "paid orders only: {campaign}"
+    );
+
+    // Check-ins and invitations move the figures; nothing else is written.
+    w.edit(&w.events, "Attendees", a, json!({"Status": "attended"}))
+        .await;
+    let lead = w
+        .create(
+            &w.crm,
+            "Leads",
+            json!({"Last_Name": "Doi", "Email": "doi@example.com"}),
+        )
+        .await;
+    let campaign_id = campaign["id"].as_i64().expect("id");
+    let (status, body) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{}/invite", w.id),
+            &w.admin.key,
+            &json!({"campaign": campaign_id, "records": [lead]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    w.sync().await;
+    let campaign = &w.list(&w.crm, "Campaigns").await[0];
+    assert_eq!(figures(campaign), (json!(3), json!(2), yen(350_000)));
+    assert_eq!(writes(&w.sync().await), 0, "figures are written once");
 }

@@ -165,8 +165,9 @@ async fn sync_run_from_the_command_line_reports_each_run_and_exits_1_when_record
         .lines()
         .find(|l| l.contains("events-to-crm attendees"))
         .unwrap_or_else(|| panic!("an attendees run line:\n{out}"));
+    // Updated: the event's Campaign, with its tickets sold (EVT-14).
     assert!(
-        line.contains("added 14, updated 0, linked 6, deleted 0, skipped 0, failed 0"),
+        line.contains("added 14, updated 1, linked 6, deleted 0, skipped 0, failed 0"),
         "{line}"
     );
     assert_eq!(s.leads().await, 14);

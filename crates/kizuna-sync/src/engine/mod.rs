@@ -22,6 +22,7 @@ use kizuna_domain::{Error, IntegrationKind, Kind, Result, Text};
 use kizuna_store::{Counts, Integration, Item, Pos, Run, Store, StreamChange, Tx, now_ms};
 use serde::Serialize;
 use serde_json::json;
+use std::collections::BTreeSet;
 
 /// Changes per transaction.
 const BATCH: usize = 500;
@@ -113,6 +114,21 @@ impl Plan {
     ) -> Result<()> {
         match self {
             Plan::Events(p) => p.apply(store, tx, stream, changes, out).await,
+        }
+    }
+
+    /// After a stream's last chunk: derived figures of the records the run
+    /// touched (of all of them when `all`: the last run did not finish).
+    async fn settle_in(
+        &self,
+        store: &Store,
+        tx: &mut Tx,
+        stream: &Stream,
+        touched: &BTreeSet<i64>,
+        all: bool,
+    ) -> Result<Counts> {
+        match self {
+            Plan::Events(p) => p.settle_in(store, tx, stream, touched, all).await,
         }
     }
 }
@@ -237,8 +253,14 @@ pub async fn sync_with(
     store
         .interrupt_stale_runs(i.id, now_ms() - STALE_RUN_MS)
         .await?;
+    // A stream whose last run did not finish may have left figures behind.
+    let recent = store.runs(i.id, None, 20).await?;
     let mut runs = Vec::new();
     for stream in plan.streams() {
+        let unfinished = recent
+            .iter()
+            .find(|r| r.data_type == stream.data_type)
+            .is_some_and(|r| r.state == "interrupted" || r.state == "failed");
         let pending = {
             let at = store.cursor(i.id, stream.name).await?;
             store.stream_pending(stream.org, stream.module, at).await?
@@ -255,7 +277,7 @@ pub async fn sync_with(
             let linked: i64 = store.link_counts(i.id).await?.iter().map(|(_, n)| n).sum();
             Some(((linked as f64 * MASS_DELETE_SHARE) as i64).max(MASS_DELETE_MIN))
         };
-        let result = drive(store, &i, &plan, &stream, run.id, guard).await;
+        let result = drive(store, &i, &plan, &stream, run.id, guard, unfinished).await;
         let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
         let run = store.finish_run(run.id, error.as_ref()).await?;
         crate::attention::after_run(store, &i, &run).await?;
@@ -273,8 +295,10 @@ async fn drive(
     stream: &Stream,
     run: i64,
     guard: Option<i64>,
+    unfinished: bool,
 ) -> Result<()> {
     let mut deleted = 0;
+    let mut touched = BTreeSet::new();
     // After a chunk failed on a record, its changes are retried one at a time
     // up to here, so that one bad record fails alone.
     let mut careful_until: Option<Pos> = None;
@@ -289,7 +313,11 @@ async fn drive(
             .stream_changes_in(&mut tx, stream.org, stream.module, from, limit)
             .await?;
         let Some(last) = changes.last() else {
-            return Ok(());
+            let counts = plan
+                .settle_in(store, &mut tx, stream, &touched, unfinished)
+                .await?;
+            store.record_progress_in(&mut tx, run, counts, &[]).await?;
+            return tx.commit().await;
         };
         let to = last.pos();
         if !store
@@ -315,6 +343,7 @@ async fn drive(
                     .record_progress_in(&mut tx, run, out.counts, &out.items)
                     .await?;
                 tx.commit().await?;
+                touched.append(&mut out.touched);
             }
             // The database itself failed: stop; the job is retried.
             Err(e) if e.kind == Kind::Internal => return Err(e),
@@ -414,6 +443,7 @@ pub async fn preview(store: &Store, id: i64) -> Result<Preview> {
     for stream in plan.streams() {
         let mut out = Outcome::default();
         let mut seen = 0;
+        let mut touched = BTreeSet::new();
         loop {
             let from = store.cursor_in(&mut tx, i.id, stream.name).await?;
             let changes = store
@@ -430,7 +460,12 @@ pub async fn preview(store: &Store, id: i64) -> Result<Preview> {
                 .await?;
             plan.apply(store, &mut tx, &stream, &changes, &mut out)
                 .await?;
+            touched.append(&mut out.touched);
         }
+        let settled = plan
+            .settle_in(store, &mut tx, &stream, &touched, false)
+            .await?;
+        out.counts.add(settled);
         steps.push(PreviewStep {
             direction: stream.direction,
             data_type: stream.data_type,

@@ -27,6 +27,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 mod attendees;
+mod figures;
 pub(crate) mod invite;
 mod reasons;
 
@@ -38,6 +39,7 @@ const EVENT: &str = "event";
 const EVENTS_STREAM: &str = "events:Events";
 const CAMPAIGNS_STREAM: &str = "crm:Campaigns";
 const ATTENDEES_STREAM: &str = "events:Attendees";
+const ORDERS_STREAM: &str = "events:Orders";
 
 /// Attendee statuses in the order an attendee passes through them.
 const STATUS_ORDER: [&str; 3] = ["registered", "confirmed", "attended"];
@@ -119,6 +121,12 @@ impl Plan {
         changes: &[StreamChange],
         out: &mut Outcome,
     ) -> Result<()> {
+        if Self::moves_figures(stream) {
+            // Every change counts here, the integration's own (an invited
+            // attendee) too: the figures are counted, not sent.
+            let all: Vec<i64> = changes.iter().map(|c| c.record_id).collect();
+            out.touched.extend(self.events_of(store, tx, &all).await?);
+        }
         // Each record once, in order; a record whose every change here is
         // this integration's own write is not sent back (no echo).
         let mut ids: Vec<i64> = Vec::new();
@@ -145,7 +153,9 @@ impl Plan {
         match stream.name {
             EVENTS_STREAM => w.events_changed(&ids, &ops).await?,
             CAMPAIGNS_STREAM => w.campaigns_changed(&ids, &ops).await?,
-            _ => w.attendees_changed(&ids).await?,
+            ATTENDEES_STREAM => w.attendees_changed(&ids).await?,
+            // Orders only move figures (above).
+            _ => {}
         }
         let links = std::mem::take(&mut w.links);
         store.save_links_in(w.tx, &links).await
@@ -260,6 +270,7 @@ pub(crate) fn streams(crm: i64, events: i64) -> Vec<Stream> {
             "events-to-crm",
             "attendees",
         ),
+        s(ORDERS_STREAM, events, "Orders", "events-to-crm", "orders"),
     ]
 }
 

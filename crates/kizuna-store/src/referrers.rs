@@ -1,0 +1,126 @@
+//! Figures over the records that point at a record through a lookup — an
+//! event's attendees by status, the total of its paid orders — counted by the
+//! database through `record_refs`, so a figure costs the referrers of the
+//! records asked about and nothing else.
+
+use crate::Store;
+use crate::db::{Dialect, Tx, db_error};
+use kizuna_domain::Result;
+
+/// How many records point at `target`, with `value` in the grouped field.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Tally {
+    pub target: i64,
+    pub value: Option<String>,
+    pub n: i64,
+}
+
+/// The sum of a currency field over the records that point at `target`, in
+/// one currency (minor units).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Total {
+    pub target: i64,
+    pub currency: Option<String>,
+    pub amount_minor: i64,
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Live records of `module` pointing at each of `targets` through the
+    /// lookup `lookup`, counted by the text value of their field `by`.
+    pub async fn tally_referrers_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        targets: &[i64],
+        (module, lookup): (&str, &str),
+        by: &str,
+    ) -> Result<Vec<Tally>> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let value = self.db.dialect().json_field_text(4);
+        let sql = format!(
+            "SELECT x.to_id AS target, {value} AS value, COUNT(*) AS n \
+             FROM record_refs x JOIN records r ON r.id = x.from_id \
+             WHERE x.org_id = $1 AND x.field = $2 AND r.module = $3 AND r.deleted_at IS NULL \
+             AND x.to_id IN ({}) GROUP BY x.to_id, {value}",
+            id_list(targets)
+        );
+        tx.x()
+            .fetch_all(&sql, &crate::args![org_id, lookup, module, by])
+            .await
+            .map_err(db_error)
+    }
+
+    /// The sum of the currency field `money` over the live records of
+    /// `module` pointing at each of `targets` through `lookup`, among those
+    /// whose field `only.0` is `only.1`, per currency.
+    pub async fn total_referrers_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        targets: &[i64],
+        (module, lookup): (&str, &str),
+        money: &str,
+        only: (&str, &str),
+    ) -> Result<Vec<Total>> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (amount, currency) = match self.db.dialect() {
+            Dialect::Sqlite => (
+                "json_extract(r.fields, '$.' || $4 || '.amount_minor')",
+                "json_extract(r.fields, '$.' || $4 || '.currency')",
+            ),
+            Dialect::Postgres => (
+                "((r.fields -> $4) ->> 'amount_minor')::bigint",
+                "((r.fields -> $4) ->> 'currency')",
+            ),
+        };
+        let filter = self.db.dialect().json_field_text(5);
+        let sql = format!(
+            "SELECT x.to_id AS target, {currency} AS currency, CAST(SUM({amount}) AS BIGINT) AS amount_minor \
+             FROM record_refs x JOIN records r ON r.id = x.from_id \
+             WHERE x.org_id = $1 AND x.field = $2 AND r.module = $3 AND r.deleted_at IS NULL \
+             AND {filter} = $6 AND {amount} IS NOT NULL \
+             AND x.to_id IN ({}) GROUP BY x.to_id, {currency}",
+            id_list(targets)
+        );
+        tx.x()
+            .fetch_all(
+                &sql,
+                &crate::args![org_id, lookup, module, money, only.0, only.1],
+            )
+            .await
+            .map_err(db_error)
+    }
+    /// The records that the records `from` point at through `lookup`.
+    pub async fn targets_of_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        from: &[i64],
+        lookup: &str,
+    ) -> Result<Vec<i64>> {
+        if from.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT DISTINCT to_id AS id FROM record_refs WHERE org_id = $1 AND field = $2 AND from_id IN ({})",
+            id_list(from)
+        );
+        let rows: Vec<crate::db::IdRow> = tx
+            .x()
+            .fetch_all(&sql, &crate::args![org_id, lookup])
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+}
