@@ -24,7 +24,8 @@ pub struct Total {
     pub amount_minor: i64,
 }
 
-fn id_list(ids: &[i64]) -> String {
+/// Ids written into a statement as a list (integers: nothing to escape).
+pub(crate) fn id_list(ids: &[i64]) -> String {
     ids.iter()
         .map(i64::to_string)
         .collect::<Vec<_>>()

@@ -486,6 +486,29 @@ pub async fn history(
     ))
 }
 
+/// Sends a run's failed records through again (administrators), once their
+/// cause is mended: they are read again and a sync runs at once (GEN-8).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/history/{run}/retry", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id"), ("run" = i64, Path, description = "Run id")),
+    responses((status = 200, description = "{resent, runs}")))]
+pub async fn retry(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((raw, raw_run)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let done = engine::retry(
+        &s.store,
+        &caller.0.user,
+        id("Integration", &raw)?,
+        id("Run", &raw_run)?,
+    )
+    .await?;
+    Ok(Json(json!({
+        "resent": done.resent,
+        "runs": done.runs.iter().map(run_json).collect::<Vec<_>>(),
+    })))
+}
+
 /// The items of one run, in order, after item `after` (its `id`).
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/history/{run}/items", tag = "integrations",
     params(("id" = i64, Path, description = "Integration id"), ("run" = i64, Path, description = "Run id"),

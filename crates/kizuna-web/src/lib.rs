@@ -83,6 +83,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::invite))
         .routes(routes!(integrations::history))
         .routes(routes!(integrations::run_items))
+        .routes(routes!(integrations::retry))
 }
 
 /// Liveness: answers while the server runs.

@@ -430,6 +430,12 @@ async fn walk_every_route(backend: Backend) {
             integration(b_link, &format!("history/{b_run}/items")),
             None,
         ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/history/{run}/retry",
+            integration(b_link, &format!("history/{b_run}/retry")),
+            None,
+        ),
         // Her own integration, with another org's run.
         case(
             "GET",

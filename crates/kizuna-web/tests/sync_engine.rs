@@ -208,6 +208,41 @@ async fn gen_8_a_record_that_cannot_be_written_fails_alone_with_its_reason_in_th
         .expect("the failure is in the history");
     assert_eq!(failed["source_id"], long);
     assert_eq!(failed["details"]["cause"]["field"], "City", "{failed}");
+
+    // Once the cause is mended, the run's failed record is retried at once.
+    let failed_run = run(&runs, "attendees")["id"].as_i64().expect("run id");
+    let retry = format!("/api/v1/integrations/{}/history/{failed_run}/retry", w.id);
+    let (status, body) = w.app.call("POST", &retry, Some(&w.admin.key), None).await;
+    assert_eq!(status, 200, "{body}");
+    let runs = body["runs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        (
+            body["resent"].as_i64(),
+            run(&runs, "attendees")["failed"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "the cause is still there: {body}"
+    );
+    let (status, body) = w
+        .app
+        .call(
+            "POST",
+            &format!("/api/v1/integrations/{}/mapping/reset", w.id),
+            Some(&w.admin.key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = w.app.call("POST", &retry, Some(&w.admin.key), None).await;
+    assert_eq!(status, 200, "{body}");
+    let runs = body["runs"].as_array().cloned().unwrap_or_default();
+    let attendees = run(&runs, "attendees");
+    assert_eq!(
+        (attendees["added"].as_i64(), attendees["failed"].as_i64()),
+        (Some(1), Some(0)),
+        "{body}"
+    );
+    assert_eq!(w.list(&w.crm, "Leads").await.len(), 3);
 }
 
 #[tokio::test]

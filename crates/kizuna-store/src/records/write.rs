@@ -542,17 +542,30 @@ impl Store {
         tx.commit().await?;
         Ok(gone.len() as u64)
     }
-    /// Puts every live record of a module back on the change log (an
-    /// `update` at its current version, by the system), so that integrations
-    /// read them again after a setting changed what they carry — a CRM
-    /// currency set at last (EVT-11). Returns how many records.
-    pub async fn resend_records(&self, org_id: i64, module: &str) -> Result<u64> {
+    /// Puts live records of a module (`ids`, or all of them) back on the
+    /// change log (an `update` at their current version, by the system), so
+    /// that integrations read them again: after a setting changed what they
+    /// carry (a CRM currency set at last, EVT-11), or to retry the records a
+    /// sync could not write. Returns how many records.
+    pub async fn resend_records(
+        &self,
+        org_id: i64,
+        module: &str,
+        ids: Option<&[i64]>,
+    ) -> Result<u64> {
+        let only = match ids {
+            Some([]) => return Ok(0),
+            Some(ids) => format!(" AND id IN ({})", crate::referrers::id_list(ids)),
+            None => String::new(),
+        };
         self.db
             .x()
             .execute(
-                "INSERT INTO changes (org_id, module, record_id, version, op, origin_kind, origin_id, at) \
-                 SELECT org_id, module, id, version, 'update', 'system', NULL, $3 FROM records \
-                 WHERE org_id = $1 AND module = $2 AND deleted_at IS NULL ORDER BY id",
+                &format!(
+                    "INSERT INTO changes (org_id, module, record_id, version, op, origin_kind, origin_id, at) \
+                     SELECT org_id, module, id, version, 'update', 'system', NULL, $3 FROM records \
+                     WHERE org_id = $1 AND module = $2 AND deleted_at IS NULL{only} ORDER BY id"
+                ),
                 &crate::args![org_id, module, now_ms()],
             )
             .await

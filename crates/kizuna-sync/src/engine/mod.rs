@@ -12,9 +12,11 @@
 mod events;
 pub mod merge;
 mod outcome;
+mod retry;
 
 pub use events::invite::{Invitation, MAX_INVITEES, invite};
 pub use outcome::Outcome;
+pub use retry::{Retry, retry};
 
 use crate::lifecycle::{check_acting_user, parse_kind, waiting_for_other_side};
 use kizuna_domain::integration::State;
