@@ -169,13 +169,14 @@ impl Store {
         Ok(())
     }
 
-    /// Removes messages sent or given up before `before` (kept as long as
-    /// the sync history).
+    /// Removes messages made before `before` (kept as long as the sync
+    /// history), whatever became of them — also those never sent because the
+    /// server has no SMTP server — except one being sent right now.
     pub async fn purge_outbox(&self, before: i64) -> Result<u64> {
         self.db
             .x()
             .execute(
-                "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND created_at < $1",
+                "DELETE FROM outbox WHERE state <> 'sending' AND created_at < $1",
                 &crate::args![before],
             )
             .await

@@ -12,8 +12,10 @@ use serde_json::Value;
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_secs(1);
-const LEASE: Duration = Duration::from_secs(120);
-const BATCH: i64 = 20;
+/// Longer than a batch can take with every delivery timing out (5 × 30 s),
+/// so no other process claims a message this one is still sending.
+const LEASE: Duration = Duration::from_secs(300);
+const BATCH: i64 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// Runs until the task is dropped; failures are logged and retried.

@@ -38,6 +38,7 @@ mod fixtures;
 mod isolation;
 mod modules;
 mod orgs;
+mod outbox;
 mod records_bin;
 mod records_read;
 mod records_write;
