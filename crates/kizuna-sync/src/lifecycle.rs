@@ -171,6 +171,17 @@ pub async fn create(
     } else if from_app != first_app {
         return Err(wrong_apps(kind, &from));
     }
+    if kind == IntegrationKind::CrmDesk
+        && let Some(crm) = std::iter::once(&from)
+            .chain(to.as_ref())
+            .find(|o| o.app().ok() == Some(App::Crm))
+        && let Some(problem) = crate::readiness::desk_problems(store, crm)
+            .await?
+            .into_iter()
+            .next()
+    {
+        return Err(problem);
+    }
     for org in std::iter::once(&from).chain(to.as_ref()) {
         if kind != IntegrationKind::CrmMail
             && let Some(existing) = store.live_integration(kind, org.id).await?

@@ -6,15 +6,81 @@
 
 use crate::mapping::{self, Pair};
 use kizuna_domain::{App, Error, IntegrationKind, Kind, Result, Text};
-use kizuna_store::{Integration, Store};
+use kizuna_store::{Integration, Org, Store};
 use serde_json::{Value, json};
 
 /// Everything in the orgs' settings that stops `i` from syncing, most
 /// basic first; empty when nothing does.
 pub async fn problems(store: &Store, i: &Integration) -> Result<Vec<Error>> {
-    if crate::lifecycle::parse_kind(&i.kind)? != IntegrationKind::CrmEvents {
-        return Ok(Vec::new());
+    match crate::lifecycle::parse_kind(&i.kind)? {
+        IntegrationKind::CrmEvents => events_problems(store, i).await,
+        IntegrationKind::CrmDesk => {
+            let (crm, _) = mapping::crm_and_other(store, i, App::Desk).await?;
+            let crm = store
+                .org(crm)
+                .await?
+                .ok_or_else(|| Error::not_found("Org", crm))?;
+            desk_problems(store, &crm).await
+        }
+        _ => Ok(Vec::new()),
     }
+}
+
+/// DSK-3: CRM ⇄ Desk stands on the CRM's Accounts (the related lists of
+/// Desk tickets hang on Accounts, Contacts and Deals). Their Account_Name is
+/// required, and a required field cannot be marked unused at all, so that
+/// half of DSK-3 is refused where it would start.
+pub async fn desk_problems(store: &Store, crm: &Org) -> Result<Vec<Error>> {
+    let accounts = store.module_of(crm, "Accounts").await?;
+    let mut found = Vec::new();
+    if !accounts.enabled {
+        found.push(desk_needs(
+            crm,
+            "crm_accounts_disabled",
+            "modules.Accounts.enabled",
+            (
+                "the CRM module Accounts is disabled",
+                "CRM のモジュール Accounts が無効になっています",
+            ),
+            format!(
+                "PATCH /api/v1/orgs/{}/modules/Accounts {{\"enabled\": true}}",
+                crm.id
+            ),
+        ));
+    }
+    Ok(found)
+}
+
+fn desk_needs(
+    crm: &Org,
+    code: &'static str,
+    setting: &str,
+    what: (&str, &str),
+    fix: String,
+) -> Error {
+    Error::new(
+        Kind::Conflict,
+        code,
+        Text::new(
+            format!(
+                "CRM ⇄ Desk cannot be set up with org {} ({}): {}. Desk tickets are shown on CRM Accounts, Contacts and Deals, and accounts sync by their name.",
+                crm.id, crm.name, what.0
+            ),
+            format!(
+                "組織 {}（{}）と CRM ⇄ Desk 連携を設定できません: {}。Desk のチケットは CRM の Accounts・Contacts・Deals に表示され、取引先は名前で連携されます。",
+                crm.id, crm.name, what.1
+            ),
+        ),
+        Text::new(
+            format!("An administrator of the CRM org turns it back on: {fix}."),
+            format!("CRM 組織の管理者が元に戻してください: {fix}。"),
+        ),
+    )
+    .with_rule("DSK-3")
+    .with_details(json!({"org": crm.id, "setting": setting}))
+}
+
+async fn events_problems(store: &Store, i: &Integration) -> Result<Vec<Error>> {
     let (crm, events) = mapping::crm_and_other(store, i, App::Events).await?;
     let target = i
         .settings

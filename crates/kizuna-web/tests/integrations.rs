@@ -3,7 +3,7 @@
 //! deleted after confirmation.
 use common::{link, path, setup};
 use kizuna_domain::App;
-use kizuna_testkit::{Backend, TestApp, code};
+use kizuna_testkit::{Backend, TestApp, code, fingerprint};
 use serde_json::{Value, json};
 
 #[allow(dead_code)]
@@ -598,4 +598,52 @@ async fn dsk_1_dsk_4_desk_setup_is_for_administrators_and_once_per_org() {
             .contains("desk org"),
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn dsk_3_desk_setup_needs_crm_accounts_and_their_account_name_and_says_which() {
+    let app = TestApp::spawn(Backend::Sqlite, "dsk_3")
+        .await
+        .expect("SQLite");
+    let admin = app.actor("admin@example.com").await;
+    let crm = app.org(App::Crm, "standard", &admin).await;
+    let desk = app.org(App::Desk, "standard", &admin).await;
+    let body = json!({"kind": "crm-desk", "from_org": desk.id, "to_org": crm.id});
+    let accounts = format!("/api/v1/orgs/{}/modules/Accounts", crm.id);
+    let name = format!("{accounts}/fields/Account_Name");
+    let refused = |setting: &'static str, code_: &'static str| {
+        let (app, key, body) = (&app, &admin.key, &body);
+        async move {
+            let before = fingerprint(&app.store).await;
+            let (status, refused) = app.post("/api/v1/integrations", key, body).await;
+            assert_eq!((status, code(&refused)), (409, code_), "{refused}");
+            assert_eq!(refused["error"]["rule"], "DSK-3");
+            assert_eq!(refused["error"]["details"]["setting"], setting);
+            assert_eq!(fingerprint(&app.store).await, before, "nothing was set up");
+            refused
+        }
+    };
+
+    let (status, _) = app
+        .patch(&accounts, &admin.key, &json!({"enabled": false}))
+        .await;
+    assert_eq!(status, 200);
+    let body_ = refused("modules.Accounts.enabled", "crm_accounts_disabled").await;
+    assert!(
+        body_["error"]["fix"]["en"]
+            .as_str()
+            .is_some_and(|f| f.contains(&accounts)),
+        "{body_}"
+    );
+    app.patch(&accounts, &admin.key, &json!({"enabled": true}))
+        .await;
+
+    // Account_Name cannot be marked unused in the first place: it is required.
+    let (status, body_) = app
+        .patch(&name, &admin.key, &json!({"in_use": false}))
+        .await;
+    assert_eq!((status, code(&body_)), (400, "field_required"), "{body_}");
+
+    let (status, created) = app.post("/api/v1/integrations", &admin.key, &body).await;
+    assert_eq!(status, 201, "{created}");
 }
