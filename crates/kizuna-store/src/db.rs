@@ -124,6 +124,7 @@ pub enum Exec<'a> {
     PgConn(&'a mut PgConnection),
 }
 
+/// Binds each argument of `$args` (anything yielding `&Arg`) in turn, by reference.
 macro_rules! bind_all {
     ($q:expr, $args:expr) => {{
         let mut q = $q;
@@ -172,17 +173,122 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
+/// A statement as sent: on SQLite its `$n` placeholders become anonymous `?`,
+/// with the arguments in order of appearance (a repeated `$n` bound again).
+/// sqlx binds a named parameter by asking SQLite for its name, which SQLite
+/// finds by a linear scan (`sqlite3_bind_parameter_name`), so binding a
+/// statement of p distinct `$n` costs O(p²) — a large share of a multi-row
+/// INSERT of hundreds of parameters. Anonymous `?` have no name to look up.
+struct Sent<'s> {
+    sql: Cow<'s, str>,
+    /// Which argument each `?` takes, when the statement was rewritten.
+    order: Option<Vec<usize>>,
+}
+
+impl<'s> Sent<'s> {
+    fn new(exec: &Exec<'_>, sql: &'s str, args: &[Arg]) -> Self {
+        let sqlite = matches!(exec, Exec::SqlitePool(_) | Exec::SqliteConn(_));
+        match sqlite.then(|| positional(sql, args.len())).flatten() {
+            Some((text, order)) => Sent {
+                sql: Cow::Owned(text),
+                order: Some(order),
+            },
+            None => Sent {
+                sql: Cow::Borrowed(sql),
+                order: None,
+            },
+        }
+    }
+
+    fn args<'a>(&self, args: &'a [Arg]) -> Vec<&'a Arg> {
+        match &self.order {
+            Some(order) => order.iter().map(|i| &args[*i]).collect(),
+            None => args.iter().collect(),
+        }
+    }
+}
+
+/// `sql` with each `$n` outside quotes and comments replaced by `?`, and the
+/// argument index each takes; `None` when there is nothing to rewrite or a
+/// `$n` names an argument that is not there (left to SQLite, which binds
+/// NULL, as before).
+fn positional(sql: &str, n_args: usize) -> Option<(String, Vec<usize>)> {
+    if !sql.contains('$') {
+        return None;
+    }
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut order = Vec::new();
+    // Start of the text not yet copied to `out`.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            // A string literal or quoted identifier: up to its closing quote
+            // (a doubled quote inside is an escaped one and reopens it).
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'$' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                let start = i;
+                i += 1;
+                let mut n = 0usize;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    n = n
+                        .saturating_mul(10)
+                        .saturating_add(usize::from(b[i] - b'0'));
+                    i += 1;
+                }
+                if n == 0 || n > n_args {
+                    return None;
+                }
+                out.push_str(&sql[copied..start]);
+                out.push('?');
+                order.push(n - 1);
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if order.is_empty() {
+        return None;
+    }
+    out.push_str(&sql[copied.min(sql.len())..]);
+    Some((out, order))
+}
+
 impl Exec<'_> {
     pub async fn execute(self, sql: &str, args: &[Arg]) -> Result<u64, sqlx::Error> {
+        let sent = Sent::new(&self, sql, args);
         on_exec!(self, ex => {
-            let q = bind_all!(sqlx::query(AssertSqlSafe(sql.to_string())), args);
+            let q = bind_all!(sqlx::query(AssertSqlSafe(sent.sql.to_string())), sent.args(args));
             q.execute(ex).await.map(|r| r.rows_affected())
         })
     }
 
     pub async fn fetch_all<T: Rowed>(self, sql: &str, args: &[Arg]) -> Result<Vec<T>, sqlx::Error> {
+        let sent = Sent::new(&self, sql, args);
         on_exec!(self, ex => {
-            let q = bind_all!(sqlx::query_as::<_, T>(AssertSqlSafe(sql.to_string())), args);
+            let q = bind_all!(
+                sqlx::query_as::<_, T>(AssertSqlSafe(sent.sql.to_string())),
+                sent.args(args)
+            );
             q.fetch_all(ex).await
         })
     }
@@ -211,23 +317,36 @@ impl Exec<'_> {
 /// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so that two
 /// writers never deadlock upgrading a read lock; on PostgreSQL it is a plain
 /// `BEGIN` at READ COMMITTED, with row locks where a rule needs them.
-pub enum Tx {
+pub struct Tx {
+    conn: TxConn,
+    /// Sync links this transaction added, less those it removed (the
+    /// mass-delete guard works out the links a run started with from it).
+    pub(crate) links_added: i64,
+}
+
+enum TxConn {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
 impl Tx {
     pub fn x(&mut self) -> Exec<'_> {
-        match self {
-            Tx::Sqlite(t) => Exec::SqliteConn(t),
-            Tx::Postgres(t) => Exec::PgConn(t),
+        match &mut self.conn {
+            TxConn::Sqlite(t) => Exec::SqliteConn(t),
+            TxConn::Postgres(t) => Exec::PgConn(t),
         }
     }
 
+    /// Sync links written by this transaction so far: those it added less
+    /// those it removed (replacing a link adds none).
+    pub fn links_added(&self) -> i64 {
+        self.links_added
+    }
+
     pub async fn commit(self) -> Result<(), Error> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await.map_err(db_error),
-            Tx::Postgres(t) => t.commit().await.map_err(db_error),
+        match self.conn {
+            TxConn::Sqlite(t) => t.commit().await.map_err(db_error),
+            TxConn::Postgres(t) => t.commit().await.map_err(db_error),
         }
     }
 }
@@ -294,12 +413,16 @@ impl Db {
     }
 
     pub async fn begin(&self) -> Result<Tx, Error> {
-        match self {
-            Db::Sqlite(p) => Ok(Tx::Sqlite(
-                p.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?,
-            )),
-            Db::Postgres(p) => Ok(Tx::Postgres(p.begin().await.map_err(db_error)?)),
-        }
+        let conn = match self {
+            Db::Sqlite(p) => {
+                TxConn::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?)
+            }
+            Db::Postgres(p) => TxConn::Postgres(p.begin().await.map_err(db_error)?),
+        };
+        Ok(Tx {
+            conn,
+            links_added: 0,
+        })
     }
 
     /// Applies the migrations of this backend that are not applied yet.
@@ -342,6 +465,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "outbox",
         include_str!("../migrations/sqlite/0004_outbox.sql"),
     ),
+    (
+        5,
+        "links_refs",
+        include_str!("../migrations/sqlite/0005_links_refs.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -365,6 +493,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         "outbox",
         include_str!("../migrations/postgres/0004_outbox.sql"),
     ),
+    (
+        5,
+        "links_refs",
+        include_str!("../migrations/postgres/0005_links_refs.sql"),
+    ),
 ];
 
 /// Migrations are compiled into the binary, so a server needs no files beside it.
@@ -382,4 +515,39 @@ fn migrator(files: &[MigrationFile]) -> Migrator {
         })
         .collect();
     Migrator::with_migrations(migrations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positional;
+
+    #[test]
+    fn placeholders_become_positional_in_order() {
+        let (sql, order) =
+            positional("INSERT INTO t VALUES ($2, $1, $2), ($3, $1, $2)", 3).expect("rewritten");
+        assert_eq!(sql, "INSERT INTO t VALUES (?, ?, ?), (?, ?, ?)");
+        assert_eq!(order, [1, 0, 1, 2, 0, 1]);
+    }
+
+    #[test]
+    fn quotes_and_comments_are_left_alone() {
+        let (sql, order) = positional(
+            "SELECT json_extract(f, '$.' || $1), 'it''s $2' AS \"$3\" -- $4\n/* $5 */ FROM t WHERE a = $10",
+            10,
+        )
+        .expect("rewritten");
+        assert_eq!(
+            sql,
+            "SELECT json_extract(f, '$.' || ?), 'it''s $2' AS \"$3\" -- $4\n/* $5 */ FROM t WHERE a = ?"
+        );
+        assert_eq!(order, [0, 9]);
+    }
+
+    #[test]
+    fn nothing_to_rewrite_or_a_missing_argument_leaves_the_statement() {
+        assert!(positional("SELECT 1", 0).is_none());
+        assert!(positional("SELECT '$1'", 1).is_none());
+        assert!(positional("SELECT $1, $2", 1).is_none());
+        assert!(positional("SELECT $0", 1).is_none());
+    }
 }

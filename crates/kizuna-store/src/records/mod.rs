@@ -71,6 +71,15 @@ impl From<RecordRow> for Record {
     }
 }
 
+/// A live record holding an e-mail key, as far as dedup needs it (EVT-7).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EmailHolder {
+    pub email_key: String,
+    pub id: i64,
+    pub module: String,
+    pub version: i64,
+}
+
 pub(crate) const RECORD_COLUMNS: &str =
     "r.id, r.module, r.version, r.fields, r.created_at, r.updated_at, r.deleted_at";
 
@@ -122,8 +131,12 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// Rows per multi-row INSERT: well under both backends' parameter limits.
-pub(crate) const INSERT_CHUNK: usize = 200;
+/// Rows per multi-row INSERT, and ids or keys per `IN (…)`: a whole chunk of
+/// the sync engine (500 changes) in one statement, since each statement is a
+/// round trip (to PostgreSQL, or to sqlx's SQLite worker thread). Well under
+/// both backends' parameter limits (PostgreSQL 65,535; SQLite 32,766 `?`, at
+/// most 10 per row).
+pub(crate) const INSERT_CHUNK: usize = 500;
 
 /// A SQL statement under construction, numbering its `$n` parameters.
 pub(crate) struct Sql {

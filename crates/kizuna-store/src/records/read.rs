@@ -2,8 +2,8 @@
 //! associations, the recycle bin and the change log.
 
 use super::{
-    Change, ListQuery, Page, RECORD_COLUMNS, Record, RecordRow, SortKey, Sql, insert_refs,
-    sqlite_scalar,
+    Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, Record, RecordRow, SortKey, Sql,
+    insert_refs, sqlite_scalar,
 };
 use crate::Store;
 use crate::db::{Arg, Dialect, IdRow, Tx, db_error};
@@ -382,6 +382,42 @@ impl Store {
                 .await
                 .map_err(db_error)?;
             out.extend(rows.into_iter().map(Record::from));
+        }
+        Ok(out)
+    }
+
+    /// Live records of several modules holding any of the e-mail keys, oldest
+    /// first, inside the caller's transaction, as far as dedup needs them (id,
+    /// module, version: no fields to read and decode): the batch form of
+    /// `records_by_email` for the sync engine (EVT-7 dedup across Leads and
+    /// Contacts).
+    pub async fn email_holders_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        modules: &[&str],
+        keys: &[String],
+    ) -> Result<Vec<EmailHolder>> {
+        let mut out = Vec::new();
+        if modules.is_empty() {
+            return Ok(out);
+        }
+        for chunk in keys.chunks(super::INSERT_CHUNK) {
+            let mut sql = Sql::new(
+                "SELECT r.email_key, r.id, r.module, r.version FROM records r WHERE r.org_id = $1 \
+                 AND r.deleted_at IS NULL AND r.module IN (",
+            );
+            sql.arg(org_id);
+            sql.push_list(modules.iter().copied());
+            sql.push(") AND r.email_key IN (");
+            sql.push_list(chunk.iter());
+            sql.push(") ORDER BY r.created_at, r.id");
+            let rows: Vec<EmailHolder> = tx
+                .x()
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(rows);
         }
         Ok(out)
     }

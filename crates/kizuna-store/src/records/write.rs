@@ -524,6 +524,14 @@ impl Store {
             .map_err(db_error)?;
         let now = now_ms();
         for g in &gone {
+            // record_refs has no foreign keys (migration 0005): its rows go here.
+            tx.x()
+                .execute(
+                    "DELETE FROM record_refs WHERE from_id = $1 OR to_id = $1",
+                    &crate::args![g.id],
+                )
+                .await
+                .map_err(db_error)?;
             tx.x()
                 .execute("DELETE FROM records WHERE id = $1", &crate::args![g.id])
                 .await

@@ -4,7 +4,9 @@
 use crate::fixtures::*;
 use kizuna_domain::integration::State;
 use kizuna_domain::{App, IntegrationKind};
-use kizuna_store::{Counts, Dialect, Item, Json, NewIntegration, Origin, Pos, Store};
+use kizuna_store::{
+    Counts, Dialect, Item, Json, Link, LinkSide, NewIntegration, Origin, Pos, Store,
+};
 use serde_json::json;
 
 async fn integration(store: &Store, w: &World) -> kizuna_domain::Result<i64> {
@@ -266,5 +268,71 @@ conformance!(runs_add_up_and_old_ones_are_purged, |store| async move {
     assert_eq!(store.purge_runs(kizuna_store::now_ms() + 1).await?, 2);
     assert!(store.runs(id, None, 10).await?.is_empty());
     assert!(store.run_items(run.id, None, 10).await?.is_empty());
+    Ok(())
+});
+
+// A transaction counts the links it adds, exactly: a replaced link adds none,
+// a removed one takes one away (the mass-delete guard's base is worked out
+// from it); links are found by either side, each once.
+conformance!(a_transaction_counts_the_links_it_adds, |store| async move {
+    let w = world(&store, "boss@example.com").await?;
+    let id = integration(&store, &w).await?;
+    let link = |other_id: i64, crm_id: i64, how: &str| Link {
+        integration_id: id,
+        data_type: "attendee".into(),
+        other_id,
+        crm_id,
+        how: how.into(),
+        other_version: 1,
+        crm_version: 1,
+        synced: Json(serde_json::Map::new()),
+        linked_at: 1,
+    };
+    let mut tx = store.begin().await?;
+    store
+        .save_links_in(&mut tx, &[link(1, 10, "created"), link(2, 10, "matched")])
+        .await?;
+    assert_eq!(tx.links_added(), 2);
+    tx.commit().await?;
+
+    let mut tx = store.begin().await?;
+    // Link 2 replaced, link 3 new and then replaced in the same batch.
+    store
+        .save_links_in(
+            &mut tx,
+            &[
+                link(2, 20, "created"),
+                link(3, 30, "created"),
+                link(3, 31, "matched"),
+            ],
+        )
+        .await?;
+    assert_eq!(tx.links_added(), 1);
+    store
+        .remove_links_in(&mut tx, id, "attendee", &[1, 99])
+        .await?;
+    assert_eq!(tx.links_added(), 0, "one added, one removed");
+    let by_other = store
+        .links_in(&mut tx, id, "attendee", LinkSide::Other, &[3, 2, 3, 1])
+        .await?;
+    let mut found: Vec<(i64, i64, String)> = by_other
+        .into_iter()
+        .map(|l| (l.other_id, l.crm_id, l.how))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (2, 20, "created".to_string()),
+            (3, 31, "matched".to_string())
+        ]
+    );
+    let by_crm = store
+        .links_in(&mut tx, id, "attendee", LinkSide::Crm, &[31, 20, 10])
+        .await?;
+    assert_eq!(by_crm.len(), 2);
+    tx.commit().await?;
+    let total: i64 = store.link_counts(id).await?.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 2);
     Ok(())
 });

@@ -273,12 +273,7 @@ pub async fn sync_with(
         let run = store
             .start_run(i.id, trigger.as_str(), stream.direction, stream.data_type)
             .await?;
-        let guard = if allow_deletes {
-            None
-        } else {
-            let linked: i64 = store.link_counts(i.id).await?.iter().map(|(_, n)| n).sum();
-            Some(((linked as f64 * MASS_DELETE_SHARE) as i64).max(MASS_DELETE_MIN))
-        };
+        let guard = !allow_deletes;
         let result = drive(store, &i, &plan, &stream, run.id, guard, unfinished).await;
         let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
         let run = store.finish_run(run.id, error.as_ref()).await?;
@@ -296,10 +291,18 @@ async fn drive(
     plan: &Plan,
     stream: &Stream,
     run: i64,
-    guard: Option<i64>,
+    guard: bool,
     unfinished: bool,
 ) -> Result<()> {
     let mut deleted = 0;
+    // The guard's base is the links the integration had when the run
+    // started. It is needed only once the run has deleted more than
+    // MASS_DELETE_MIN (the limit is never lower), so most runs never count
+    // the links (a count costs every link of the integration); when it is
+    // needed it is the links committed now less those this run's committed
+    // chunks added, which each transaction counts exactly.
+    let mut base: Option<i64> = None;
+    let mut added_links = 0;
     let mut touched = BTreeSet::new();
     // After a chunk failed on a record, its changes are retried one at a time
     // up to here, so that one bad record fails alone.
@@ -333,17 +336,30 @@ async fn drive(
         match plan.apply(store, &mut tx, stream, &changes, &mut out).await {
             Ok(()) => {
                 deleted += out.counts.deleted;
-                if let Some(limit) = guard.filter(|limit| deleted > *limit) {
-                    drop(tx);
-                    let e = mass_delete(i, stream, deleted, limit);
-                    store
-                        .set_integration_stopped(i.id, Some(&e.to_json()["error"]))
-                        .await?;
-                    return Err(e);
+                if guard && deleted > MASS_DELETE_MIN {
+                    let linked = match base {
+                        Some(n) => n,
+                        // Outside the chunk's transaction: what is committed.
+                        None => {
+                            let now: i64 =
+                                store.link_counts(i.id).await?.iter().map(|(_, n)| n).sum();
+                            *base.insert(now - added_links)
+                        }
+                    };
+                    let limit = ((linked as f64 * MASS_DELETE_SHARE) as i64).max(MASS_DELETE_MIN);
+                    if deleted > limit {
+                        drop(tx);
+                        let e = mass_delete(i, stream, deleted, limit);
+                        store
+                            .set_integration_stopped(i.id, Some(&e.to_json()["error"]))
+                            .await?;
+                        return Err(e);
+                    }
                 }
                 store
                     .record_progress_in(&mut tx, run, out.counts, &out.items)
                     .await?;
+                added_links += tx.links_added();
                 tx.commit().await?;
                 touched.append(&mut out.touched);
             }

@@ -4,6 +4,7 @@
 
 use super::reasons::*;
 use super::*;
+use kizuna_store::EmailHolder;
 
 impl Writer<'_, '_> {
     pub(super) async fn attendees_changed(&mut self, ids: &[i64]) -> Result<()> {
@@ -159,14 +160,14 @@ impl Writer<'_, '_> {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut holders: HashMap<String, Record> = HashMap::new();
-        for (k, r) in self
+        let mut holders: HashMap<String, EmailHolder> = HashMap::new();
+        for h in self
             .store
-            .records_by_email_keys_in(self.tx, p.crm.id, &["Leads", "Contacts"], &keys)
+            .email_holders_in(self.tx, p.crm.id, &["Leads", "Contacts"], &keys)
             .await?
         {
             // Oldest first: the earliest record holding the address wins.
-            holders.entry(k).or_insert(r);
+            holders.entry(h.email_key.clone()).or_insert(h);
         }
         let mut create: Vec<(&Record, Map<String, Value>)> = Vec::new();
         let mut twins: Vec<(&Record, usize)> = Vec::new();
@@ -175,12 +176,21 @@ impl Writer<'_, '_> {
             let key = key_of(a);
             if let Some(r) = holders.get(&key) {
                 self.out.link(
-                    &duplicate_email(a, r, false),
+                    &duplicate_email(a, &r.module, r.id, false),
                     ("Attendees", a.id),
                     (&r.module, r.id),
                 );
-                self.links
-                    .push(new_link(p, ATTENDEE, a, r, "matched", Map::new()));
+                self.links.push(Link {
+                    integration_id: p.integration,
+                    data_type: ATTENDEE.to_string(),
+                    other_id: a.id,
+                    crm_id: r.id,
+                    how: "matched".to_string(),
+                    other_version: a.version,
+                    crm_version: r.version,
+                    synced: Json(Map::new()),
+                    linked_at: now_ms(),
+                });
                 if let Some(c) = campaign_of(a) {
                     associate.push((r.id, c, r.module.clone()));
                 }
@@ -215,7 +225,7 @@ impl Writer<'_, '_> {
         for (a, n) in twins {
             let r = &made[n];
             self.out.link(
-                &duplicate_email(a, r, true),
+                &duplicate_email(a, &r.module, r.id, true),
                 ("Attendees", a.id),
                 (&r.module, r.id),
             );

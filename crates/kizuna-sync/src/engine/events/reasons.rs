@@ -40,7 +40,8 @@ pub(super) fn status_not_synced(a: &Record, trigger: &str) -> Error {
     .with_details(json!({"status": status, "trigger_status": trigger}))
 }
 
-pub(super) fn duplicate_email(a: &Record, r: &Record, this_run: bool) -> Error {
+/// Attendee `a` tied to the CRM's `module` record `id`, which holds its e-mail.
+pub(super) fn duplicate_email(a: &Record, module: &str, id: i64, this_run: bool) -> Error {
     let email = a.fields.get("Email").and_then(Value::as_str).unwrap_or("");
     let (en, ja) = if this_run {
         (
@@ -54,8 +55,8 @@ pub(super) fn duplicate_email(a: &Record, r: &Record, this_run: bool) -> Error {
         Kind::Conflict,
         "duplicate_email",
         Text::new(
-            format!("Attendee {} was not added: {email} is already in the CRM as {} {}{en}; the attendee is tied to it.", a.id, r.module, r.id),
-            format!("参加者 {} は追加されませんでした: {email} は CRM の {} {} に既にあります{ja}。参加者はそのレコードに関連付けられました。", a.id, r.module, r.id),
+            format!("Attendee {} was not added: {email} is already in the CRM as {module} {id}{en}; the attendee is tied to it.", a.id),
+            format!("参加者 {} は追加されませんでした: {email} は CRM の {module} {id} に既にあります{ja}。参加者はそのレコードに関連付けられました。", a.id),
         ),
         Text::new(
             "Nothing to do; to keep them apart, change one of the e-mail addresses.",
@@ -63,7 +64,7 @@ pub(super) fn duplicate_email(a: &Record, r: &Record, this_run: bool) -> Error {
         ),
     )
     .with_rule("EVT-7")
-    .with_details(json!({"email": email, "module": r.module, "id": r.id}))
+    .with_details(json!({"email": email, "module": module, "id": id}))
 }
 
 pub(super) fn twin_gone(module: &str, id: i64, source_module: &str, source_id: i64) -> Error {
