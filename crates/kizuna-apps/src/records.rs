@@ -5,7 +5,7 @@ use crate::events;
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::{FieldError, Mode, invalid_fields, validate_fields};
 use kizuna_domain::{Error, Result, Text};
-use kizuna_store::{ListQuery, Org, Origin, Page, Record, SortKey, Store};
+use kizuna_store::{ListQuery, Org, Origin, Page, RawRecord, Record, SortKey, Store};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -95,6 +95,27 @@ pub async fn update(
 pub async fn get(store: &Store, org: &Org, module: &str, id: i64) -> Result<Record> {
     enabled_module(store, org, module).await?;
     store.record(org.id, module, id).await
+}
+
+/// `get` for the holder of an API key, with the field values as stored (for
+/// a caller that only passes the record on). The key's holder, their org and
+/// the record are found in one read: the API's most frequent request.
+/// Refused as every org-scoped request is: an unknown, revoked or
+/// deactivated key 401 (GEN-10), an org the key's user is not in 404; then
+/// as `get`.
+pub async fn get_raw_by_key(
+    store: &Store,
+    key: &str,
+    org_id: i64,
+    module: &str,
+    id: i64,
+) -> Result<RawRecord> {
+    let (_, member) = store
+        .authenticate_key_for_record(key, org_id, module, id)
+        .await?;
+    let (org, _, record) = member.ok_or_else(|| Error::not_found("Org", org_id))?;
+    enabled_module(store, &org, module).await?;
+    record.ok_or_else(|| Error::not_found(module, id))
 }
 
 pub async fn delete(

@@ -168,6 +168,7 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
         "trivial_requests_per_s_runs": trivial.iter().map(|r| r.requests_per_s.round()).collect::<Vec<_>>(),
         "errors": errors,
         "peak_memory_kib": common::peak_memory_kib(),
+        "anonymous_memory_kib_at_end": common::anonymous_memory_kib(),
         "goal": {"ratio": 0.5, "p99_ms": 10.0},
         "goal_met": ratio >= 0.5 && p99 <= 10.0 && errors == 0,
     }))

@@ -223,8 +223,19 @@ pub fn contacts(range: Range<u64>, module: &ModuleDef) -> Result<Vec<Map<String,
 
 /// The process's peak resident memory (VmHWM), in KiB.
 pub fn peak_memory_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// The process's resident anonymous memory now (heap and stacks, without
+/// file pages such as a memory-mapped database), in KiB.
+pub fn anonymous_memory_kib() -> Option<u64> {
+    status_kib("RssAnon:")
+}
+
+/// A `… kB` line of `/proc/self/status`.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 

@@ -351,6 +351,14 @@ impl Tx {
     }
 }
 
+/// The SQLite file a URL names, or `None` for PostgreSQL (`postgres://…`).
+pub(crate) fn sqlite_path(url: &str) -> Option<&Path> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return None;
+    }
+    Some(Path::new(url.strip_prefix("sqlite://").unwrap_or(url)))
+}
+
 /// A connection pool to one of the two backends.
 #[derive(Clone)]
 pub enum Db {
@@ -362,7 +370,9 @@ impl Db {
     /// Opens `postgres://…` URLs on PostgreSQL, and anything else (`sqlite://…`
     /// or a file path) as a SQLite file, created if absent.
     pub async fn open(url: &str) -> Result<Db, Error> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if let Some(path) = sqlite_path(url) {
+            Db::open_sqlite(path).await
+        } else {
             let opts = PgConnectOptions::from_str(url).map_err(db_error)?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -371,9 +381,6 @@ impl Db {
                 .await
                 .map_err(db_error)?;
             Ok(Db::Postgres(pool))
-        } else {
-            let path = url.strip_prefix("sqlite://").unwrap_or(url);
-            Db::open_sqlite(Path::new(path)).await
         }
     }
 

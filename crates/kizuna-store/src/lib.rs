@@ -6,6 +6,7 @@ pub mod integrations;
 pub mod meta;
 pub mod orgs;
 pub mod outbox;
+mod reader;
 pub mod records;
 pub mod referrers;
 pub mod sync;
@@ -16,7 +17,7 @@ pub use integrations::{Integration, NewIntegration};
 pub use meta::CopyReport;
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use outbox::{Mail, NewMail};
-pub use records::{Change, EmailHolder, ListQuery, Origin, Page, Record, SortKey};
+pub use records::{Change, EmailHolder, ListQuery, Origin, Page, RawRecord, Record, SortKey};
 /// JSON columns as the store returns them.
 pub use sqlx::types::Json;
 pub use sync::{Counts, Item, Job, Link, LinkSide, Pos, Run, StreamChange};
@@ -29,6 +30,8 @@ use kizuna_domain::Result;
 pub struct Store {
     pub(crate) db: Db,
     pub(crate) modules: std::sync::Arc<meta::ModuleCache>,
+    /// On SQLite, the hot reads that skip sqlx's worker thread (`reader.rs`).
+    pub(crate) reader: Option<std::sync::Arc<reader::SqliteReader>>,
 }
 
 impl Store {
@@ -38,6 +41,8 @@ impl Store {
         let db = Db::open(url).await?;
         db.migrate().await?;
         Ok(Store {
+            reader: db::sqlite_path(url)
+                .map(|path| std::sync::Arc::new(reader::SqliteReader::new(path))),
             db,
             modules: Default::default(),
         })
@@ -54,6 +59,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(reader) = &self.reader {
+            reader.close();
+        }
         self.db.close().await;
     }
 }

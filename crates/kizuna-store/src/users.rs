@@ -1,7 +1,7 @@
 //! Users, their passwords and their API keys.
 
-use crate::Org;
 use crate::db::{IdRow, db_error, is_unique_violation};
+use crate::{Json, Org, RawRecord};
 use crate::{Store, now_ms};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -9,7 +9,9 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use kizuna_domain::validate::{email_key, is_email};
 use kizuna_domain::{Error, Result, Role};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct User {
@@ -79,7 +81,12 @@ fn key_digest(key: &str) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
 }
 
 fn new_key() -> String {
@@ -261,16 +268,20 @@ impl Store {
     /// Finds who an API key belongs to: unknown → 401, revoked → 401, owner
     /// deactivated → 401 naming the owner (GEN-10).
     pub async fn authenticate_key(&self, key: &str) -> Result<Principal> {
-        let row: Option<KeyRow> = self
-            .db
-            .x()
-            .fetch_optional(
-                "SELECT k.id AS key_id, k.revoked_at, u.id, u.email, u.name, u.active, u.created_at \
-                 FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1",
-                &crate::args![key_digest(key.trim())],
-            )
-            .await
-            .map_err(db_error)?;
+        let digest = key_digest(key.trim());
+        let row: Option<KeyRow> = match &self.reader {
+            Some(reader) => reader.read(|c| {
+                c.prepare_cached(KEY_SQL)?
+                    .query_row(rusqlite::named_params! {"$1": digest}, KeyRow::from_sqlite)
+                    .optional()
+            })?,
+            None => self
+                .db
+                .x()
+                .fetch_optional(KEY_SQL, &crate::args![digest])
+                .await
+                .map_err(db_error)?,
+        };
         principal_of(row)
     }
 
@@ -282,46 +293,226 @@ impl Store {
         key: &str,
         org_id: i64,
     ) -> Result<(Principal, Option<(Org, Role)>)> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            key: KeyRow,
-            role: Option<String>,
-            org_id: Option<i64>,
-            org_app: Option<String>,
-            org_name: Option<String>,
-            org_plan: Option<String>,
-            org_currency: Option<String>,
-            org_created_by: Option<i64>,
-            org_created_at: Option<i64>,
-            org_meta_version: Option<i64>,
-        }
-        let row: Option<Row> = self
-            .db
-            .x()
-            .fetch_optional(
-                "SELECT k.id AS key_id, k.revoked_at, u.id, u.email, u.name, u.active, u.created_at, \
-                 m.role, o.id AS org_id, o.app AS org_app, o.name AS org_name, o.plan AS org_plan, \
-                 o.currency AS org_currency, o.created_by AS org_created_by, \
-                 o.created_at AS org_created_at, o.meta_version AS org_meta_version \
-                 FROM api_keys k JOIN users u ON u.id = k.user_id \
-                 LEFT JOIN org_members m ON m.user_id = u.id AND m.org_id = $2 \
-                 LEFT JOIN orgs o ON o.id = m.org_id \
-                 WHERE k.key_hash = $1",
-                &crate::args![key_digest(key.trim()), org_id],
-            )
-            .await
-            .map_err(db_error)?;
-        let Some(row) = row else {
-            return Err(Error::unauthenticated());
+        let digest = key_digest(key.trim());
+        let row: Option<KeyOrgRow> = match &self.reader {
+            Some(reader) => reader.read(|c| {
+                c.prepare_cached(KEY_FOR_ORG_SQL)?
+                    .query_row(
+                        rusqlite::named_params! {"$1": digest, "$2": org_id},
+                        KeyOrgRow::from_sqlite,
+                    )
+                    .optional()
+            })?,
+            None => self
+                .db
+                .x()
+                .fetch_optional(KEY_FOR_ORG_SQL, &crate::args![digest, org_id])
+                .await
+                .map_err(db_error)?,
         };
+        row.ok_or_else(Error::unauthenticated)?.into_parts()
+    }
+
+    /// `authenticate_key_for_org` and the org's live record `id` of `module`
+    /// in one statement: the API's GET of a record, its most frequent
+    /// request, in one read. The record is `None` when it is absent, deleted,
+    /// another module's or another org's.
+    pub async fn authenticate_key_for_record(
+        &self,
+        key: &str,
+        org_id: i64,
+        module: &str,
+        id: i64,
+    ) -> Result<(Principal, Option<(Org, Role, Option<RawRecord>)>)> {
+        let digest = key_digest(key.trim());
+        let row: Option<KeyRecordRow> = match &self.reader {
+            Some(reader) => reader.read(|c| {
+                c.prepare_cached(KEY_FOR_RECORD_SQL)?
+                    .query_row(
+                        rusqlite::named_params! {"$1": digest, "$2": org_id, "$3": id, "$4": module},
+                        KeyRecordRow::from_sqlite,
+                    )
+                    .optional()
+            })?,
+            None => self
+                .db
+                .x()
+                .fetch_optional(KEY_FOR_RECORD_SQL, &crate::args![digest, org_id, id, module])
+                .await
+                .map_err(db_error)?,
+        };
+        let mut row = row.ok_or_else(Error::unauthenticated)?;
+        let record = row.record();
+        let (principal, org) = row.key.into_parts()?;
+        Ok((principal, org.map(|(org, role)| (org, role, record))))
+    }
+}
+
+/// The key's row, then the org's and the caller's role, when a member.
+macro_rules! key_columns {
+    () => {
+        "k.id AS key_id, k.revoked_at, u.id, u.email, u.name, u.active, u.created_at"
+    };
+}
+
+macro_rules! key_from {
+    () => {
+        "FROM api_keys k JOIN users u ON u.id = k.user_id"
+    };
+}
+
+macro_rules! org_columns {
+    () => {
+        "m.role, o.id AS org_id, o.app AS org_app, o.name AS org_name, o.plan AS org_plan, \
+         o.currency AS org_currency, o.created_by AS org_created_by, \
+         o.created_at AS org_created_at, o.meta_version AS org_meta_version"
+    };
+}
+
+/// The org `$2` when the key's user is a member (an outer join: a key is
+/// known or not whatever the org).
+macro_rules! org_join {
+    () => {
+        "LEFT JOIN org_members m ON m.user_id = u.id AND m.org_id = $2 \
+         LEFT JOIN orgs o ON o.id = m.org_id"
+    };
+}
+
+const KEY_SQL: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " ",
+    key_from!(),
+    " WHERE k.key_hash = $1"
+);
+
+const KEY_FOR_ORG_SQL: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    ", ",
+    org_columns!(),
+    " ",
+    key_from!(),
+    " ",
+    org_join!(),
+    " WHERE k.key_hash = $1"
+);
+
+/// The record joins the org row, so it is found only in an org the caller
+/// is a member of.
+const KEY_FOR_RECORD_SQL: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    ", ",
+    org_columns!(),
+    ", r.id AS record_id, r.module AS record_module, r.version AS record_version, \
+     r.fields AS record_fields, r.created_at AS record_created_at, \
+     r.updated_at AS record_updated_at, r.deleted_at AS record_deleted_at ",
+    key_from!(),
+    " ",
+    org_join!(),
+    " LEFT JOIN records r ON r.id = $3 AND r.org_id = o.id AND r.module = $4 \
+     AND r.deleted_at IS NULL WHERE k.key_hash = $1"
+);
+
+/// A row of `KEY_FOR_ORG_SQL`: the key's row, and the org with the caller's
+/// role when the caller is a member.
+#[derive(sqlx::FromRow)]
+struct KeyOrgRow {
+    #[sqlx(flatten)]
+    key: KeyRow,
+    role: Option<String>,
+    org_id: Option<i64>,
+    org_app: Option<String>,
+    org_name: Option<String>,
+    org_plan: Option<String>,
+    org_currency: Option<String>,
+    org_created_by: Option<i64>,
+    org_created_at: Option<i64>,
+    org_meta_version: Option<i64>,
+}
+
+impl KeyRow {
+    /// The row of `KEY_SQL` (or the first columns of `KEY_FOR_ORG_SQL`) read
+    /// by `SqliteReader`, by position.
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+        Ok(KeyRow {
+            key_id: r.get(0)?,
+            revoked_at: r.get(1)?,
+            id: r.get(2)?,
+            email: r.get(3)?,
+            name: r.get(4)?,
+            active: r.get(5)?,
+            created_at: r.get(6)?,
+        })
+    }
+}
+
+/// A row of `KEY_FOR_RECORD_SQL`: `KEY_FOR_ORG_SQL`'s, then the record's.
+#[derive(sqlx::FromRow)]
+struct KeyRecordRow {
+    #[sqlx(flatten)]
+    key: KeyOrgRow,
+    record_id: Option<i64>,
+    record_module: Option<String>,
+    record_version: Option<i64>,
+    record_fields: Option<Json<Box<RawValue>>>,
+    record_created_at: Option<i64>,
+    record_updated_at: Option<i64>,
+    record_deleted_at: Option<i64>,
+}
+
+impl KeyRecordRow {
+    /// The row of `KEY_FOR_RECORD_SQL` read by `SqliteReader`, by position.
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecordRow> {
+        let fields: Option<String> = r.get(19)?;
+        let fields = fields
+            .map(|f| {
+                RawValue::from_string(f).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        19,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(KeyRecordRow {
+            key: KeyOrgRow::from_sqlite(r)?,
+            record_id: r.get(16)?,
+            record_module: r.get(17)?,
+            record_version: r.get(18)?,
+            record_fields: fields.map(Json),
+            record_created_at: r.get(20)?,
+            record_updated_at: r.get(21)?,
+            record_deleted_at: r.get(22)?,
+        })
+    }
+
+    /// The record, when the outer join found one.
+    fn record(&mut self) -> Option<RawRecord> {
+        Some(RawRecord {
+            id: self.record_id?,
+            module: self.record_module.take()?,
+            version: self.record_version?,
+            fields: self.record_fields.take()?,
+            created_at: self.record_created_at?,
+            updated_at: self.record_updated_at?,
+            deleted_at: self.record_deleted_at,
+        })
+    }
+}
+
+impl KeyOrgRow {
+    /// The caller, and the org with their role when they are a member.
+    fn into_parts(self) -> Result<(Principal, Option<(Org, Role)>)> {
         let org = match (
-            row.role,
-            row.org_id,
-            row.org_app,
-            row.org_name,
-            row.org_plan,
-            row.org_created_at,
+            self.role,
+            self.org_id,
+            self.org_app,
+            self.org_name,
+            self.org_plan,
+            self.org_created_at,
         ) {
             (Some(role), Some(id), Some(app), Some(name), Some(plan), Some(created_at)) => Some((
                 Org {
@@ -329,16 +520,32 @@ impl Store {
                     app,
                     name,
                     plan,
-                    currency: row.org_currency,
-                    created_by: row.org_created_by,
+                    currency: self.org_currency,
+                    created_by: self.org_created_by,
                     created_at,
-                    meta_version: row.org_meta_version.unwrap_or_default(),
+                    meta_version: self.org_meta_version.unwrap_or_default(),
                 },
                 Role::parse(&role)?,
             )),
             _ => None,
         };
-        Ok((principal_of(Some(row.key))?, org))
+        Ok((principal_of(Some(self.key))?, org))
+    }
+
+    /// The row of `KEY_FOR_ORG_SQL` read by `SqliteReader`, by position.
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyOrgRow> {
+        Ok(KeyOrgRow {
+            key: KeyRow::from_sqlite(r)?,
+            role: r.get(7)?,
+            org_id: r.get(8)?,
+            org_app: r.get(9)?,
+            org_name: r.get(10)?,
+            org_plan: r.get(11)?,
+            org_currency: r.get(12)?,
+            org_created_by: r.get(13)?,
+            org_created_at: r.get(14)?,
+            org_meta_version: r.get(15)?,
+        })
     }
 }
 

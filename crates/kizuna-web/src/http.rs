@@ -8,7 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kizuna_domain::Error;
 use kizuna_domain::Role;
-use kizuna_store::{Org, Origin, Principal, Record, Store};
+use kizuna_store::{Org, Origin, Principal, RawRecord, Record, Store};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 /// The most bytes a request body may have.
@@ -87,6 +89,18 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         Ok(Caller(state.store.authenticate_key(bearer(parts)?).await?))
+    }
+}
+
+/// The key of `Authorization: Bearer <key>`, not yet looked up (401 when
+/// there is none): for a handler that looks it up with what it reads.
+pub struct BearerKey(pub String);
+
+impl FromRequestParts<AppState> for BearerKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        Ok(BearerKey(bearer(parts)?.to_string()))
     }
 }
 
@@ -241,18 +255,67 @@ pub fn instant(ms: i64) -> Value {
     json!(kizuna_domain::time::rfc3339(ms))
 }
 
+/// A record as the API shows it: `{"id", "module", "version", "created_at",
+/// "updated_at", "deleted_at"?, "fields"}`, whatever form its fields are in.
+#[derive(Serialize)]
+pub struct RecordView<'a, F: Serialize + ?Sized> {
+    id: i64,
+    module: &'a str,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<String>,
+    fields: &'a F,
+}
+
+impl<'a, F: Serialize + ?Sized> RecordView<'a, F> {
+    fn new(
+        id: i64,
+        module: &'a str,
+        version: i64,
+        created_at: i64,
+        updated_at: i64,
+        deleted_at: Option<i64>,
+        fields: &'a F,
+    ) -> Self {
+        let at = kizuna_domain::time::rfc3339;
+        RecordView {
+            id,
+            module,
+            version,
+            created_at: at(created_at),
+            updated_at: at(updated_at),
+            deleted_at: deleted_at.map(at),
+            fields,
+        }
+    }
+}
+
 /// A record as the API shows it.
 pub fn record_json(r: &Record) -> Value {
-    let mut v = json!({
-        "id": r.id,
-        "module": r.module,
-        "version": r.version,
-        "created_at": instant(r.created_at),
-        "updated_at": instant(r.updated_at),
-        "fields": r.fields,
-    });
-    if let Some(d) = r.deleted_at {
-        v["deleted_at"] = instant(d);
-    }
-    v
+    let view = RecordView::new(
+        r.id,
+        &r.module,
+        r.version,
+        r.created_at,
+        r.updated_at,
+        r.deleted_at,
+        &r.fields,
+    );
+    serde_json::to_value(view).unwrap_or(Value::Null)
+}
+
+/// A record read with its fields as stored, shown as `record_json` shows
+/// it; the stored JSON goes out as it is.
+pub fn raw_record_view(r: &RawRecord) -> RecordView<'_, RawValue> {
+    RecordView::new(
+        r.id,
+        &r.module,
+        r.version,
+        r.created_at,
+        r.updated_at,
+        r.deleted_at,
+        &*r.fields.0,
+    )
 }

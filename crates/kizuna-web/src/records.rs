@@ -1,11 +1,13 @@
 //! Modules, fields, records, related lists, the recycle bin and the change log.
 
 use crate::http::{
-    ApiResult, AppState, Body, OrgAdmin, OrgMember, id, instant, query_number, record_json,
+    ApiResult, AppState, BearerKey, Body, OrgAdmin, OrgMember, id, instant, query_number,
+    raw_record_view, record_json,
 };
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use kizuna_apps::{admin, records};
 use kizuna_domain::field::FieldDef;
 use kizuna_domain::{Error, ModuleDef};
@@ -158,11 +160,12 @@ pub async fn create_record(
     responses((status = 200, description = "The record"), (status = 404, description = "Absent, deleted, or not the caller's")))]
 pub async fn get_record(
     State(s): State<AppState>,
-    OrgMember { org, .. }: OrgMember,
-    Path((_org, module, rid)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    let r = records::get(&s.store, &org, &module, id(&module, &rid)?).await?;
-    Ok(Json(record_json(&r)))
+    BearerKey(key): BearerKey,
+    Path((org, module, rid)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let (org, rid) = (id("Org", &org)?, id(&module, &rid)?);
+    let r = records::get_raw_by_key(&s.store, &key, org, &module, rid).await?;
+    Ok(Json(raw_record_view(&r)).into_response())
 }
 
 /// Changes fields: `{"fields": {…}, "version"?}`; `null` clears a field, and a

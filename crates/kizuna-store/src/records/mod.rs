@@ -6,10 +6,11 @@ mod read;
 mod write;
 
 use crate::db::{Arg, Tx, db_error};
-use kizuna_domain::Result;
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
+use kizuna_domain::{Error, Result};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 
@@ -57,6 +58,57 @@ pub(crate) struct RecordRow {
     deleted_at: Option<i64>,
 }
 
+/// A record whose field values are still the stored JSON text: what a read
+/// that only passes the record on (the API's GET) needs, without decoding
+/// and encoding them again.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RawRecord {
+    pub id: i64,
+    pub module: String,
+    pub version: i64,
+    pub fields: Json<Box<RawValue>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+impl RawRecord {
+    /// A row of `record_columns!()` read by `SqliteReader`, by position.
+    pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
+        let fields: String = r.get(3)?;
+        let fields = RawValue::from_string(fields).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        Ok(RawRecord {
+            id: r.get(0)?,
+            module: r.get(1)?,
+            version: r.get(2)?,
+            fields: Json(fields),
+            created_at: r.get(4)?,
+            updated_at: r.get(5)?,
+            deleted_at: r.get(6)?,
+        })
+    }
+}
+
+impl TryFrom<RawRecord> for Record {
+    type Error = Error;
+
+    fn try_from(r: RawRecord) -> Result<Record> {
+        let fields = serde_json::from_str(r.fields.get())
+            .map_err(|e| Error::internal(format!("record {}: stored fields: {e}", r.id)))?;
+        Ok(Record {
+            id: r.id,
+            module: r.module,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            deleted_at: r.deleted_at,
+            fields,
+        })
+    }
+}
+
 impl From<RecordRow> for Record {
     fn from(r: RecordRow) -> Self {
         Record {
@@ -80,8 +132,15 @@ pub struct EmailHolder {
     pub version: i64,
 }
 
-pub(crate) const RECORD_COLUMNS: &str =
-    "r.id, r.module, r.version, r.fields, r.created_at, r.updated_at, r.deleted_at";
+/// The columns of a `RecordRow`, as a literal for `concat!`.
+macro_rules! record_columns {
+    () => {
+        "r.id, r.module, r.version, r.fields, r.created_at, r.updated_at, r.deleted_at"
+    };
+}
+pub(crate) use record_columns;
+
+pub(crate) const RECORD_COLUMNS: &str = record_columns!();
 
 /// One row of the change log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]

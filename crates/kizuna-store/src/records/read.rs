@@ -2,14 +2,15 @@
 //! associations, the recycle bin and the change log.
 
 use super::{
-    Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, Record, RecordRow, SortKey, Sql,
-    insert_refs, sqlite_scalar,
+    Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, RawRecord, Record, RecordRow, SortKey,
+    Sql, insert_refs, sqlite_scalar,
 };
 use crate::Store;
 use crate::db::{Arg, Dialect, IdRow, Tx, db_error};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
 use kizuna_domain::{Error, Result};
+use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 fn invalid_cursor() -> Error {
@@ -48,18 +49,34 @@ impl Store {
     /// One live record of a module in an org; absent, deleted, another module's
     /// or another org's ids are all 404.
     pub async fn record(&self, org_id: i64, module: &str, id: i64) -> Result<Record> {
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM records r \
+        self.record_raw(org_id, module, id).await?.try_into()
+    }
+
+    /// `record` with its field values as stored, undecoded.
+    pub async fn record_raw(&self, org_id: i64, module: &str, id: i64) -> Result<RawRecord> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            super::record_columns!(),
+            " FROM records r \
              WHERE r.id = $1 AND r.org_id = $2 AND r.module = $3 AND r.deleted_at IS NULL"
         );
-        let row: Option<RecordRow> = self
-            .db
-            .x()
-            .fetch_optional(&sql, &crate::args![id, org_id, module])
-            .await
-            .map_err(db_error)?;
-        row.map(Record::from)
-            .ok_or_else(|| Error::not_found(module, id))
+        let record = match &self.reader {
+            Some(reader) => reader.read(|c| {
+                c.prepare_cached(SQL)?
+                    .query_row(
+                        rusqlite::named_params! {"$1": id, "$2": org_id, "$3": module},
+                        RawRecord::from_sqlite,
+                    )
+                    .optional()
+            })?,
+            None => self
+                .db
+                .x()
+                .fetch_optional(SQL, &crate::args![id, org_id, module])
+                .await
+                .map_err(db_error)?,
+        };
+        record.ok_or_else(|| Error::not_found(module, id))
     }
 
     /// The org's recycle bin, newest deletion first.

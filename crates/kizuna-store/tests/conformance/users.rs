@@ -1,7 +1,7 @@
 //! Users, passwords and API keys.
 
 use crate::fixtures::*;
-use kizuna_store::Store;
+use kizuna_store::{Origin, Store};
 
 // E-mail is the identity: stored trimmed and lower-case, unique regardless
 // of case; bad input is refused before anything is written.
@@ -199,6 +199,107 @@ conformance!(
         assert_eq!(
             (p.user.id, p.key_id, p.user.active),
             (u.id, Some(kid), true)
+        );
+        Ok(())
+    }
+);
+
+// The GET of a record reads the key, the membership and the record in one
+// statement (on SQLite off sqlx, `reader.rs`): it finds the caller's record,
+// never another org's, a deleted one or another module's; a non-member gets
+// no org; a key refused alone is refused here too, at once (GEN-10); and a
+// write just committed is read back.
+conformance!(
+    gen_10_one_read_of_key_membership_and_record,
+    |store| async move {
+        let w = world(&store, "owner@example.com").await?;
+        let other = world(&store, "stranger@example.com").await?;
+        let (_, key) = store.create_api_key(w.admin.id).await?;
+        let contacts = contacts();
+        let mine = create_one(
+            &store,
+            &w,
+            &contacts,
+            serde_json::json!({"Last_Name": "Sato"}),
+        )
+        .await?;
+        let theirs = create_one(
+            &store,
+            &other,
+            &contacts,
+            serde_json::json!({"Last_Name": "Kato"}),
+        )
+        .await?;
+
+        let (p, member) = store
+            .authenticate_key_for_record(&key, w.org.id, "Contacts", mine.id)
+            .await?;
+        assert_eq!(p.user.id, w.admin.id);
+        let (org, role, record) = member.expect("a member sees the org");
+        assert_eq!(
+            (org.id, role),
+            (w.org.id, kizuna_domain::Role::Administrator)
+        );
+        let record = record.expect("the record");
+        assert_eq!((record.id, record.version), (mine.id, mine.version));
+        let fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(record.fields.get()).expect("stored JSON");
+        assert_eq!(fields, mine.fields, "the stored values, as written");
+
+        let (_, member) = store
+            .authenticate_key_for_record(&key, w.org.id, "Contacts", theirs.id)
+            .await?;
+        assert!(member.expect("org").2.is_none(), "another org's record");
+        let (_, member) = store
+            .authenticate_key_for_record(&key, w.org.id, "Leads", mine.id)
+            .await?;
+        assert!(member.expect("org").2.is_none(), "another module's id");
+        let (_, member) = store
+            .authenticate_key_for_record(&key, other.org.id, "Contacts", theirs.id)
+            .await?;
+        assert!(member.is_none(), "an org the caller is not in");
+
+        let updated = store
+            .update_record(
+                w.org.id,
+                &contacts,
+                mine.id,
+                values(serde_json::json!({"Last_Name": "Suzuki"})),
+                None,
+                Origin::User(w.admin.id),
+            )
+            .await?;
+        let (_, member) = store
+            .authenticate_key_for_record(&key, w.org.id, "Contacts", mine.id)
+            .await?;
+        let record = member.and_then(|m| m.2).expect("the record");
+        assert_eq!(record.version, updated.version, "the write just committed");
+        assert!(record.fields.get().contains("Suzuki"));
+        assert_eq!(store.record(w.org.id, "Contacts", mine.id).await?, updated);
+
+        store
+            .delete_record(w.org.id, "Contacts", mine.id, Origin::User(w.admin.id))
+            .await?;
+        let (_, member) = store
+            .authenticate_key_for_record(&key, w.org.id, "Contacts", mine.id)
+            .await?;
+        assert!(member.expect("org").2.is_none(), "a deleted record");
+
+        store.set_user_active("owner@example.com", false).await?;
+        let e = assert_code(
+            store
+                .authenticate_key_for_record(&key, w.org.id, "Contacts", mine.id)
+                .await,
+            "user_deactivated",
+            "GEN-10: refused at once",
+        );
+        assert_eq!(e.rule, Some("GEN-10"));
+        assert_code(
+            store
+                .authenticate_key_for_record("kz_unknown", w.org.id, "Contacts", mine.id)
+                .await,
+            "unauthenticated",
+            "an unknown key",
         );
         Ok(())
     }
