@@ -477,6 +477,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "links_refs",
         include_str!("../migrations/sqlite/0005_links_refs.sql"),
     ),
+    (
+        6,
+        "figures_due",
+        include_str!("../migrations/sqlite/0006_figures_due.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -504,6 +509,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         5,
         "links_refs",
         include_str!("../migrations/postgres/0005_links_refs.sql"),
+    ),
+    (
+        6,
+        "figures_due",
+        include_str!("../migrations/postgres/0006_figures_due.sql"),
     ),
 ];
 

@@ -1,6 +1,6 @@
-//! SQLite reads on the asking thread, for the two reads nearly every API
-//! request makes: its API key with the caller's membership of the path's org,
-//! and one record by id.
+//! SQLite reads on the asking thread, for the reads nearly every API request
+//! makes: its API key, with the caller's membership of the path's org (and,
+//! for the GET of a record, the record), and one record by id.
 //!
 //! sqlx runs each SQLite connection on a worker thread of its own, so every
 //! query is a hand-off to that thread and back — about 18 µs (BENCHMARKS.md,

@@ -4,7 +4,7 @@
 //! records asked about and nothing else.
 
 use crate::Store;
-use crate::db::{Dialect, Tx, db_error};
+use crate::db::{Dialect, Exec, Tx, db_error};
 use kizuna_domain::Result;
 
 /// How many records point at `target`, with `value` in the grouped field.
@@ -32,12 +32,91 @@ pub(crate) fn id_list(ids: &[i64]) -> String {
         .join(", ")
 }
 
+/// A record whose figures wait to be counted, at the version of its mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Due {
+    pub record_id: i64,
+    pub version: i64,
+}
+
 impl Store {
-    /// Live records of `module` pointing at each of `targets` through the
-    /// lookup `lookup`, counted by the text value of their field `by`.
-    pub async fn tally_referrers_in(
+    /// Reads in `tx`, or on the pool when `None`.
+    fn reads<'a>(&'a self, tx: Option<&'a mut Tx>) -> Exec<'a> {
+        match tx {
+            Some(tx) => tx.x(),
+            None => self.db.x(),
+        }
+    }
+
+    /// Marks the records' figures of an integration due to be counted again
+    /// (a new mark, or a later version of one), in the caller's transaction.
+    pub async fn mark_figures_due_in(
         &self,
         tx: &mut Tx,
+        integration: i64,
+        ids: &[i64],
+    ) -> Result<()> {
+        for chunk in ids.chunks(crate::records::INSERT_CHUNK) {
+            let values = chunk
+                .iter()
+                .map(|id| format!("($1, {id}, 1)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO sync_figures_due (integration_id, record_id, version) VALUES {values} \
+                 ON CONFLICT (integration_id, record_id) \
+                 DO UPDATE SET version = sync_figures_due.version + 1"
+            );
+            tx.x()
+                .execute(&sql, &crate::args![integration])
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// The integration's records whose figures are due, in `tx` or outside
+    /// any transaction.
+    pub async fn figures_due(&self, tx: Option<&mut Tx>, integration: i64) -> Result<Vec<Due>> {
+        self.reads(tx)
+            .fetch_all(
+                "SELECT record_id, version FROM sync_figures_due WHERE integration_id = $1 \
+                 ORDER BY record_id",
+                &crate::args![integration],
+            )
+            .await
+            .map_err(db_error)
+    }
+
+    /// Clears the marks that are still at the version a count saw; a mark
+    /// bumped since stays, for the next count.
+    pub async fn clear_figures_due_in(
+        &self,
+        tx: &mut Tx,
+        integration: i64,
+        seen: &[Due],
+    ) -> Result<()> {
+        for d in seen {
+            tx.x()
+                .execute(
+                    "DELETE FROM sync_figures_due WHERE integration_id = $1 AND record_id = $2 \
+                     AND version = $3",
+                    &crate::args![integration, d.record_id, d.version],
+                )
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Live records of `module` pointing at each of `targets` through the
+    /// lookup `lookup`, counted by the text value of their field `by`.
+    /// In `tx`, or outside any transaction when `None` (a count costs every
+    /// referrer of the targets: on SQLite a write transaction would hold
+    /// every writer up meanwhile).
+    pub async fn tally_referrers(
+        &self,
+        tx: Option<&mut Tx>,
         org_id: i64,
         targets: &[i64],
         (module, lookup): (&str, &str),
@@ -54,7 +133,7 @@ impl Store {
              AND x.to_id IN ({}) GROUP BY x.to_id, {value}",
             id_list(targets)
         );
-        tx.x()
+        self.reads(tx)
             .fetch_all(&sql, &crate::args![org_id, lookup, module, by])
             .await
             .map_err(db_error)
@@ -62,10 +141,11 @@ impl Store {
 
     /// The sum of the currency field `money` over the live records of
     /// `module` pointing at each of `targets` through `lookup`, among those
-    /// whose field `only.0` is `only.1`, per currency.
-    pub async fn total_referrers_in(
+    /// whose field `only.0` is `only.1`, per currency; in `tx` or outside
+    /// any transaction, as `tally_referrers`.
+    pub async fn total_referrers(
         &self,
-        tx: &mut Tx,
+        tx: Option<&mut Tx>,
         org_id: i64,
         targets: &[i64],
         (module, lookup): (&str, &str),
@@ -94,7 +174,7 @@ impl Store {
              AND x.to_id IN ({}) GROUP BY x.to_id, {currency}",
             id_list(targets)
         );
-        tx.x()
+        self.reads(tx)
             .fetch_all(
                 &sql,
                 &crate::args![org_id, lookup, module, money, only.0, only.1],

@@ -3,7 +3,8 @@
 //! running integration with changes behind its cursors gets a sync job in the
 //! jobs table, and jobs are claimed with a lease. Several server processes on
 //! one PostgreSQL share the table (`FOR UPDATE SKIP LOCKED`); a job whose
-//! worker died is claimed again when its lease runs out.
+//! worker died is claimed again when its lease runs out. Beside the syncs, it
+//! counts the derived figures they marked due.
 
 use crate::engine::{self, Trigger};
 use kizuna_domain::{Kind, Result};
@@ -22,6 +23,8 @@ pub struct Options {
     pub lease: Duration,
     /// The longest wait before a failed job is tried again.
     pub max_backoff: Duration,
+    /// How often derived figures marked due are counted and written.
+    pub figures_every: Duration,
 }
 
 impl Default for Options {
@@ -30,6 +33,7 @@ impl Default for Options {
             poll: Duration::from_millis(25),
             lease: Duration::from_secs(30),
             max_backoff: Duration::from_secs(600),
+            figures_every: Duration::from_secs(1),
         }
     }
 }
@@ -51,13 +55,39 @@ pub fn backoff(attempts: i64, max: Duration) -> Duration {
 /// Runs until the task is dropped. Errors are logged and retried: the
 /// worker never stops the server.
 pub async fn run(store: Store, options: Options) {
+    tokio::join!(syncs(&store, &options), figures(&store, &options));
+}
+
+/// Derived figures (EVT-14) that the worker's syncs marked due, counted
+/// beside the syncs rather than after each: a count costs every attendee of
+/// an event, and a new attendee should not wait behind it. The figures follow
+/// within `figures_every` and the count.
+async fn figures(store: &Store, options: &Options) {
+    loop {
+        tokio::time::sleep(options.figures_every).await;
+        let running = match store.running_integrations().await {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::warn!("figures: {e}");
+                continue;
+            }
+        };
+        for i in running {
+            if let Err(e) = engine::settle_figures(store, i.id).await {
+                tracing::warn!(integration = i.id, "figures not written: {e}");
+            }
+        }
+    }
+}
+
+async fn syncs(store: &Store, options: &Options) {
     let owner = format!("worker-{}-{:x}", std::process::id(), random() & 0xffff_ffff);
     let mut seen = Seen {
         seq: -1,
         at: Instant::now(),
     };
     loop {
-        if let Err(e) = tick(&store, &options, &owner, &mut seen).await {
+        if let Err(e) = tick(store, options, &owner, &mut seen).await {
             tracing::warn!("sync worker: {e}");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

@@ -336,3 +336,50 @@ conformance!(a_transaction_counts_the_links_it_adds, |store| async move {
     assert_eq!(total, 2);
     Ok(())
 });
+
+// Figures due (EVT-14): a chunk marks the events it touched in its own
+// transaction (rolled back with it); a count clears only the marks it saw,
+// so one bumped by a later chunk stays for the next count; deleting the
+// integration's sync state takes the marks too.
+conformance!(
+    evt_14_figure_marks_clear_only_what_the_count_saw,
+    |store| async move {
+        let w = world(&store, "boss@example.com").await?;
+        let id = integration(&store, &w).await?;
+        let mut tx = store.begin().await?;
+        store.mark_figures_due_in(&mut tx, id, &[7, 8]).await?;
+        drop(tx);
+        assert!(
+            store.figures_due(None, id).await?.is_empty(),
+            "a chunk rolled back marks nothing"
+        );
+
+        let mut tx = store.begin().await?;
+        store.mark_figures_due_in(&mut tx, id, &[7, 8]).await?;
+        tx.commit().await?;
+        let seen = store.figures_due(None, id).await?;
+        assert_eq!(seen.iter().map(|d| d.record_id).collect::<Vec<_>>(), [7, 8]);
+
+        // A later chunk touches event 8 again before the count is written.
+        let mut tx = store.begin().await?;
+        store.mark_figures_due_in(&mut tx, id, &[8]).await?;
+        tx.commit().await?;
+        let mut tx = store.begin().await?;
+        store.clear_figures_due_in(&mut tx, id, &seen).await?;
+        assert_eq!(
+            store
+                .figures_due(Some(&mut tx), id)
+                .await?
+                .iter()
+                .map(|d| d.record_id)
+                .collect::<Vec<_>>(),
+            [8],
+            "the mark bumped after the count stays"
+        );
+        tx.commit().await?;
+
+        store.forget_sync_state(id).await?;
+        assert!(store.figures_due(None, id).await?.is_empty());
+        Ok(())
+    }
+);

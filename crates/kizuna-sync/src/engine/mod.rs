@@ -24,7 +24,6 @@ use kizuna_domain::{Error, IntegrationKind, Kind, Result, Text};
 use kizuna_store::{Counts, Integration, Item, Pos, Run, Store, StreamChange, Tx, now_ms};
 use serde::Serialize;
 use serde_json::json;
-use std::collections::BTreeSet;
 
 /// Changes per transaction.
 const BATCH: usize = 500;
@@ -119,18 +118,25 @@ impl Plan {
         }
     }
 
-    /// After a stream's last chunk: derived figures of the records the run
-    /// touched (of all of them when `all`: the last run did not finish).
-    async fn settle_in(
-        &self,
-        store: &Store,
-        tx: &mut Tx,
-        stream: &Stream,
-        touched: &BTreeSet<i64>,
-        all: bool,
-    ) -> Result<Counts> {
+    /// After a stream's last chunk: the derived figures the run's chunks (or
+    /// earlier ones) marked due, counted and written, with the run's counts.
+    async fn settle(&self, store: &Store, stream: &Stream, run: i64) -> Result<()> {
         match self {
-            Plan::Events(p) => p.settle_in(store, tx, stream, touched, all).await,
+            Plan::Events(p) => p.settle(store, stream, run).await,
+        }
+    }
+
+    /// A stream whose changes move figures, to settle them by.
+    fn figures_stream(&self) -> Option<Stream> {
+        match self {
+            Plan::Events(_) => self.streams().into_iter().find(events::Plan::moves_figures),
+        }
+    }
+
+    /// `settle` inside `tx`, for a preview.
+    async fn settle_in(&self, store: &Store, tx: &mut Tx, stream: &Stream) -> Result<Counts> {
+        match self {
+            Plan::Events(p) => p.settle_in(store, tx, stream).await,
         }
     }
 }
@@ -157,6 +163,35 @@ pub async fn pending(store: &Store, i: &Integration) -> Result<bool> {
     }
     Ok(false)
 }
+
+/// Counts and writes the derived figures that syncs of integration `id`
+/// marked due (`Plan::settle`), in a run of their own; `None` when none was
+/// due or the integration cannot run now (its next sync says why).
+pub async fn settle_figures(store: &Store, id: i64) -> Result<Option<Run>> {
+    let i = load(store, id).await?;
+    if check_runnable(store, &i).await.is_err() || store.figures_due(None, i.id).await?.is_empty() {
+        return Ok(None);
+    }
+    let plan = Plan::resolve(store, &i).await?;
+    let Some(stream) = plan.figures_stream() else {
+        return Ok(None);
+    };
+    let run = store
+        .start_run(
+            i.id,
+            Trigger::Worker.as_str(),
+            stream.direction,
+            FIGURES_DATA_TYPE,
+        )
+        .await?;
+    let result = plan.settle(store, &stream, run.id).await;
+    let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
+    let run = store.finish_run(run.id, error.as_ref()).await?;
+    result.map(|()| Some(run))
+}
+
+/// The history's data type of a run that only wrote derived figures.
+pub const FIGURES_DATA_TYPE: &str = "figures";
 
 /// Refuses to sync an integration that is not running, saying why and who
 /// can change that.
@@ -255,14 +290,8 @@ pub async fn sync_with(
     store
         .interrupt_stale_runs(i.id, now_ms() - STALE_RUN_MS)
         .await?;
-    // A stream whose last run did not finish may have left figures behind.
-    let recent = store.runs(i.id, None, 20).await?;
     let mut runs = Vec::new();
     for stream in plan.streams() {
-        let unfinished = recent
-            .iter()
-            .find(|r| r.data_type == stream.data_type)
-            .is_some_and(|r| r.state == "interrupted" || r.state == "failed");
         let pending = {
             let at = store.cursor(i.id, stream.name).await?;
             store.stream_pending(stream.org, stream.module, at).await?
@@ -274,7 +303,11 @@ pub async fn sync_with(
             .start_run(i.id, trigger.as_str(), stream.direction, stream.data_type)
             .await?;
         let guard = !allow_deletes;
-        let result = drive(store, &i, &plan, &stream, run.id, guard, unfinished).await;
+        // The worker leaves the figures to its own task (`settle_figures`):
+        // a count costs every attendee of an event, and the next attendee
+        // should not wait for it. A person who asked for a sync sees them.
+        let settle = trigger != Trigger::Worker;
+        let result = drive(store, &i, &plan, &stream, run.id, guard, settle).await;
         let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
         let run = store.finish_run(run.id, error.as_ref()).await?;
         crate::attention::after_run(store, &i, &run).await?;
@@ -292,7 +325,7 @@ async fn drive(
     stream: &Stream,
     run: i64,
     guard: bool,
-    unfinished: bool,
+    settle: bool,
 ) -> Result<()> {
     let mut deleted = 0;
     // The guard's base is the links the integration had when the run
@@ -303,7 +336,6 @@ async fn drive(
     // chunks added, which each transaction counts exactly.
     let mut base: Option<i64> = None;
     let mut added_links = 0;
-    let mut touched = BTreeSet::new();
     // After a chunk failed on a record, its changes are retried one at a time
     // up to here, so that one bad record fails alone.
     let mut careful_until: Option<Pos> = None;
@@ -318,11 +350,12 @@ async fn drive(
             .stream_changes_in(&mut tx, stream.org, stream.module, from, limit)
             .await?;
         let Some(last) = changes.last() else {
-            let counts = plan
-                .settle_in(store, &mut tx, stream, &touched, unfinished)
-                .await?;
-            store.record_progress_in(&mut tx, run, counts, &[]).await?;
-            return tx.commit().await;
+            // Nothing was written: the figures are counted outside it.
+            drop(tx);
+            return match settle {
+                true => plan.settle(store, stream, run).await,
+                false => Ok(()),
+            };
         };
         let to = last.pos();
         if !store
@@ -361,7 +394,6 @@ async fn drive(
                     .await?;
                 added_links += tx.links_added();
                 tx.commit().await?;
-                touched.append(&mut out.touched);
             }
             // The database itself failed: stop; the job is retried.
             Err(e) if e.kind == Kind::Internal => return Err(e),
@@ -461,7 +493,6 @@ pub async fn preview(store: &Store, id: i64) -> Result<Preview> {
     for stream in plan.streams() {
         let mut out = Outcome::default();
         let mut seen = 0;
-        let mut touched = BTreeSet::new();
         loop {
             let from = store.cursor_in(&mut tx, i.id, stream.name).await?;
             let changes = store
@@ -478,11 +509,8 @@ pub async fn preview(store: &Store, id: i64) -> Result<Preview> {
                 .await?;
             plan.apply(store, &mut tx, &stream, &changes, &mut out)
                 .await?;
-            touched.append(&mut out.touched);
         }
-        let settled = plan
-            .settle_in(store, &mut tx, &stream, &touched, false)
-            .await?;
+        let settled = plan.settle_in(store, &mut tx, &stream).await?;
         out.counts.add(settled);
         steps.push(PreviewStep {
             direction: stream.direction,

@@ -5,15 +5,11 @@ use super::merge::Conflict;
 use kizuna_domain::{Error, Kind, Text};
 use kizuna_store::{Counts, Item, Json};
 use serde_json::json;
-use std::collections::BTreeSet;
 
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub counts: Counts,
     pub items: Vec<Item>,
-    /// Records whose derived figures the chunk may have moved (an event
-    /// whose attendees or orders changed), settled when the stream ends.
-    pub touched: BTreeSet<i64>,
 }
 
 /// A record of one app: (module, id).

@@ -1,66 +1,111 @@
 //! An event's figures on its Campaign (EVT-14): tickets sold (attendees not
 //! cancelled), check-ins (attended) and revenue (paid orders; money, so only
-//! once the CRM org has a currency, EVT-11). They are derived values: counted
-//! whole by the database for the events a run touched, when the run's stream
-//! ends, and written only where they changed — never merged, never sent back.
+//! once the CRM org has a currency, EVT-11). They are derived values: each
+//! chunk marks the events it touched as due (`sync_figures_due`, in the
+//! chunk's transaction), and when a run's stream ends the database counts the
+//! due events whole and they are written where they changed — never merged,
+//! never sent back.
 
 use super::{ATTENDEES_STREAM, EVENT, ORDERS_STREAM, Plan};
 use crate::engine::Stream;
 use kizuna_domain::Result;
 use kizuna_domain::validate::{Mode, validate_fields};
-use kizuna_store::{Counts, LinkSide, ListQuery, Origin, Store, Tx};
+use kizuna_store::{Counts, LinkSide, Origin, Store, Tx};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 const FIGURES: [&str; 3] = ["Tickets_Sold", "Check_Ins", "Revenue"];
 
 impl Plan {
     /// Whether changes of `stream` can move an event's figures.
-    pub(super) fn moves_figures(stream: &Stream) -> bool {
+    pub(crate) fn moves_figures(stream: &Stream) -> bool {
         matches!(stream.name, ATTENDEES_STREAM | ORDERS_STREAM)
     }
 
-    /// The events that the attendees or orders `ids` belong to.
-    pub(super) async fn events_of(
+    /// Marks the events of the attendees or orders `ids` due to be counted
+    /// again, in the chunk's transaction: exactly once with the chunk, and
+    /// still there after a crash.
+    pub(super) async fn mark_events_of(
         &self,
         store: &Store,
         tx: &mut Tx,
         ids: &[i64],
-    ) -> Result<Vec<i64>> {
-        store.targets_of_in(tx, self.events.id, ids, "Event").await
+    ) -> Result<()> {
+        let events = store
+            .targets_of_in(tx, self.events.id, ids, "Event")
+            .await?;
+        store
+            .mark_figures_due_in(tx, self.integration, &events)
+            .await
     }
 
-    /// Writes the figures of the `touched` events (of every event, after a
-    /// run that did not finish) on their Campaigns, in `tx`; returns the
-    /// Campaigns it updated.
+    /// After a run of a stream that moves figures: the due events' figures,
+    /// counted outside any write transaction (a count costs every attendee
+    /// and order of the events, and on SQLite a write transaction holds every
+    /// writer up, the attendee being registered too), then written where they
+    /// changed in a short one that also records the run's counts. It clears
+    /// each mark the count saw; a mark bumped meanwhile (a change after the
+    /// count) stays for the run of that change, which counts again.
+    pub(crate) async fn settle(&self, store: &Store, stream: &Stream, run: i64) -> Result<()> {
+        if !self.has_figures(stream) {
+            return Ok(());
+        }
+        let due = store.figures_due(None, self.integration).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<i64> = due.iter().map(|d| d.record_id).collect();
+        let figures = self.figures(store, None, &events).await?;
+        let mut tx = store.begin().await?;
+        let counts = self.write_figures(store, &mut tx, &events, figures).await?;
+        store
+            .clear_figures_due_in(&mut tx, self.integration, &due)
+            .await?;
+        store.record_progress_in(&mut tx, run, counts, &[]).await?;
+        tx.commit().await
+    }
+
+    /// `settle` inside `tx`, for a preview (which rolls everything back).
     pub(crate) async fn settle_in(
         &self,
         store: &Store,
         tx: &mut Tx,
         stream: &Stream,
-        touched: &BTreeSet<i64>,
-        all: bool,
+    ) -> Result<Counts> {
+        if !self.has_figures(stream) {
+            return Ok(Counts::default());
+        }
+        let due = store.figures_due(Some(tx), self.integration).await?;
+        let events: Vec<i64> = due.iter().map(|d| d.record_id).collect();
+        let figures = self.figures(store, Some(tx), &events).await?;
+        self.write_figures(store, tx, &events, figures).await
+    }
+
+    /// Whether the stream moves figures and the CRM has a place for them (an
+    /// org made before the Campaign had these fields has none).
+    fn has_figures(&self, stream: &Stream) -> bool {
+        Self::moves_figures(stream) && self.campaigns.field(FIGURES[0]).is_some()
+    }
+
+    /// Writes the `figures` of the `events` on their Campaigns where they
+    /// changed; counts the Campaigns it updated.
+    async fn write_figures(
+        &self,
+        store: &Store,
+        tx: &mut Tx,
+        events: &[i64],
+        figures: HashMap<i64, Map<String, Value>>,
     ) -> Result<Counts> {
         let mut counts = Counts::default();
-        // An org made before the Campaign had these fields has no place for them.
-        if !Self::moves_figures(stream) || self.campaigns.field(FIGURES[0]).is_none() {
-            return Ok(counts);
-        }
-        let events: Vec<i64> = if all {
-            self.all_events(store).await?
-        } else {
-            touched.iter().copied().collect()
-        };
         if events.is_empty() {
             return Ok(counts);
         }
         let campaign_of: HashMap<i64, i64> = store
-            .links_in(tx, self.integration, EVENT, LinkSide::Other, &events)
+            .links_in(tx, self.integration, EVENT, LinkSide::Other, events)
             .await?
             .into_iter()
             .map(|l| (l.other_id, l.crm_id))
             .collect();
-        let figures = self.figures(store, tx, &events).await?;
         let ids: Vec<i64> = campaign_of.values().copied().collect();
         let campaigns = store.records_in(tx, self.crm.id, "Campaigns", &ids).await?;
         for c in campaigns.iter().filter(|c| c.deleted_at.is_none()) {
@@ -113,13 +158,19 @@ impl Plan {
     async fn figures(
         &self,
         store: &Store,
-        tx: &mut Tx,
+        mut tx: Option<&mut Tx>,
         events: &[i64],
     ) -> Result<HashMap<i64, Map<String, Value>>> {
         let mut out: HashMap<i64, Map<String, Value>> =
             events.iter().map(|e| (*e, self.no_figures())).collect();
         let tallies = store
-            .tally_referrers_in(tx, self.events.id, events, ("Attendees", "Event"), "Status")
+            .tally_referrers(
+                tx.as_deref_mut(),
+                self.events.id,
+                events,
+                ("Attendees", "Event"),
+                "Status",
+            )
             .await?;
         for t in tallies {
             let v = out.entry(t.target).or_insert_with(|| self.no_figures());
@@ -137,7 +188,7 @@ impl Plan {
         }
         if let Some(crm_currency) = &self.crm.currency {
             let totals = store
-                .total_referrers_in(
+                .total_referrers(
                     tx,
                     self.events.id,
                     events,
@@ -161,24 +212,5 @@ impl Plan {
             }
         }
         Ok(out)
-    }
-
-    /// Every live event of the Events org.
-    async fn all_events(&self, store: &Store) -> Result<Vec<i64>> {
-        let mut ids = Vec::new();
-        let mut q = ListQuery {
-            limit: 1000,
-            ..ListQuery::default()
-        };
-        loop {
-            let page = store
-                .list_records(self.events.id, &self.events_module, &q)
-                .await?;
-            ids.extend(page.records.iter().map(|r| r.id));
-            match page.next_cursor {
-                Some(c) => q.cursor = Some(c),
-                None => return Ok(ids),
-            }
-        }
     }
 }

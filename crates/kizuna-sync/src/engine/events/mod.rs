@@ -125,7 +125,7 @@ impl Plan {
             // Every change counts here, the integration's own (an invited
             // attendee) too: the figures are counted, not sent.
             let all: Vec<i64> = changes.iter().map(|c| c.record_id).collect();
-            out.touched.extend(self.events_of(store, tx, &all).await?);
+            self.mark_events_of(store, tx, &all).await?;
         }
         // Each record once, in order; a record whose every change here is
         // this integration's own write is not sent back (no echo).
