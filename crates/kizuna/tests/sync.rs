@@ -114,6 +114,17 @@ impl Seeded {
         .await
     }
 
+    /// The tickets sold that the event's Campaign shows (EVT-14; SQLite).
+    async fn campaign_tickets_sold(&self) -> i64 {
+        self.count(
+            "SELECT COALESCE(CAST(json_extract(r.fields, '$.Tickets_Sold') AS INTEGER), -1) AS n \
+             FROM sync_links l JOIN records r ON r.id = l.crm_id \
+             WHERE l.integration_id = $1 AND l.data_type = 'event' AND l.other_id = $2",
+            &kizuna_store::args![self.integration, self.event],
+        )
+        .await
+    }
+
     /// Sum of a count over every attendee run in the history.
     async fn history_total(&self, column: &str) -> i64 {
         self.count(
@@ -238,6 +249,17 @@ async fn the_background_worker_brings_new_attendees_without_anyone_pressing_sync
         3,
         "p0, p1 and p2 of the first five are Contacts already; p3, p4 and the late one are Leads"
     );
+    // EVT-14: the worker counts the Campaign's figures beside its syncs.
+    let started = Instant::now();
+    while s.campaign_tickets_sold().await != 6 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the Campaign shows {} tickets sold, not 6\n--- server log ---\n{}",
+            s.campaign_tickets_sold().await,
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     server.stop();
 }
 
