@@ -17,7 +17,9 @@ pub use integrations::{Integration, NewIntegration};
 pub use meta::CopyReport;
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use outbox::{Mail, NewMail};
-pub use records::{Change, EmailHolder, ListQuery, Origin, Page, RawRecord, Record, SortKey};
+pub use records::{
+    Change, EmailHolder, ListQuery, Origin, Page, RawRecord, Record, SortKey, Stored,
+};
 /// JSON columns as the store returns them.
 pub use sqlx::types::Json;
 pub use sync::{Counts, Item, Job, Link, LinkSide, Pos, Run, StreamChange};

@@ -8,9 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kizuna_domain::Error;
 use kizuna_domain::Role;
-use kizuna_store::{Org, Origin, Principal, RawRecord, Record, Store};
+use kizuna_store::{Org, Origin, Principal, Record, Store, Stored};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 /// The most bytes a request body may have.
@@ -256,9 +255,10 @@ pub fn instant(ms: i64) -> Value {
 }
 
 /// A record as the API shows it: `{"id", "module", "version", "created_at",
-/// "updated_at", "deleted_at"?, "fields"}`, whatever form its fields are in.
+/// "updated_at", "deleted_at"?, "fields"}`, whatever form its fields are in
+/// (a stored record's JSON goes out as it is).
 #[derive(Serialize)]
-pub struct RecordView<'a, F: Serialize + ?Sized> {
+pub struct RecordView<'a, F: Serialize> {
     id: i64,
     module: &'a str,
     version: i64,
@@ -269,53 +269,22 @@ pub struct RecordView<'a, F: Serialize + ?Sized> {
     fields: &'a F,
 }
 
-impl<'a, F: Serialize + ?Sized> RecordView<'a, F> {
-    fn new(
-        id: i64,
-        module: &'a str,
-        version: i64,
-        created_at: i64,
-        updated_at: i64,
-        deleted_at: Option<i64>,
-        fields: &'a F,
-    ) -> Self {
+impl<'a, F: Serialize> RecordView<'a, F> {
+    pub fn of(r: &'a Stored<F>) -> Self {
         let at = kizuna_domain::time::rfc3339;
         RecordView {
-            id,
-            module,
-            version,
-            created_at: at(created_at),
-            updated_at: at(updated_at),
-            deleted_at: deleted_at.map(at),
-            fields,
+            id: r.id,
+            module: &r.module,
+            version: r.version,
+            created_at: at(r.created_at),
+            updated_at: at(r.updated_at),
+            deleted_at: r.deleted_at.map(at),
+            fields: &r.fields,
         }
     }
 }
 
 /// A record as the API shows it.
 pub fn record_json(r: &Record) -> Value {
-    let view = RecordView::new(
-        r.id,
-        &r.module,
-        r.version,
-        r.created_at,
-        r.updated_at,
-        r.deleted_at,
-        &r.fields,
-    );
-    serde_json::to_value(view).unwrap_or(Value::Null)
-}
-
-/// A record read with its fields as stored, shown as `record_json` shows
-/// it; the stored JSON goes out as it is.
-pub fn raw_record_view(r: &RawRecord) -> RecordView<'_, RawValue> {
-    RecordView::new(
-        r.id,
-        &r.module,
-        r.version,
-        r.created_at,
-        r.updated_at,
-        r.deleted_at,
-        &*r.fields.0,
-    )
+    serde_json::to_value(RecordView::of(r)).unwrap_or(Value::Null)
 }

@@ -1,8 +1,8 @@
 //! Modules, fields, records, related lists, the recycle bin and the change log.
 
 use crate::http::{
-    ApiResult, AppState, BearerKey, Body, OrgAdmin, OrgMember, id, instant, query_number,
-    raw_record_view, record_json,
+    ApiResult, AppState, BearerKey, Body, OrgAdmin, OrgMember, RecordView, id, instant,
+    query_number, record_json,
 };
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -165,7 +165,7 @@ pub async fn get_record(
 ) -> ApiResult<Response> {
     let (org, rid) = (id("Org", &org)?, id(&module, &rid)?);
     let r = records::get_raw_by_key(&s.store, &key, org, &module, rid).await?;
-    Ok(Json(raw_record_view(&r)).into_response())
+    Ok(Json(RecordView::of(&r)).into_response())
 }
 
 /// Changes fields: `{"fields": {…}, "version"?}`; `null` clears a field, and a

@@ -35,8 +35,11 @@ impl Origin {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Record {
+/// A record with its field values in the form `F`: decoded (`Record`), as
+/// the database hands them over (`RecordRow`), or as stored, undecoded
+/// (`RawRecord`, for a read that only passes the record on).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Stored<F> {
     pub id: i64,
     pub module: String,
     pub version: i64,
@@ -44,32 +47,26 @@ pub struct Record {
     pub updated_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<i64>,
-    pub fields: Map<String, Value>,
+    pub fields: F,
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct RecordRow {
-    id: i64,
-    module: String,
-    version: i64,
-    fields: Json<Map<String, Value>>,
-    created_at: i64,
-    updated_at: i64,
-    deleted_at: Option<i64>,
-}
+pub type Record = Stored<Map<String, Value>>;
+pub(crate) type RecordRow = Stored<Json<Map<String, Value>>>;
+pub type RawRecord = Stored<Json<Box<RawValue>>>;
 
-/// A record whose field values are still the stored JSON text: what a read
-/// that only passes the record on (the API's GET) needs, without decoding
-/// and encoding them again.
-#[derive(Debug, sqlx::FromRow)]
-pub struct RawRecord {
-    pub id: i64,
-    pub module: String,
-    pub version: i64,
-    pub fields: Json<Box<RawValue>>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub deleted_at: Option<i64>,
+impl<F> Stored<F> {
+    /// The same record with its fields in another form.
+    fn map_fields<G>(self, f: impl FnOnce(F) -> G) -> Stored<G> {
+        Stored {
+            id: self.id,
+            module: self.module,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            deleted_at: self.deleted_at,
+            fields: f(self.fields),
+        }
+    }
 }
 
 impl RawRecord {
@@ -97,29 +94,13 @@ impl TryFrom<RawRecord> for Record {
     fn try_from(r: RawRecord) -> Result<Record> {
         let fields = serde_json::from_str(r.fields.get())
             .map_err(|e| Error::internal(format!("record {}: stored fields: {e}", r.id)))?;
-        Ok(Record {
-            id: r.id,
-            module: r.module,
-            version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            deleted_at: r.deleted_at,
-            fields,
-        })
+        Ok(r.map_fields(|_| fields))
     }
 }
 
 impl From<RecordRow> for Record {
     fn from(r: RecordRow) -> Self {
-        Record {
-            id: r.id,
-            module: r.module,
-            version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            deleted_at: r.deleted_at,
-            fields: r.fields.0,
-        }
+        r.map_fields(|f| f.0)
     }
 }
 
