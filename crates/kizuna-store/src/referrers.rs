@@ -59,12 +59,12 @@ impl Store {
         for chunk in ids.chunks(crate::records::INSERT_CHUNK) {
             let values = chunk
                 .iter()
-                .map(|id| format!("($1, {id}, 1)"))
+                .map(|id| format!("($1, {id}, 1, 0)"))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
-                "INSERT INTO sync_figures_due (integration_id, record_id, version) VALUES {values} \
-                 ON CONFLICT (integration_id, record_id) \
+                "INSERT INTO sync_figures_due (integration_id, record_id, version, counted) \
+                 VALUES {values} ON CONFLICT (integration_id, record_id) \
                  DO UPDATE SET version = sync_figures_due.version + 1"
             );
             tx.x()
@@ -75,38 +75,46 @@ impl Store {
         Ok(())
     }
 
-    /// The integration's records whose figures are due, in `tx` or outside
-    /// any transaction.
+    /// The integration's records whose figures are due (changed since their
+    /// last written count), in `tx` or outside any transaction.
     pub async fn figures_due(&self, tx: Option<&mut Tx>, integration: i64) -> Result<Vec<Due>> {
         self.reads(tx)
             .fetch_all(
-                "SELECT record_id, version FROM sync_figures_due WHERE integration_id = $1 \
-                 ORDER BY record_id",
+                "SELECT record_id, version FROM sync_figures_due \
+                 WHERE integration_id = $1 AND version > counted ORDER BY record_id",
                 &crate::args![integration],
             )
             .await
             .map_err(db_error)
     }
 
-    /// Clears the marks that are still at the version a count saw; a mark
-    /// bumped since stays, for the next count.
-    pub async fn clear_figures_due_in(
+    /// Of the marks a count started from, those still at the version it saw,
+    /// recorded as counted, in the caller's transaction (which then writes
+    /// their figures). A mark bumped since is left due: the count predates
+    /// its change. On PostgreSQL the row stays locked to the end of the
+    /// transaction, so two counts of one version write one after the other.
+    pub async fn claim_figures_due_in(
         &self,
         tx: &mut Tx,
         integration: i64,
         seen: &[Due],
-    ) -> Result<()> {
+    ) -> Result<Vec<i64>> {
+        let mut claimed = Vec::new();
         for d in seen {
-            tx.x()
+            let n = tx
+                .x()
                 .execute(
-                    "DELETE FROM sync_figures_due WHERE integration_id = $1 AND record_id = $2 \
-                     AND version = $3",
+                    "UPDATE sync_figures_due SET counted = version WHERE integration_id = $1 \
+                     AND record_id = $2 AND version = $3",
                     &crate::args![integration, d.record_id, d.version],
                 )
                 .await
                 .map_err(db_error)?;
+            if n > 0 {
+                claimed.push(d.record_id);
+            }
         }
-        Ok(())
+        Ok(claimed)
     }
 
     /// Live records of `module` pointing at each of `targets` through the

@@ -9,6 +9,7 @@
 use crate::engine::{self, Trigger};
 use kizuna_domain::{Kind, Result};
 use kizuna_store::Store;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,10 @@ pub async fn run(store: Store, options: Options) {
 /// beside the syncs rather than after each: a count costs every attendee of
 /// an event, and a new attendee should not wait behind it. The figures follow
 /// within `figures_every` and the count.
+/// An integration whose figures failed is tried again after a backoff, as a
+/// failed sync job is, not every `figures_every`.
 async fn figures(store: &Store, options: &Options) {
+    let mut failing: HashMap<i64, (i64, Instant)> = HashMap::new();
     loop {
         tokio::time::sleep(options.figures_every).await;
         let running = match store.running_integrations().await {
@@ -73,8 +77,25 @@ async fn figures(store: &Store, options: &Options) {
             }
         };
         for i in running {
-            if let Err(e) = engine::settle_figures(store, i.id).await {
-                tracing::warn!(integration = i.id, "figures not written: {e}");
+            if failing
+                .get(&i.id)
+                .is_some_and(|(_, at)| Instant::now() < *at)
+            {
+                continue;
+            }
+            match engine::settle_figures(store, i.id).await {
+                Ok(_) => {
+                    failing.remove(&i.id);
+                }
+                Err(e) => {
+                    let attempts = failing.get(&i.id).map_or(0, |(n, _)| *n) + 1;
+                    let wait = backoff(attempts, options.max_backoff);
+                    tracing::warn!(
+                        integration = i.id,
+                        "figures not written, trying again in {wait:?}: {e}"
+                    );
+                    failing.insert(i.id, (attempts, Instant::now() + wait));
+                }
             }
         }
     }

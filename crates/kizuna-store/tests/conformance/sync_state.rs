@@ -338,14 +338,19 @@ conformance!(a_transaction_counts_the_links_it_adds, |store| async move {
 });
 
 // Figures due (EVT-14): a chunk marks the events it touched in its own
-// transaction (rolled back with it); a count clears only the marks it saw,
-// so one bumped by a later chunk stays for the next count; deleting the
-// integration's sync state takes the marks too.
+// transaction (rolled back with it); a count claims only the marks still at
+// the version it started from, so one bumped by a later chunk stays due; a
+// count older than a new mark claims nothing, even after another count took
+// the mark it saw (versions only grow); deleting the integration's sync state
+// takes the marks too.
 conformance!(
-    evt_14_figure_marks_clear_only_what_the_count_saw,
+    evt_14_figure_marks_claim_only_what_the_count_saw,
     |store| async move {
         let w = world(&store, "boss@example.com").await?;
         let id = integration(&store, &w).await?;
+        let ids = |due: &[kizuna_store::referrers::Due]| {
+            due.iter().map(|d| d.record_id).collect::<Vec<_>>()
+        };
         let mut tx = store.begin().await?;
         store.mark_figures_due_in(&mut tx, id, &[7, 8]).await?;
         drop(tx);
@@ -358,25 +363,39 @@ conformance!(
         store.mark_figures_due_in(&mut tx, id, &[7, 8]).await?;
         tx.commit().await?;
         let seen = store.figures_due(None, id).await?;
-        assert_eq!(seen.iter().map(|d| d.record_id).collect::<Vec<_>>(), [7, 8]);
+        assert_eq!(ids(&seen), [7, 8]);
 
         // A later chunk touches event 8 again before the count is written.
         let mut tx = store.begin().await?;
         store.mark_figures_due_in(&mut tx, id, &[8]).await?;
         tx.commit().await?;
         let mut tx = store.begin().await?;
-        store.clear_figures_due_in(&mut tx, id, &seen).await?;
-        assert_eq!(
+        let claimed = store.claim_figures_due_in(&mut tx, id, &seen).await?;
+        assert_eq!(claimed, [7], "the mark bumped after the count stays");
+        tx.commit().await?;
+        let later = store.figures_due(None, id).await?;
+        assert_eq!(ids(&later), [8]);
+
+        // A count of that later version writes; then a new chunk marks 8
+        // again: a count that started from the later version (before the new
+        // chunk) must not pass for the new mark.
+        let mut tx = store.begin().await?;
+        assert_eq!(store.claim_figures_due_in(&mut tx, id, &later).await?, [8]);
+        tx.commit().await?;
+        assert!(store.figures_due(None, id).await?.is_empty());
+        let mut tx = store.begin().await?;
+        store.mark_figures_due_in(&mut tx, id, &[8]).await?;
+        tx.commit().await?;
+        let mut tx = store.begin().await?;
+        assert!(
             store
-                .figures_due(Some(&mut tx), id)
+                .claim_figures_due_in(&mut tx, id, &later)
                 .await?
-                .iter()
-                .map(|d| d.record_id)
-                .collect::<Vec<_>>(),
-            [8],
-            "the mark bumped after the count stays"
+                .is_empty(),
+            "a count older than the new mark claims nothing"
         );
         tx.commit().await?;
+        assert_eq!(ids(&store.figures_due(None, id).await?), [8]);
 
         store.forget_sync_state(id).await?;
         assert!(store.figures_due(None, id).await?.is_empty());

@@ -120,9 +120,16 @@ impl Plan {
 
     /// After a stream's last chunk: the derived figures the run's chunks (or
     /// earlier ones) marked due, counted and written, with the run's counts.
-    async fn settle(&self, store: &Store, stream: &Stream, run: i64) -> Result<()> {
+    async fn settle(&self, store: &Store, stream: &Stream, run: Option<i64>) -> Result<()> {
         match self {
             Plan::Events(p) => p.settle(store, stream, run).await,
+        }
+    }
+
+    /// Whether the CRM org has a place for the derived figures.
+    fn has_figures(&self) -> bool {
+        match self {
+            Plan::Events(p) => p.has_figures(),
         }
     }
 
@@ -176,6 +183,11 @@ pub async fn settle_figures(store: &Store, id: i64) -> Result<Option<Run>> {
     let Some(stream) = plan.figures_stream() else {
         return Ok(None);
     };
+    if !plan.has_figures() {
+        // Nothing to write: the marks are only settled.
+        plan.settle(store, &stream, None).await?;
+        return Ok(None);
+    }
     let run = store
         .start_run(
             i.id,
@@ -184,9 +196,10 @@ pub async fn settle_figures(store: &Store, id: i64) -> Result<Option<Run>> {
             FIGURES_DATA_TYPE,
         )
         .await?;
-    let result = plan.settle(store, &stream, run.id).await;
+    let result = plan.settle(store, &stream, Some(run.id)).await;
     let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
     let run = store.finish_run(run.id, error.as_ref()).await?;
+    crate::attention::after_run(store, &i, &run).await?;
     result.map(|()| Some(run))
 }
 
@@ -353,7 +366,7 @@ async fn drive(
             // Nothing was written: the figures are counted outside it.
             drop(tx);
             return match settle {
-                true => plan.settle(store, stream, run).await,
+                true => plan.settle(store, stream, Some(run)).await,
                 false => Ok(()),
             };
         };

@@ -43,25 +43,45 @@ impl Plan {
     /// counted outside any write transaction (a count costs every attendee
     /// and order of the events, and on SQLite a write transaction holds every
     /// writer up, the attendee being registered too), then written where they
-    /// changed in a short one that also records the run's counts. It clears
-    /// each mark the count saw; a mark bumped meanwhile (a change after the
-    /// count) stays for the run of that change, which counts again.
-    pub(crate) async fn settle(&self, store: &Store, stream: &Stream, run: i64) -> Result<()> {
-        if !self.has_figures(stream) {
+    /// changed in a short one that also records the run's counts. Only the
+    /// events whose mark is still at the version the count started from are
+    /// written (`claim_figures_due_in`); one bumped meanwhile stays due, for
+    /// the count after that change. An org without the figure fields has its
+    /// marks settled with nothing to write.
+    pub(crate) async fn settle(
+        &self,
+        store: &Store,
+        stream: &Stream,
+        run: Option<i64>,
+    ) -> Result<()> {
+        if !Self::moves_figures(stream) {
             return Ok(());
         }
         let due = store.figures_due(None, self.integration).await?;
         if due.is_empty() {
             return Ok(());
         }
-        let events: Vec<i64> = due.iter().map(|d| d.record_id).collect();
-        let figures = self.figures(store, None, &events).await?;
+        let figures = match self.has_figures() {
+            true => {
+                let events: Vec<i64> = due.iter().map(|d| d.record_id).collect();
+                self.figures(store, None, &events).await?
+            }
+            false => HashMap::new(),
+        };
         let mut tx = store.begin().await?;
-        let counts = self.write_figures(store, &mut tx, &events, figures).await?;
-        store
-            .clear_figures_due_in(&mut tx, self.integration, &due)
+        let claimed = store
+            .claim_figures_due_in(&mut tx, self.integration, &due)
             .await?;
-        store.record_progress_in(&mut tx, run, counts, &[]).await?;
+        let counts = match self.has_figures() {
+            true => {
+                self.write_figures(store, &mut tx, &claimed, figures)
+                    .await?
+            }
+            false => Counts::default(),
+        };
+        if let Some(run) = run {
+            store.record_progress_in(&mut tx, run, counts, &[]).await?;
+        }
         tx.commit().await
     }
 
@@ -72,7 +92,7 @@ impl Plan {
         tx: &mut Tx,
         stream: &Stream,
     ) -> Result<Counts> {
-        if !self.has_figures(stream) {
+        if !Self::moves_figures(stream) || !self.has_figures() {
             return Ok(Counts::default());
         }
         let due = store.figures_due(Some(tx), self.integration).await?;
@@ -81,10 +101,10 @@ impl Plan {
         self.write_figures(store, tx, &events, figures).await
     }
 
-    /// Whether the stream moves figures and the CRM has a place for them (an
-    /// org made before the Campaign had these fields has none).
-    fn has_figures(&self, stream: &Stream) -> bool {
-        Self::moves_figures(stream) && self.campaigns.field(FIGURES[0]).is_some()
+    /// Whether the CRM has a place for the figures (an org made before the
+    /// Campaign had these fields has none).
+    pub(crate) fn has_figures(&self) -> bool {
+        self.campaigns.field(FIGURES[0]).is_some()
     }
 
     /// Writes the `figures` of the `events` on their Campaigns where they
