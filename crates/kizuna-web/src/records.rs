@@ -163,7 +163,15 @@ pub async fn get_record(
     BearerKey(key): BearerKey,
     Path((org, module, rid)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let (org, rid) = (id("Org", &org)?, id(&module, &rid)?);
+    let org = id("Org", &org)?;
+    let rid = match id(&module, &rid) {
+        Ok(rid) => rid,
+        // As on every route: a refused key is 401 before a junk id is 404.
+        Err(e) => {
+            s.store.authenticate_key(&key).await?;
+            return Err(e.into());
+        }
+    };
     let r = records::get_raw_by_key(&s.store, &key, org, &module, rid).await?;
     Ok(Json(RecordView::of(&r)).into_response())
 }

@@ -71,6 +71,23 @@ async fn a_request_without_a_valid_key_is_401_in_both_languages() {
         .expect("activate");
     let (s, _) = app.get(&records(&org, "Contacts"), &admin.key).await;
     assert_eq!(s, 200);
+
+    // The GET of one record (read with its key in one statement) refuses a
+    // bad key first, whatever the record id; a junk id is then absent.
+    let junk = format!("{}/not-an-id", records(&org, "Contacts"));
+    let (s, body) = app.call("GET", &junk, Some("kz_not-a-key"), None).await;
+    assert_eq!((s, code(&body)), (401, "unauthenticated"));
+    let (s, body) = app.get(&junk, &admin.key).await;
+    assert_eq!((s, code(&body)), (404, "not_found"));
+    let (s, body) = app
+        .call(
+            "GET",
+            &format!("{}/1", records(&org, "Contacts")),
+            Some("kz_not-a-key"),
+            None,
+        )
+        .await;
+    assert_eq!((s, code(&body)), (401, "unauthenticated"));
 }
 
 #[tokio::test]
