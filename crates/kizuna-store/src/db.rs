@@ -162,7 +162,7 @@ macro_rules! on_exec {
     };
 }
 
-pub(crate) fn db_error(e: sqlx::Error) -> Error {
+pub(crate) fn db_error(e: impl std::fmt::Display) -> Error {
     tracing::error!(error = %e, "database error");
     Error::internal(format!("database error: {e}"))
 }

@@ -15,7 +15,8 @@
 //! deactivation by the CLI, GEN-10). Writes, and every other read, stay on
 //! sqlx.
 
-use kizuna_domain::{Error, Result};
+use crate::db::db_error;
+use kizuna_domain::Result;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -56,14 +57,14 @@ impl SqliteReader {
             .pop();
         let conn = match idle {
             Some(c) => c,
-            None => self.open().map_err(read_error)?,
+            None => self.open().map_err(db_error)?,
         };
         let out = read(&conn);
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE {
             idle.push(conn);
         }
-        out.map_err(read_error)
+        out.map_err(db_error)
     }
 
     /// Closes the idle connections (the store is closing).
@@ -87,9 +88,4 @@ impl SqliteReader {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
-}
-
-fn read_error(e: rusqlite::Error) -> Error {
-    tracing::error!(error = %e, "database error");
-    Error::internal(format!("database error: {e}"))
 }

@@ -6,7 +6,7 @@ use super::{
     Sql, insert_refs, sqlite_scalar,
 };
 use crate::Store;
-use crate::db::{Arg, Dialect, IdRow, Tx, db_error};
+use crate::db::{Arg, Dialect, IdRow, Rowed, Tx, db_error};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
 use kizuna_domain::{Error, Result};
@@ -415,33 +415,18 @@ impl Store {
         modules: &[&str],
         keys: &[String],
     ) -> Result<Vec<EmailHolder>> {
-        let mut out = Vec::new();
-        if modules.is_empty() {
-            return Ok(out);
-        }
-        for chunk in keys.chunks(super::INSERT_CHUNK) {
-            let mut sql = Sql::new(
-                "SELECT r.email_key, r.id, r.module, r.version FROM records r WHERE r.org_id = $1 \
-                 AND r.deleted_at IS NULL AND r.module IN (",
-            );
-            sql.arg(org_id);
-            sql.push_list(modules.iter().copied());
-            sql.push(") AND r.email_key IN (");
-            sql.push_list(chunk.iter());
-            sql.push(") ORDER BY r.created_at, r.id");
-            let rows: Vec<EmailHolder> = tx
-                .x()
-                .fetch_all(&sql.text, &sql.args)
-                .await
-                .map_err(db_error)?;
-            out.extend(rows);
-        }
-        Ok(out)
+        by_email_keys_in(
+            tx,
+            org_id,
+            modules,
+            keys,
+            "r.email_key, r.id, r.module, r.version",
+        )
+        .await
     }
 
-    /// Live records of several modules holding any of the e-mail keys, oldest
-    /// first, inside the caller's transaction: the batch form of
-    /// `records_by_email` (EVT-7 dedup across Leads and Contacts).
+    /// `email_holders_in` with whole records, for a caller that reads their
+    /// fields.
     pub async fn records_by_email_keys_in(
         &self,
         tx: &mut Tx,
@@ -455,30 +440,44 @@ impl Store {
             #[sqlx(flatten)]
             record: RecordRow,
         }
-        let mut out = Vec::new();
-        if modules.is_empty() {
-            return Ok(out);
-        }
-        for chunk in keys.chunks(super::INSERT_CHUNK) {
-            let mut sql = Sql::new(&format!(
-                "SELECT r.email_key, {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 \
-                 AND r.deleted_at IS NULL AND r.module IN ("
-            ));
-            sql.arg(org_id);
-            sql.push_list(modules.iter().copied());
-            sql.push(") AND r.email_key IN (");
-            sql.push_list(chunk.iter());
-            sql.push(") ORDER BY r.created_at, r.id");
-            let rows: Vec<Keyed> = tx
-                .x()
-                .fetch_all(&sql.text, &sql.args)
-                .await
-                .map_err(db_error)?;
-            out.extend(
-                rows.into_iter()
-                    .map(|k| (k.email_key, Record::from(k.record))),
-            );
-        }
-        Ok(out)
+        let columns = format!("r.email_key, {RECORD_COLUMNS}");
+        let rows: Vec<Keyed> = by_email_keys_in(tx, org_id, modules, keys, &columns).await?;
+        Ok(rows
+            .into_iter()
+            .map(|k| (k.email_key, Record::from(k.record)))
+            .collect())
     }
+}
+
+/// `columns` of the live records of `modules` holding any of the e-mail
+/// keys, oldest first, in `tx`.
+async fn by_email_keys_in<T: Rowed>(
+    tx: &mut Tx,
+    org_id: i64,
+    modules: &[&str],
+    keys: &[String],
+    columns: &str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    if modules.is_empty() {
+        return Ok(out);
+    }
+    for chunk in keys.chunks(super::INSERT_CHUNK) {
+        let mut sql = Sql::new(&format!(
+            "SELECT {columns} FROM records r WHERE r.org_id = $1 \
+             AND r.deleted_at IS NULL AND r.module IN ("
+        ));
+        sql.arg(org_id);
+        sql.push_list(modules.iter().copied());
+        sql.push(") AND r.email_key IN (");
+        sql.push_list(chunk.iter());
+        sql.push(") ORDER BY r.created_at, r.id");
+        let rows: Vec<T> = tx
+            .x()
+            .fetch_all(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
+        out.extend(rows);
+    }
+    Ok(out)
 }

@@ -64,20 +64,20 @@ impl Plan {
         let figures = match self.has_figures() {
             true => {
                 let events: Vec<i64> = due.iter().map(|d| d.record_id).collect();
-                self.figures(store, None, &events).await?
+                Some(self.figures(store, None, &events).await?)
             }
-            false => HashMap::new(),
+            false => None,
         };
         let mut tx = store.begin().await?;
         let claimed = store
             .claim_figures_due_in(&mut tx, self.integration, &due)
             .await?;
-        let counts = match self.has_figures() {
-            true => {
+        let counts = match figures {
+            Some(figures) => {
                 self.write_figures(store, &mut tx, &claimed, figures)
                     .await?
             }
-            false => Counts::default(),
+            None => Counts::default(),
         };
         if let Some(run) = run {
             store.record_progress_in(&mut tx, run, counts, &[]).await?;
