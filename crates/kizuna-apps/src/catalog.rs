@@ -151,6 +151,18 @@ fn crm() -> Vec<ModuleDef> {
                 f("Description", T::Textarea),
             ],
         ),
+        // Kept in step with Desk's products by CRM ⇄ Desk (DSK-14).
+        module(
+            "Products",
+            "製品",
+            vec![
+                f("Product_Name", T::Text).max(200).required(),
+                f("Product_Code", T::Text).max(100),
+                f("Unit_Price", T::Currency),
+                f("Product_Active", T::Boolean),
+                f("Description", T::Textarea).max(32000),
+            ],
+        ),
         module(
             "Tasks",
             "タスク",

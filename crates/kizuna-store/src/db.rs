@@ -482,6 +482,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "figures_due",
         include_str!("../migrations/sqlite/0006_figures_due.sql"),
     ),
+    (
+        7,
+        "held_conflicts",
+        include_str!("../migrations/sqlite/0007_held_conflicts.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -514,6 +519,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         6,
         "figures_due",
         include_str!("../migrations/postgres/0006_figures_due.sql"),
+    ),
+    (
+        7,
+        "held_conflicts",
+        include_str!("../migrations/postgres/0007_held_conflicts.sql"),
     ),
 ];
 

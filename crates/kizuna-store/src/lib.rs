@@ -2,6 +2,7 @@
 //! migrations of each, the change log, and nothing of HTTP.
 
 pub mod db;
+pub mod held;
 pub mod integrations;
 pub mod meta;
 pub mod orgs;
@@ -13,6 +14,7 @@ pub mod sync;
 pub mod users;
 
 pub use db::{Db, Dialect, Tx};
+pub use held::{Held, HeldField};
 pub use integrations::{Integration, NewIntegration};
 pub use meta::CopyReport;
 pub use orgs::{Department, Member, Org, PlanChange};

@@ -407,7 +407,12 @@ impl Store {
     /// and cursors. The records stay in each app.
     pub async fn forget_sync_state(&self, integration: i64) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        for table in ["sync_links", "sync_cursors", "sync_figures_due"] {
+        for table in [
+            "sync_links",
+            "sync_cursors",
+            "sync_figures_due",
+            "sync_held",
+        ] {
             tx.x()
                 .execute(
                     &format!("DELETE FROM {table} WHERE integration_id = $1"),

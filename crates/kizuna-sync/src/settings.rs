@@ -9,6 +9,12 @@ struct Setting {
     values: &'static [&'static str],
 }
 
+/// A setting that takes a list of module names rather than one value.
+const MODULE_LISTS: &[(IntegrationKind, &str)] = &[
+    // DSK-6: the custom CRM modules that get the Desk_Tickets related list.
+    (IntegrationKind::CrmDesk, "related_lists"),
+];
+
 /// The settings a kind has (EVT-8: where attendees go, and which attendee
 /// status makes them flow).
 fn known(kind: IntegrationKind) -> &'static [Setting] {
@@ -28,7 +34,42 @@ fn known(kind: IntegrationKind) -> &'static [Setting] {
                 values: &["crm_wins", "events_wins", "hold"],
             },
         ],
+        IntegrationKind::CrmDesk => &[
+            // DSK-13: the same field changed on both sides of a linked pair.
+            Setting {
+                name: "conflict_policy",
+                values: &["crm_wins", "desk_wins", "hold"],
+            },
+            // DSK-12: what a delete in the CRM does to the Desk twin …
+            Setting {
+                name: "on_crm_delete",
+                values: &["delete", "unlink"],
+            },
+            // … and a delete in Desk to the CRM twin.
+            Setting {
+                name: "on_desk_delete",
+                values: &["unlink", "delete"],
+            },
+        ],
         _ => &[],
+    }
+}
+
+/// The module names a list setting holds, or why it is refused.
+fn module_list(name: &str, value: &Value) -> Result<Value> {
+    let names = value.as_array().filter(|a| {
+        a.iter()
+            .all(|v| v.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 64))
+    });
+    match names {
+        Some(a) if a.len() <= 50 => Ok(value.clone()),
+        _ => Err(Error::bad_request(
+            "invalid_setting",
+            format!("{name} takes a list of module names (at most 50); not {value}."),
+            format!(
+                "{name} にはモジュール名のリスト（50 件まで）を指定してください（{value} は不可）。"
+            ),
+        )),
     }
 }
 
@@ -40,9 +81,22 @@ pub fn merge(kind: IntegrationKind, current: &Value, changes: &Value) -> Result<
         .ok_or_else(|| Error::malformed_json("the settings are a JSON object"))?;
     let mut merged: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
     let settings = known(kind);
+    let lists: Vec<&str> = MODULE_LISTS
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, n)| *n)
+        .collect();
     for (name, value) in changes {
+        if lists.contains(&name.as_str()) {
+            merged.insert(name.clone(), module_list(name, value)?);
+            continue;
+        }
         let Some(setting) = settings.iter().find(|s| s.name == name) else {
-            let names: Vec<&str> = settings.iter().map(|s| s.name).collect();
+            let names: Vec<&str> = settings
+                .iter()
+                .map(|s| s.name)
+                .chain(lists.iter().copied())
+                .collect();
             return Err(Error::bad_request(
                 "unknown_setting",
                 format!(

@@ -171,7 +171,7 @@ pub async fn take_over(
 /// can offer only compatible fields.
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/mapping", tag = "integrations",
     params(("id" = i64, Path, description = "Integration id")),
-    responses((status = 200, description = "{mapping, defaults, source, target}")))]
+    responses((status = 200, description = "{mapping, defaults, modules: [{module, source, target}]}, and source and target where the kind has one module pair")))]
 pub async fn get_mapping(
     State(s): State<AppState>,
     caller: Caller,
@@ -179,20 +179,27 @@ pub async fn get_mapping(
 ) -> ApiResult<Json<Value>> {
     let (i, _, _) = lifecycle::visible(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
     let sides = mapping::sides(&s.store, &i).await?;
-    let source = s
-        .store
-        .module(sides.source_org, sides.source_module)
-        .await?;
-    let target = s
-        .store
-        .module(sides.target_org, &sides.target_module)
-        .await?;
-    Ok(Json(json!({
+    let mut modules = Vec::new();
+    for m in &sides.modules {
+        let source = s.store.module(sides.source_org, m.source).await?;
+        let target = s.store.module(sides.target_org, &m.target).await?;
+        modules.push(json!({
+            "module": m.name,
+            "source": {"org": sides.source_org, "module": source.api_name, "fields": source.fields},
+            "target": {"org": sides.target_org, "module": target.api_name, "fields": target.fields},
+        }));
+    }
+    // A kind with one module pair shows it at the top level too.
+    let mut body = json!({
         "mapping": i.mapping.0,
         "defaults": mapping::to_json(&sides.defaults),
-        "source": {"org": sides.source_org, "module": source.api_name, "fields": source.fields},
-        "target": {"org": sides.target_org, "module": target.api_name, "fields": target.fields},
-    })))
+    });
+    if let [only] = &modules[..] {
+        body["source"] = only["source"].clone();
+        body["target"] = only["target"].clone();
+    }
+    body["modules"] = json!(modules);
+    Ok(Json(body))
 }
 
 /// Replaces the mapping (administrators): `{"mapping": [{"source", "target"}, …]}`.

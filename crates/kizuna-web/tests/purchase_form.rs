@@ -14,7 +14,7 @@ use sync_world::*;
 
 impl World {
     fn form(&self) -> String {
-        World::records(&self.events, "Ticket_Form_Fields")
+        World::records(&self.other, "Ticket_Form_Fields")
     }
 
     async fn form_field(&self, fields: Value) -> Value {
@@ -106,7 +106,7 @@ async fn evt_12_evt_13_only_the_purchase_forms_custom_fields_flow_and_only_into_
     let (_, fields) = w
         .app
         .get(
-            &format!("/api/v1/orgs/{}/modules/Attendees/fields", w.events.id),
+            &format!("/api/v1/orgs/{}/modules/Attendees/fields", w.events().id),
             &w.admin.key,
         )
         .await;
@@ -165,7 +165,7 @@ async fn evt_12_evt_13_only_the_purchase_forms_custom_fields_flow_and_only_into_
 
     // A custom attendee field made any other way is not the form's.
     w.add_field(
-        w.events.id,
+        w.events().id,
         "Attendees",
         json!({"api_name": "Internal_Note", "label": "Internal note", "type": "text"}),
     )
@@ -219,7 +219,7 @@ async fn evt_12_evt_13_only_the_purchase_forms_custom_fields_flow_and_only_into_
     assert_eq!(status, 200, "{body}");
     let expo = w.event("Sendai Fair").await;
     w.create(
-        &w.events,
+        w.events(),
         "Attendees",
         json!({"Email": "mei@example.com", "Last_Name": "Mori", "Event": expo, "Status": "registered",
                "Form_Dietary_Needs": "vegetarian", shirt_field: "L", "Internal_Note": "VIP"}),

@@ -18,7 +18,7 @@ async fn the_same_field_changed_on_both_sides_follows_the_policy_and_the_history
         .as_i64()
         .expect("id");
     w.edit(
-        &w.events,
+        w.events(),
         "Events",
         event,
         json!({"Event_Name": "Sendai Meetup (Events)"}),
@@ -38,7 +38,7 @@ async fn the_same_field_changed_on_both_sides_follows_the_policy_and_the_history
         "Sendai Meetup (CRM)"
     );
     assert_eq!(
-        w.list(&w.events, "Events").await[0]["fields"]["Event_Name"],
+        w.list(w.events(), "Events").await[0]["fields"]["Event_Name"],
         "Sendai Meetup (CRM)"
     );
     let history = w.history().await;
@@ -73,7 +73,7 @@ async fn with_events_wins_or_hold_the_conflict_is_settled_that_way() {
             .await;
         assert_eq!(status, 200, "{body}");
         w.edit(
-            &w.events,
+            w.events(),
             "Events",
             event,
             json!({"Event_Name": format!("E{round}")}),
@@ -88,7 +88,7 @@ async fn with_events_wins_or_hold_the_conflict_is_settled_that_way() {
         .await;
         w.sync().await;
         let c = w.list(&w.crm, "Campaigns").await[0]["fields"]["Campaign_Name"].clone();
-        let e = w.list(&w.events, "Events").await[0]["fields"]["Event_Name"].clone();
+        let e = w.list(w.events(), "Events").await[0]["fields"]["Event_Name"].clone();
         if policy == "events_wins" {
             assert_eq!((c.as_str(), e.as_str()), (Some("E1"), Some("E1")));
         } else {
@@ -124,10 +124,20 @@ async fn a_cancelled_attendee_takes_back_its_lead_unless_the_crm_changed_it() {
     )
     .await;
 
-    w.edit(&w.events, "Attendees", fumi, json!({"Status": "cancelled"}))
-        .await;
-    w.edit(&w.events, "Attendees", goro, json!({"Status": "cancelled"}))
-        .await;
+    w.edit(
+        w.events(),
+        "Attendees",
+        fumi,
+        json!({"Status": "cancelled"}),
+    )
+    .await;
+    w.edit(
+        w.events(),
+        "Attendees",
+        goro,
+        json!({"Status": "cancelled"}),
+    )
+    .await;
     let runs = w.sync().await;
     assert_eq!(run(&runs, "attendees")["deleted"], 1, "{runs:?}");
     let leads = w.list(&w.crm, "Leads").await;
@@ -155,7 +165,7 @@ async fn a_cancelled_attendee_takes_back_its_lead_unless_the_crm_changed_it() {
 
     // Registering again brings Fumi back.
     w.edit(
-        &w.events,
+        w.events(),
         "Attendees",
         fumi,
         json!({"Status": "registered"}),
@@ -189,7 +199,7 @@ async fn gen_8_a_record_that_cannot_be_written_fails_alone_with_its_reason_in_th
         .await;
     let long = w
         .create(
-            &w.events,
+            w.events(),
             "Attendees",
             json!({"Email": "iku@example.com", "Last_Name": "Ito", "Company": "K".repeat(40), "Event": expo, "Status": "registered"}),
         )

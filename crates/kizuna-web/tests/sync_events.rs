@@ -48,15 +48,15 @@ async fn evt_8_evt_9_attendees_become_leads_of_their_events_campaign_and_a_secon
     // and nothing is written again.
     let again = w.sync().await;
     assert_eq!(writes(&again), 0, "{again:?}");
-    assert_eq!(w.list(&w.events, "Events").await.len(), 1);
+    assert_eq!(w.list(w.events(), "Events").await.len(), 1);
 
     // An edit flows into the Lead the sync made.
-    let attendees = w.list(&w.events, "Attendees").await;
+    let attendees = w.list(w.events(), "Attendees").await;
     let ann_attendee = field(&attendees, "Email", "ann@example.com").expect("Ann")["id"]
         .as_i64()
         .expect("id");
     w.edit(
-        &w.events,
+        w.events(),
         "Attendees",
         ann_attendee,
         json!({"Last_Name": "Sato-Ito"}),
@@ -165,7 +165,7 @@ async fn evt_8_contacts_as_target_and_the_trigger_status_decides_when_attendees_
     assert_eq!(items[0]["code"], "attendee_status_not_synced", "{items}");
     assert_eq!(items[0]["rule"], "EVT-8");
 
-    w.edit(&w.events, "Attendees", a, json!({"Status": "confirmed"}))
+    w.edit(w.events(), "Attendees", a, json!({"Status": "confirmed"}))
         .await;
     let runs = w.sync().await;
     assert_eq!(run(&runs, "attendees")["added"], 1, "{runs:?}");
@@ -180,7 +180,7 @@ async fn evt_11_financial_fields_wait_for_the_crm_currency_and_the_history_says_
     let w = world("evt_11").await;
     let expo = w
         .create(
-            &w.events,
+            w.events(),
             "Events",
             json!({"Event_Name": "Kobe Forum", "Budget": yen(500000), "Expenses": yen(120000)}),
         )
@@ -229,7 +229,7 @@ async fn evt_11_financial_fields_wait_for_the_crm_currency_and_the_history_says_
         "{campaign}"
     );
     assert_eq!(writes(&w.sync().await), 0, "and once only");
-    w.edit(&w.events, "Events", expo, json!({"Expenses": yen(150000)}))
+    w.edit(w.events(), "Events", expo, json!({"Expenses": yen(150000)}))
         .await;
     let runs = w.sync().await;
     assert_eq!(run(&runs, "events")["updated"], 1, "{runs:?}");
@@ -250,7 +250,7 @@ async fn evt_14_a_campaign_made_in_the_crm_becomes_an_event_and_edits_flow_both_
         .await;
     let runs = w.sync().await;
     assert_eq!(run(&runs, "campaigns")["added"], 1, "{runs:?}");
-    let events = w.list(&w.events, "Events").await;
+    let events = w.list(w.events(), "Events").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["fields"]["Event_Name"], "Spring Webinar");
     assert_eq!(events[0]["fields"]["Status"], "Draft", "Planning ⇒ Draft");
@@ -263,7 +263,7 @@ async fn evt_14_a_campaign_made_in_the_crm_becomes_an_event_and_edits_flow_both_
     );
 
     w.edit(
-        &w.events,
+        w.events(),
         "Events",
         event,
         json!({"Event_Name": "Spring Webinar 2026"}),
@@ -273,7 +273,7 @@ async fn evt_14_a_campaign_made_in_the_crm_becomes_an_event_and_edits_flow_both_
         .await;
     w.sync().await;
     let c = &w.list(&w.crm, "Campaigns").await[0];
-    let e = &w.list(&w.events, "Events").await[0];
+    let e = &w.list(w.events(), "Events").await[0];
     assert_eq!(c["fields"]["Campaign_Name"], "Spring Webinar 2026", "{c}");
     assert_eq!(e["fields"]["Status"], "Live", "Active ⇒ Live: {e}");
     assert_eq!(writes(&w.sync().await), 0);
@@ -374,7 +374,7 @@ async fn concurrent_syncs_apply_each_change_once(backend: Backend) {
         let (status, body) = w
             .app
             .post(
-                &World::records(&w.events, "Attendees"),
+                &World::records(w.events(), "Attendees"),
                 &w.admin.key,
                 &json!({"records": chunk}),
             )
@@ -420,7 +420,7 @@ async fn gen_6_evt_6_what_changed_while_paused_flows_on_resume() {
         .attendee(expo, "pia@example.com", "Higa", "registered")
         .await;
     w.edit(
-        &w.events,
+        w.events(),
         "Events",
         expo,
         json!({"Event_Name": "Naha Festival 2026"}),
@@ -466,7 +466,7 @@ async fn a_run_that_would_delete_most_linked_records_stops_and_asks_before_delet
     let (status, body) = w
         .app
         .post(
-            &World::records(&w.events, "Attendees"),
+            &World::records(w.events(), "Attendees"),
             &w.admin.key,
             &json!({"records": records}),
         )
@@ -476,7 +476,7 @@ async fn a_run_that_would_delete_most_linked_records_stops_and_asks_before_delet
     assert_eq!(w.list(&w.crm, "Leads").await.len(), 60);
     for a in body["records"].as_array().cloned().unwrap_or_default() {
         let id = a["id"].as_i64().expect("id");
-        w.edit(&w.events, "Attendees", id, json!({"Status": "cancelled"}))
+        w.edit(w.events(), "Attendees", id, json!({"Status": "cancelled"}))
             .await;
     }
 
@@ -647,7 +647,7 @@ async fn evt_14_crm_leads_and_contacts_are_invited_to_an_event_as_attendees_with
     assert_eq!(why(already)["code"], "already_attending");
     assert!(why(already)["attendee"].is_i64());
 
-    let attendees = w.list(&w.events, "Attendees").await;
+    let attendees = w.list(w.events(), "Attendees").await;
     let yui = field(&attendees, "Email", "yui@example.com").expect("Yui attends");
     assert_eq!(yui["fields"]["Event"], expo);
     assert_eq!(yui["fields"]["Status"], "registered");
@@ -685,7 +685,7 @@ async fn evt_14_the_campaign_shows_tickets_sold_revenue_and_check_ins() {
         .await;
     for (total, status) in [(300_000, "paid"), (100_000, "pending"), (50_000, "paid")] {
         w.create(
-            &w.events,
+            w.events(),
             "Orders",
             json!({"Event": expo, "Buyer_Email": "buyer@example.com", "Total": yen(total), "Status": status}),
         )
@@ -724,7 +724,7 @@ async fn evt_14_the_campaign_shows_tickets_sold_revenue_and_check_ins() {
     );
 
     // Check-ins and invitations move the figures; nothing else is written.
-    w.edit(&w.events, "Attendees", a, json!({"Status": "attended"}))
+    w.edit(w.events(), "Attendees", a, json!({"Status": "attended"}))
         .await;
     let lead = w
         .create(

@@ -449,6 +449,46 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Live records of a module whose text field `field`, trimmed and in
+    /// lower case, is one of `keys` (given trimmed and in lower case), oldest
+    /// first, inside the caller's transaction: how a sync finds the record
+    /// that already exists under a name (an account by its name). SQLite's
+    /// `lower` folds ASCII letters only; names differing in the case of
+    /// other letters are not matched there.
+    pub async fn records_by_text_keys_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        module: &str,
+        field: &str,
+        keys: &[String],
+    ) -> Result<Vec<Record>> {
+        let dialect = self.db.dialect();
+        let mut out = Vec::new();
+        for chunk in keys.chunks(super::INSERT_CHUNK) {
+            let mut sql = Sql::new(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.module = $2 \
+                 AND r.deleted_at IS NULL AND lower(trim("
+            ));
+            sql.arg(org_id);
+            sql.arg(module);
+            let f = sql.arg(field);
+            sql.push(&dialect.json_field_text(f));
+            sql.push(")) IN (");
+            sql.push_list(chunk.iter());
+            sql.push(") ORDER BY r.created_at, r.id");
+            let rows: Vec<RecordRow> = tx
+                .x()
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(rows.into_iter().map(Record::from));
+        }
+        Ok(out)
+    }
+}
+
 /// `columns` of the live records of `modules` holding any of the e-mail
 /// keys, oldest first, in `tx`.
 async fn by_email_keys_in<T: Rowed>(

@@ -9,10 +9,12 @@
 //! person pressing sync) never apply a change twice: the second waits, sees
 //! the cursor moved, and reads again.
 
+mod desk;
 mod events;
 pub mod merge;
 mod outcome;
 mod retry;
+pub(crate) mod twins;
 
 pub use events::invite::{Invitation, MAX_INVITEES, invite};
 pub use outcome::Outcome;
@@ -70,6 +72,7 @@ pub(crate) struct Stream {
 /// and settings, read once at the start.
 pub(crate) enum Plan {
     Events(Box<events::Plan>),
+    Desk(Box<desk::Plan>),
 }
 
 impl Plan {
@@ -78,6 +81,9 @@ impl Plan {
             IntegrationKind::CrmEvents => Ok(Plan::Events(Box::new(
                 events::Plan::resolve(store, i).await?,
             ))),
+            IntegrationKind::CrmDesk => {
+                Ok(Plan::Desk(Box::new(desk::Plan::resolve(store, i).await?)))
+            }
             other => Err(Error::new(
                 Kind::BadInput,
                 "sync_not_available",
@@ -102,6 +108,7 @@ impl Plan {
     fn streams(&self) -> Vec<Stream> {
         match self {
             Plan::Events(p) => p.streams(),
+            Plan::Desk(p) => p.streams(),
         }
     }
 
@@ -115,6 +122,7 @@ impl Plan {
     ) -> Result<()> {
         match self {
             Plan::Events(p) => p.apply(store, tx, stream, changes, out).await,
+            Plan::Desk(p) => p.apply(store, tx, stream, changes, out).await,
         }
     }
 
@@ -123,6 +131,7 @@ impl Plan {
     async fn settle(&self, store: &Store, stream: &Stream, run: Option<i64>) -> Result<()> {
         match self {
             Plan::Events(p) => p.settle(store, stream, run).await,
+            Plan::Desk(_) => Ok(()),
         }
     }
 
@@ -130,6 +139,7 @@ impl Plan {
     fn has_figures(&self) -> bool {
         match self {
             Plan::Events(p) => p.has_figures(),
+            Plan::Desk(_) => false,
         }
     }
 
@@ -137,6 +147,7 @@ impl Plan {
     fn figures_stream(&self) -> Option<Stream> {
         match self {
             Plan::Events(_) => self.streams().into_iter().find(events::Plan::moves_figures),
+            Plan::Desk(_) => None,
         }
     }
 
@@ -144,6 +155,7 @@ impl Plan {
     async fn settle_in(&self, store: &Store, tx: &mut Tx, stream: &Stream) -> Result<Counts> {
         match self {
             Plan::Events(p) => p.settle_in(store, tx, stream).await,
+            Plan::Desk(_) => Ok(Counts::default()),
         }
     }
 }
@@ -156,8 +168,34 @@ async fn streams_of(store: &Store, i: &Integration) -> Result<Vec<Stream>> {
                 crate::mapping::crm_and_other(store, i, kizuna_domain::App::Events).await?;
             Ok(events::streams(crm, other))
         }
+        IntegrationKind::CrmDesk => {
+            let (crm, other) =
+                crate::mapping::crm_and_other(store, i, kizuna_domain::App::Desk).await?;
+            Ok(desk::streams(crm, other))
+        }
         _ => Ok(Vec::new()),
     }
+}
+
+/// The records a chunk's changes touch, each once and in order, with the
+/// operations each had — leaving out a record whose every change here is
+/// the integration's own write, so that nothing is sent back (no echo).
+pub(crate) fn changed_by_others(
+    changes: &[StreamChange],
+    integration: i64,
+) -> (Vec<i64>, std::collections::HashMap<i64, Vec<&str>>) {
+    let mut ids: Vec<i64> = Vec::new();
+    let mut ops: std::collections::HashMap<i64, Vec<&str>> = std::collections::HashMap::new();
+    for c in changes {
+        let own = c.origin_kind == "integration" && c.origin_id == Some(integration);
+        if !own {
+            if !ops.contains_key(&c.record_id) {
+                ids.push(c.record_id);
+            }
+            ops.entry(c.record_id).or_default().push(&c.op);
+        }
+    }
+    (ids, ops)
 }
 
 /// Whether any stream of the integration has changes its cursor is behind.

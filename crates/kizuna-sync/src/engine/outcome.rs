@@ -60,8 +60,14 @@ impl Outcome {
     }
 
     /// Fields changed differently on both sides, and how the policy settled
-    /// them, with every value.
-    pub fn conflicts(&mut self, conflicts: &[Conflict], source: At, target: At) {
+    /// them, with every value; `rule` is the one the integration follows.
+    pub fn conflicts(
+        &mut self,
+        conflicts: &[Conflict],
+        source: At,
+        target: At,
+        rule: Option<&'static str>,
+    ) {
         for c in conflicts {
             let settled = match c.policy {
                 super::merge::Policy::CrmWins => {
@@ -95,6 +101,10 @@ impl Outcome {
                 ),
             )
             .with_details(json!(c));
+            let reason = match rule {
+                Some(r) => reason.with_rule(r),
+                None => reason,
+            };
             self.push("conflict", &reason, source, Some(target));
         }
     }

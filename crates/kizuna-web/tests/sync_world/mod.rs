@@ -1,31 +1,45 @@
-//! A CRM org and an Events org with one administrator, linked and active, and
-//! what the sync tests ask of them over HTTP.
+//! A CRM org and an org of another app (Events, Desk) with one
+//! administrator, linked and active, and what the sync tests ask of them over
+//! HTTP.
 
 use kizuna_domain::App;
 use kizuna_store::Org;
 use kizuna_testkit::{Actor, Backend, TestApp};
 use serde_json::{Value, json};
 
-/// A CRM org and an Events org with one administrator, linked and active.
+/// A CRM org and another app's org with one administrator, linked and active.
 pub struct World {
     pub app: TestApp,
     pub admin: Actor,
     pub crm: Org,
-    pub events: Org,
+    /// The Events or Desk org.
+    pub other: Org,
     pub id: i64,
 }
 
 impl World {
+    /// CRM ⇄ Events.
     pub async fn new(backend: Backend, test: &str, settings: Value) -> Option<World> {
+        Self::linked(backend, test, App::Events, settings).await
+    }
+
+    /// CRM ⇄ `other`'s app (`crm-events`, `crm-desk`).
+    pub async fn linked(
+        backend: Backend,
+        test: &str,
+        other: App,
+        settings: Value,
+    ) -> Option<World> {
         let app = TestApp::spawn(backend, test).await?;
         let admin = app.actor("admin@example.com").await;
         let crm = app.org(App::Crm, "standard", &admin).await;
-        let events = app.org(App::Events, "standard", &admin).await;
+        let other = app.org(other, "standard", &admin).await;
+        let kind = format!("crm-{}", other.app().expect("an app").as_str());
         let (status, l) = app
             .post(
                 "/api/v1/integrations",
                 &admin.key,
-                &json!({"kind": "crm-events", "from_org": crm.id, "to_org": events.id, "settings": settings}),
+                &json!({"kind": kind, "from_org": crm.id, "to_org": other.id, "settings": settings}),
             )
             .await;
         assert_eq!(status, 201, "{l}");
@@ -43,9 +57,17 @@ impl World {
             app,
             admin,
             crm,
-            events,
+            other,
             id,
         })
+    }
+
+    pub fn events(&self) -> &Org {
+        &self.other
+    }
+
+    pub fn desk(&self) -> &Org {
+        &self.other
     }
 
     pub fn records(org: &Org, module: &str) -> String {
@@ -79,7 +101,7 @@ impl World {
 
     pub async fn event(&self, name: &str) -> i64 {
         self.create(
-            &self.events,
+            &self.other,
             "Events",
             json!({"Event_Name": name, "Status": "Live"}),
         )
@@ -88,7 +110,7 @@ impl World {
 
     pub async fn attendee(&self, event: i64, email: &str, last: &str, status: &str) -> i64 {
         self.create(
-            &self.events,
+            &self.other,
             "Attendees",
             json!({"Email": email, "First_Name": "Aki", "Last_Name": last, "Event": event, "Status": status}),
         )
@@ -119,6 +141,65 @@ impl World {
             .as_array()
             .map(|rs| rs.iter().filter_map(|r| r["id"].as_i64()).collect())
             .unwrap_or_default()
+    }
+
+    pub async fn one(&self, org: &Org, module: &str, id: i64) -> Value {
+        let (status, body) = self
+            .app
+            .get(
+                &format!("{}/{id}", World::records(org, module)),
+                &self.admin.key,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn call(&self, action: &str, body: Option<&Value>) -> Value {
+        let (status, answer) = self
+            .app
+            .call(
+                "POST",
+                &format!("/api/v1/integrations/{}/{action}", self.id),
+                Some(&self.admin.key),
+                body,
+            )
+            .await;
+        assert_eq!(status, 200, "{action}: {answer}");
+        answer
+    }
+
+    pub async fn settings(&self, body: Value) {
+        let (status, answer) = self
+            .app
+            .patch(
+                &format!("/api/v1/integrations/{}/settings", self.id),
+                &self.admin.key,
+                &body,
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    /// The items of every run of `data_type` in the history, both directions.
+    pub async fn items(&self, data_type: &str) -> Vec<Value> {
+        let runs = self.history().await;
+        runs.iter()
+            .filter(|r| r["data_type"] == data_type)
+            .flat_map(|r| r["items"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    pub async fn custom_field(&self, org: &Org, module: &str, def: Value) {
+        let (status, body) = self
+            .app
+            .post(
+                &format!("/api/v1/orgs/{}/modules/{module}/fields", org.id),
+                &self.admin.key,
+                &def,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
     }
 
     /// Runs a sync; returns its runs.

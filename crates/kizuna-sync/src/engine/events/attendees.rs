@@ -4,6 +4,8 @@
 
 use super::reasons::*;
 use super::*;
+use crate::engine::merge::merge;
+use crate::engine::twins::twin_gone;
 use kizuna_store::EmailHolder;
 
 impl Writer<'_, '_> {
@@ -114,7 +116,7 @@ impl Writer<'_, '_> {
                 .collect();
             let m = merge(&l.synced.0, &current, &values, p.policy, false);
             self.out
-                .conflicts(&m.conflicts, ("Attendees", a.id), (&r.module, r.id));
+                .conflicts(&m.conflicts, ("Attendees", a.id), (&r.module, r.id), None);
             if !m.crm_changes.is_empty() {
                 let updated = self
                     .store
@@ -215,8 +217,14 @@ impl Writer<'_, '_> {
             .create_records_in(self.tx, p.crm.id, &p.target, rows, self.origin())
             .await?;
         for ((a, values), r) in create.iter().zip(&made) {
-            self.links
-                .push(new_link(p, ATTENDEE, a, r, "created", values.clone()));
+            self.links.push(new_link(
+                p.integration,
+                ATTENDEE,
+                a,
+                r,
+                "created",
+                values.clone(),
+            ));
             self.out.counts.added += 1;
             if let Some(c) = campaign_of(a) {
                 associate.push((r.id, c, r.module.clone()));
@@ -229,8 +237,14 @@ impl Writer<'_, '_> {
                 ("Attendees", a.id),
                 (&r.module, r.id),
             );
-            self.links
-                .push(new_link(p, ATTENDEE, a, r, "matched", Map::new()));
+            self.links.push(new_link(
+                p.integration,
+                ATTENDEE,
+                a,
+                r,
+                "matched",
+                Map::new(),
+            ));
             if let Some(c) = campaign_of(a) {
                 associate.push((r.id, c, r.module.clone()));
             }

@@ -4,8 +4,9 @@
 //! with the Campaign. The whole invitation is one transaction; people who
 //! cannot be invited are listed with the reason, never dropped silently.
 
-use super::{ATTENDEE, EVENT, Plan, new_link};
+use super::{ATTENDEE, EVENT, Plan};
 use crate::engine::check_runnable;
+use crate::engine::twins::new_link;
 use crate::lifecycle::visible;
 use kizuna_apps::records::association_name;
 use kizuna_domain::validate::{Mode, email_key, validate_fields};
@@ -168,7 +169,14 @@ pub async fn invite(
     let mut pairs: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
     for ((p, _), a) in who.iter().zip(&made) {
         let r = &found[p];
-        links.push(new_link(&plan, ATTENDEE, a, r, "matched", Map::new()));
+        links.push(new_link(
+            plan.integration,
+            ATTENDEE,
+            a,
+            r,
+            "matched",
+            Map::new(),
+        ));
         pairs
             .entry(association_name(&r.module, "Campaigns"))
             .or_default()

@@ -12,13 +12,14 @@
 //! to the recycle bin; a deleted Campaign leaves its event, which may have
 //! attendees and orders, and the history says so.
 
-use super::merge::{Policy, merge};
-use super::{Outcome, Stream};
-use crate::mapping::{Pair, crm_and_other};
+use super::merge::Policy;
+use super::twins::{Pairing, Shape, by_id, new_link, reconcile, twin_gone};
+use super::{Outcome, Stream, changed_by_others};
+use crate::mapping::{Pair, crm_and_other_orgs};
 use kizuna_apps::records::{association_name, enabled_module};
 use kizuna_domain::field::ModuleDef;
 use kizuna_domain::validate::{Mode, email_key, validate_fields};
-use kizuna_domain::{App, Error, Result};
+use kizuna_domain::{App, Result};
 use kizuna_store::{
     Integration, Json, Link, LinkSide, Org, Origin, Record, Store, StreamChange, Tx, now_ms,
 };
@@ -77,14 +78,7 @@ pub(crate) struct Plan {
 
 impl Plan {
     pub(crate) async fn resolve(store: &Store, i: &Integration) -> Result<Plan> {
-        let (crm_id, events_id) = crm_and_other(store, i, App::Events).await?;
-        let org = |id: i64| async move {
-            store
-                .org(id)
-                .await?
-                .ok_or_else(|| Error::not_found("Org", id))
-        };
-        let (crm, events) = (org(crm_id).await?, org(events_id).await?);
+        let (crm, events) = crm_and_other_orgs(store, i, App::Events).await?;
         let settings = &i.settings.0;
         let target_name = settings["target_module"].as_str().unwrap_or("Leads");
         let mapping = crate::mapping::validate(store, i, &i.mapping.0)
@@ -127,19 +121,7 @@ impl Plan {
             let all: Vec<i64> = changes.iter().map(|c| c.record_id).collect();
             self.mark_events_of(store, tx, &all).await?;
         }
-        // Each record once, in order; a record whose every change here is
-        // this integration's own write is not sent back (no echo).
-        let mut ids: Vec<i64> = Vec::new();
-        let mut ops: HashMap<i64, Vec<&str>> = HashMap::new();
-        for c in changes {
-            let own = c.origin_kind == "integration" && c.origin_id == Some(self.integration);
-            if !own {
-                if !ops.contains_key(&c.record_id) {
-                    ids.push(c.record_id);
-                }
-                ops.entry(c.record_id).or_default().push(&c.op);
-            }
-        }
+        let (ids, ops) = changed_by_others(changes, self.integration);
         if ids.is_empty() {
             return Ok(());
         }
@@ -244,6 +226,25 @@ impl Plan {
     }
 }
 
+/// An event and its Campaign, in Campaign terms.
+impl Shape for Plan {
+    fn crm_module(&self) -> &ModuleDef {
+        &self.campaigns
+    }
+    fn other_module(&self) -> &ModuleDef {
+        &self.events_module
+    }
+    fn crm_values(&self, r: &Record) -> Map<String, Value> {
+        self.campaign_values(r)
+    }
+    fn other_values(&self, r: &Record) -> Map<String, Value> {
+        self.event_values(r)
+    }
+    fn to_other(&self, values: &Map<String, Value>) -> Map<String, Value> {
+        self.to_event_fields(values)
+    }
+}
+
 /// The streams a CRM ⇄ Events integration reads, in the order a sync reads
 /// them: events before the attendees that refer to them.
 pub(crate) fn streams(crm: i64, events: i64) -> Vec<Stream> {
@@ -287,27 +288,6 @@ struct Writer<'a, 'b> {
     tx: &'b mut Tx,
     out: &'b mut Outcome,
     links: Vec<Link>,
-}
-
-fn new_link(
-    plan: &Plan,
-    data_type: &str,
-    other: &Record,
-    crm: &Record,
-    how: &str,
-    synced: Map<String, Value>,
-) -> Link {
-    Link {
-        integration_id: plan.integration,
-        data_type: data_type.to_string(),
-        other_id: other.id,
-        crm_id: crm.id,
-        how: how.to_string(),
-        other_version: other.version,
-        crm_version: crm.version,
-        synced: Json(synced),
-        linked_at: now_ms(),
-    }
 }
 
 impl Writer<'_, '_> {
@@ -438,7 +418,7 @@ impl Writer<'_, '_> {
                 .await?;
             for ((e, values), c) in create.into_iter().zip(made) {
                 self.links
-                    .push(new_link(p, EVENT, e, &c, "created", values));
+                    .push(new_link(p.integration, EVENT, e, &c, "created", values));
                 self.out.counts.added += 1;
             }
         }
@@ -521,78 +501,26 @@ impl Writer<'_, '_> {
             for ((c, _), e) in create.into_iter().zip(made) {
                 let synced = p.campaign_values(c);
                 self.links
-                    .push(new_link(p, EVENT, &e, c, "created", synced));
+                    .push(new_link(p.integration, EVENT, &e, c, "created", synced));
                 self.out.counts.added += 1;
             }
         }
         Ok(())
     }
 
-    /// Brings a linked Campaign and event into step: a field changed on one
-    /// side goes to the other; the same field changed on both follows the
-    /// policy and goes into the history with both values.
+    /// Brings a linked Campaign and event into step (`twins::reconcile`).
     async fn reconcile(&mut self, l: &Link, c: &Record, e: &Record) -> Result<()> {
         let p = self.plan;
-        let m = merge(
-            &l.synced.0,
-            &p.campaign_values(c),
-            &p.event_values(e),
-            p.policy,
-            true,
-        );
-        self.out
-            .conflicts(&m.conflicts, ("Events", e.id), ("Campaigns", c.id));
-        let (mut c_version, mut e_version) = (c.version, e.version);
-        let event_changes = p.to_event_fields(&m.other_changes);
-        let checked = validate_fields(&p.campaigns, &m.crm_changes, Mode::Update).and_then(|cc| {
-            validate_fields(&p.events_module, &event_changes, Mode::Update).map(|ec| (cc, ec))
-        });
-        let (crm_changes, event_changes) = match checked {
-            Ok(x) => x,
-            Err(err) => {
-                self.out
-                    .fail(&err, ("Events", e.id), Some(("Campaigns", c.id)));
-                return Ok(());
-            }
+        let pairing = Pairing {
+            integration: p.integration,
+            crm_org: p.crm.id,
+            other_org: p.events.id,
+            policy: p.policy,
+            rule: None,
         };
-        if !crm_changes.is_empty() {
-            c_version = self
-                .store
-                .update_record_in(
-                    self.tx,
-                    p.crm.id,
-                    &p.campaigns,
-                    c.id,
-                    crm_changes,
-                    None,
-                    self.origin(),
-                )
-                .await?
-                .version;
+        if let Some(link) = reconcile(self.store, self.tx, self.out, &pairing, p, l, c, e).await? {
+            self.links.push(link);
         }
-        if !event_changes.is_empty() {
-            e_version = self
-                .store
-                .update_record_in(
-                    self.tx,
-                    p.events.id,
-                    &p.events_module,
-                    e.id,
-                    event_changes,
-                    None,
-                    self.origin(),
-                )
-                .await?
-                .version;
-        }
-        if c_version != c.version || e_version != e.version {
-            self.out.counts.updated += 1;
-        }
-        let mut link = l.clone();
-        link.synced = Json(m.agreed);
-        link.crm_version = c_version;
-        link.other_version = e_version;
-        self.links.push(link);
         Ok(())
     }
 
@@ -626,8 +554,4 @@ impl Writer<'_, '_> {
             .map(|(e, l)| (e, l.crm_id))
             .collect())
     }
-}
-
-fn by_id(records: Vec<Record>) -> HashMap<i64, Record> {
-    records.into_iter().map(|r| (r.id, r)).collect()
 }

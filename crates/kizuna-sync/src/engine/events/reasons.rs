@@ -67,22 +67,6 @@ pub(super) fn duplicate_email(a: &Record, module: &str, id: i64, this_run: bool)
     .with_details(json!({"email": email, "module": module, "id": id}))
 }
 
-pub(super) fn twin_gone(module: &str, id: i64, source_module: &str, source_id: i64) -> Error {
-    Error::new(
-        Kind::NotFound,
-        "linked_record_deleted",
-        Text::new(
-            format!("{source_module} {source_id} is linked to {module} {id}, which was deleted; it is not created again."),
-            format!("{source_module} {source_id} は削除された {module} {id} にリンクされているため、再作成しません。"),
-        ),
-        Text::new(
-            format!("Restore {module} {id} from the recycle bin to sync it again."),
-            format!("再び同期するには、ごみ箱から {module} {id} を復元してください。"),
-        ),
-    )
-    .with_details(json!({"module": module, "id": id}))
-}
-
 pub(super) fn event_kept(event: i64) -> Error {
     Error::new(
         Kind::Conflict,

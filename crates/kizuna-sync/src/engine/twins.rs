@@ -1,0 +1,862 @@
+//! Two-way sync of linked pairs of records: a record of the other app and
+//! its twin in the CRM are kept in step field by field (DSK-13, DSK-14, and
+//! events ⇄ Campaigns). A field changed on one side goes to the other; the
+//! same field changed on both follows the integration's policy and goes into
+//! the history with both values (`merge`). A record new on one side is
+//! tied to the record that already exists on the other under the same key
+//! (e-mail, name) before one is created, so an initial sync of two filled
+//! orgs duplicates nothing. Lookups between synced modules (a contact's
+//! account) are translated through the links.
+
+use super::merge::{Conflict, Policy, merge};
+use super::{Outcome, outcome::At};
+use kizuna_domain::field::{FieldType, ModuleDef};
+use kizuna_domain::validate::{Mode, email_key, validate_fields};
+use kizuna_domain::{Error, Kind, Result, Text};
+use kizuna_store::{HeldField, Json, Link, LinkSide, Origin, Record, Store, Tx, now_ms};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A linked pair's values on each side, in CRM field names, and back.
+pub(crate) trait Shape: Sync {
+    fn crm_module(&self) -> &ModuleDef;
+    fn other_module(&self) -> &ModuleDef;
+    /// The CRM record's values that the pair keeps in step.
+    fn crm_values(&self, r: &Record) -> Map<String, Value>;
+    /// The other record's values, in CRM terms.
+    fn other_values(&self, r: &Record) -> Map<String, Value>;
+    /// CRM-term values as the other module's fields (`null` clears).
+    fn to_other(&self, values: &Map<String, Value>) -> Map<String, Value>;
+}
+
+/// Where a pair's writes go and how conflicts are settled.
+pub(crate) struct Pairing {
+    pub integration: i64,
+    pub crm_org: i64,
+    pub other_org: i64,
+    pub policy: Policy,
+    /// The rule a conflict's history item cites.
+    pub rule: Option<&'static str>,
+}
+
+impl Pairing {
+    fn origin(&self) -> Origin {
+        Origin::Integration(self.integration)
+    }
+}
+
+/// Brings a linked pair into step: the changes of `merge` written on each
+/// side (after validation: a value one side refuses fails the pair, and
+/// nothing of it is written), the conflicts reported, and the link's new
+/// base returned for the caller to save.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn reconcile(
+    store: &Store,
+    tx: &mut Tx,
+    out: &mut Outcome,
+    pairing: &Pairing,
+    shape: &dyn Shape,
+    l: &Link,
+    crm: &Record,
+    other: &Record,
+) -> Result<Option<Link>> {
+    let (cm, om) = (shape.crm_module(), shape.other_module());
+    let at_other: At = (&om.api_name, other.id);
+    let at_crm: At = (&cm.api_name, crm.id);
+    let m = merge(
+        &l.synced.0,
+        &shape.crm_values(crm),
+        &shape.other_values(other),
+        pairing.policy,
+        true,
+    );
+    // A held conflict is reported when it starts or its values move, not
+    // again by every sync that finds it still waiting.
+    let reported: Vec<Conflict> = if pairing.policy == Policy::Hold {
+        let fields: Vec<HeldField> = m
+            .conflicts
+            .iter()
+            .map(|c| {
+                (
+                    c.field.clone(),
+                    c.base.clone(),
+                    c.crm.clone(),
+                    c.other.clone(),
+                )
+            })
+            .collect();
+        let fresh = store
+            .hold_in(
+                tx,
+                pairing.integration,
+                &l.data_type,
+                other.id,
+                crm.id,
+                &fields,
+            )
+            .await?;
+        m.conflicts
+            .iter()
+            .filter(|c| fresh.contains(&c.field))
+            .cloned()
+            .collect()
+    } else {
+        m.conflicts.clone()
+    };
+    out.conflicts(&reported, at_other, at_crm, pairing.rule);
+    let other_changes = shape.to_other(&m.other_changes);
+    let checked = validate_fields(cm, &m.crm_changes, Mode::Update)
+        .and_then(|cc| validate_fields(om, &other_changes, Mode::Update).map(|oc| (cc, oc)));
+    let (crm_changes, other_changes) = match checked {
+        Ok(x) => x,
+        Err(err) => {
+            out.fail(&err, at_other, Some(at_crm));
+            return Ok(None);
+        }
+    };
+    let (mut crm_version, mut other_version) = (crm.version, other.version);
+    if !crm_changes.is_empty() {
+        crm_version = store
+            .update_record_in(
+                tx,
+                pairing.crm_org,
+                cm,
+                crm.id,
+                crm_changes,
+                None,
+                pairing.origin(),
+            )
+            .await?
+            .version;
+    }
+    if !other_changes.is_empty() {
+        other_version = store
+            .update_record_in(
+                tx,
+                pairing.other_org,
+                om,
+                other.id,
+                other_changes,
+                None,
+                pairing.origin(),
+            )
+            .await?
+            .version;
+    }
+    if crm_version != crm.version || other_version != other.version {
+        out.counts.updated += 1;
+    }
+    let mut link = l.clone();
+    link.synced = Json(m.agreed);
+    link.crm_version = crm_version;
+    link.other_version = other_version;
+    Ok(Some(link))
+}
+
+/// Which app a changed record is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Crm,
+    Other,
+}
+
+impl Side {
+    fn link_side(self) -> LinkSide {
+        match self {
+            Side::Crm => LinkSide::Crm,
+            Side::Other => LinkSide::Other,
+        }
+    }
+}
+
+/// What a delete on one side does to the twin (DSK-12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDelete {
+    /// The twin goes to the recycle bin too (and comes back with a restore).
+    Delete,
+    /// The twin stays; the link is removed.
+    Unlink,
+}
+
+/// How a record new on one side finds the twin that already exists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MatchKey {
+    /// The e-mail key (trimmed, lower case).
+    Email,
+    /// A text field, trimmed and in lower case: (CRM field, other field).
+    Text(&'static str, &'static str),
+}
+
+/// One data type kept in step both ways.
+pub(crate) struct TwinType {
+    pub data_type: &'static str,
+    pub crm: Arc<ModuleDef>,
+    pub other: Arc<ModuleDef>,
+    /// Mapped fields: (other field, CRM field).
+    pub fields: Vec<(String, String)>,
+    pub key: MatchKey,
+}
+
+impl TwinType {
+    /// The mapped lookups: (CRM field, data type of the records it points at).
+    fn lookups<'t>(&self, all: &'t [TwinType]) -> Vec<(&str, &'t TwinType)> {
+        self.fields
+            .iter()
+            .filter_map(|(_, cf)| {
+                let f = self.crm.field(cf)?;
+                let target = f.lookup_module.as_deref()?;
+                let t = all.iter().find(|t| t.crm.api_name == target)?;
+                (f.field_type == FieldType::Lookup).then_some((cf.as_str(), t))
+            })
+            .collect()
+    }
+}
+
+/// The ids of linked records by data type, both ways, as far as a chunk
+/// needs them for its lookups.
+#[derive(Default)]
+struct Ids {
+    crm_of: HashMap<(&'static str, i64), i64>,
+    other_of: HashMap<(&'static str, i64), i64>,
+}
+
+impl Ids {
+    fn add(&mut self, data_type: &'static str, l: &Link) {
+        self.crm_of.insert((data_type, l.other_id), l.crm_id);
+        self.other_of.insert((data_type, l.crm_id), l.other_id);
+    }
+}
+
+/// A data type with the chunk's translated lookups: the `Shape` of a pair.
+struct Bound<'a> {
+    t: &'a TwinType,
+    lookups: Vec<(&'a str, &'static str)>,
+    ids: &'a Ids,
+}
+
+impl Bound<'_> {
+    fn lookup_type(&self, crm_field: &str) -> Option<&'static str> {
+        self.lookups
+            .iter()
+            .find(|(f, _)| *f == crm_field)
+            .map(|(_, d)| *d)
+    }
+
+    /// A lookup's id from one org's terms to the other's; `null` when the
+    /// record it points at has no twin.
+    fn translate(
+        &self,
+        v: &Value,
+        map: &HashMap<(&'static str, i64), i64>,
+        dt: &'static str,
+    ) -> Value {
+        v.as_i64()
+            .and_then(|id| map.get(&(dt, id)))
+            .map_or(Value::Null, |id| json!(id))
+    }
+}
+
+impl Shape for Bound<'_> {
+    fn crm_module(&self) -> &ModuleDef {
+        &self.t.crm
+    }
+    fn other_module(&self) -> &ModuleDef {
+        &self.t.other
+    }
+    fn crm_values(&self, r: &Record) -> Map<String, Value> {
+        let mut v = Map::new();
+        for (_, cf) in &self.t.fields {
+            if let Some(x) = r.fields.get(cf).filter(|x| !x.is_null()) {
+                v.insert(cf.clone(), x.clone());
+            }
+        }
+        v
+    }
+    fn other_values(&self, r: &Record) -> Map<String, Value> {
+        let mut v = Map::new();
+        for (of, cf) in &self.t.fields {
+            let Some(x) = r.fields.get(of).filter(|x| !x.is_null()) else {
+                continue;
+            };
+            let x = match self.lookup_type(cf) {
+                Some(dt) => self.translate(x, &self.ids.crm_of, dt),
+                None => x.clone(),
+            };
+            if !x.is_null() {
+                v.insert(cf.clone(), x);
+            }
+        }
+        v
+    }
+    fn to_other(&self, values: &Map<String, Value>) -> Map<String, Value> {
+        let mut v = Map::new();
+        for (of, cf) in &self.t.fields {
+            if let Some(x) = values.get(cf) {
+                let x = match self.lookup_type(cf) {
+                    Some(dt) if !x.is_null() => self.translate(x, &self.ids.other_of, dt),
+                    _ => x.clone(),
+                };
+                v.insert(of.clone(), x);
+            }
+        }
+        v
+    }
+}
+
+/// One chunk of two-way changes: the integration's pairing, its data types
+/// and delete policies, and the links to save at the chunk's end.
+pub(crate) struct TwinSync<'a, 'b> {
+    pub store: &'a Store,
+    pub tx: &'b mut Tx,
+    pub out: &'b mut Outcome,
+    pub pairing: &'a Pairing,
+    pub types: &'a [TwinType],
+    pub on_crm_delete: OnDelete,
+    pub on_other_delete: OnDelete,
+    /// The other app's name in messages: (en, ja).
+    pub app: (&'static str, &'static str),
+    pub links: Vec<Link>,
+}
+
+type Boxed<'f> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'f>>;
+
+impl<'a, 'b> TwinSync<'a, 'b> {
+    fn org(&self, side: Side) -> i64 {
+        match side {
+            Side::Crm => self.pairing.crm_org,
+            Side::Other => self.pairing.other_org,
+        }
+    }
+
+    /// Links of `t` by one side's ids: those saved, and those this chunk made.
+    async fn links_of(
+        &mut self,
+        t: &TwinType,
+        side: Side,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Link>> {
+        let key = |l: &Link| match side {
+            Side::Crm => l.crm_id,
+            Side::Other => l.other_id,
+        };
+        let mut found: HashMap<i64, Link> = self
+            .store
+            .links_in(
+                self.tx,
+                self.pairing.integration,
+                t.data_type,
+                side.link_side(),
+                ids,
+            )
+            .await?
+            .into_iter()
+            .map(|l| (key(&l), l))
+            .collect();
+        let wanted: BTreeSet<i64> = ids.iter().copied().collect();
+        for l in self.links.iter().filter(|l| l.data_type == t.data_type) {
+            if wanted.contains(&key(l)) {
+                found.insert(key(l), l.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Records of `t` changed on `side` (their ids, once each, in order, and
+    /// the operations each had): each side follows the other.
+    pub(crate) fn changed<'s>(
+        &'s mut self,
+        t: &'s TwinType,
+        side: Side,
+        ids: &'s [i64],
+        ops: &'s HashMap<i64, Vec<&'s str>>,
+    ) -> Boxed<'s>
+    where
+        'a: 's,
+        'b: 's,
+    {
+        Box::pin(async move { self.changed_now(t, side, ids, ops).await })
+    }
+
+    async fn changed_now(
+        &mut self,
+        t: &TwinType,
+        side: Side,
+        ids: &[i64],
+        ops: &HashMap<i64, Vec<&str>>,
+    ) -> Result<()> {
+        let (module, twin_module) = match side {
+            Side::Crm => (&t.crm, &t.other),
+            Side::Other => (&t.other, &t.crm),
+        };
+        let records = by_id(
+            self.store
+                .records_in(self.tx, self.org(side), &module.api_name, ids)
+                .await?,
+        );
+        let links = self.links_of(t, side, ids).await?;
+        let twin_of = |l: &Link| match side {
+            Side::Crm => l.other_id,
+            Side::Other => l.crm_id,
+        };
+        let twin_ids: Vec<i64> = links.values().map(twin_of).collect();
+        let twin_side = match side {
+            Side::Crm => Side::Other,
+            Side::Other => Side::Crm,
+        };
+        let twins = by_id(
+            self.store
+                .records_in(
+                    self.tx,
+                    self.org(twin_side),
+                    &twin_module.api_name,
+                    &twin_ids,
+                )
+                .await?,
+        );
+        let seen: Vec<(&Record, Side)> = records
+            .values()
+            .filter(|r| r.deleted_at.is_none())
+            .map(|r| (r, side))
+            .chain(twins.values().map(|r| (r, twin_side)))
+            .collect();
+        let ids_map = self.lookup_ids(t, side, &seen).await?;
+        let bound = Bound {
+            t,
+            lookups: t
+                .lookups(self.types)
+                .into_iter()
+                .map(|(f, tt)| (f, tt.data_type))
+                .collect(),
+            ids: &ids_map,
+        };
+        let on_delete = match side {
+            Side::Crm => self.on_crm_delete,
+            Side::Other => self.on_other_delete,
+        };
+        let mut new: Vec<&Record> = Vec::new();
+        for id in ids {
+            let Some(r) = records.get(id) else {
+                // Purged: the twin stays, unlinked.
+                if let Some(l) = links.get(id) {
+                    self.unlink(t, l).await?;
+                }
+                continue;
+            };
+            let at: At = (&module.api_name, r.id);
+            match (links.get(id), r.deleted_at.is_none()) {
+                (None, false) => {}
+                (None, true) => new.push(r),
+                (Some(l), false) => {
+                    let twin = twins.get(&twin_of(l)).filter(|x| x.deleted_at.is_none());
+                    match (on_delete, twin) {
+                        (OnDelete::Delete, Some(x)) => {
+                            self.store
+                                .set_deleted_in(
+                                    self.tx,
+                                    self.org(twin_side),
+                                    &twin_module.api_name,
+                                    x.id,
+                                    true,
+                                    self.pairing.origin(),
+                                )
+                                .await?;
+                            self.out.counts.deleted += 1;
+                        }
+                        (OnDelete::Delete, None) => {}
+                        (OnDelete::Unlink, _) => {
+                            self.unlink(t, l).await?;
+                            self.out.notice(
+                                &kept_unlinked(side, self.app, &twin_module.api_name, twin_of(l)),
+                                at,
+                                Some((&twin_module.api_name, twin_of(l))),
+                            );
+                        }
+                    }
+                }
+                (Some(l), true) => {
+                    let restored = ops.get(id).is_some_and(|o| o.contains(&"restore"));
+                    let twin = match twins.get(&twin_of(l)) {
+                        Some(x) if x.deleted_at.is_some() && restored => Some(
+                            self.store
+                                .set_deleted_in(
+                                    self.tx,
+                                    self.org(twin_side),
+                                    &twin_module.api_name,
+                                    x.id,
+                                    false,
+                                    self.pairing.origin(),
+                                )
+                                .await?,
+                        ),
+                        Some(x) if x.deleted_at.is_none() => Some(x.clone()),
+                        _ => None,
+                    };
+                    match twin {
+                        Some(x) => {
+                            let (crm, other) = match side {
+                                Side::Crm => (r, &x),
+                                Side::Other => (&x, r),
+                            };
+                            self.reconcile(&bound, l, crm, other).await?;
+                        }
+                        None => self.out.skip(
+                            &twin_gone(&twin_module.api_name, twin_of(l), &module.api_name, r.id),
+                            at,
+                            Some((&twin_module.api_name, twin_of(l))),
+                        ),
+                    }
+                }
+            }
+        }
+        if !new.is_empty() {
+            self.create_twins(&bound, side, &new).await?;
+        }
+        Ok(())
+    }
+
+    async fn reconcile(
+        &mut self,
+        b: &Bound<'_>,
+        l: &Link,
+        crm: &Record,
+        other: &Record,
+    ) -> Result<()> {
+        if let Some(link) = reconcile(
+            self.store,
+            self.tx,
+            self.out,
+            self.pairing,
+            b,
+            l,
+            crm,
+            other,
+        )
+        .await?
+        {
+            self.save(link);
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, link: Link) {
+        self.links
+            .retain(|x| !(x.data_type == link.data_type && x.other_id == link.other_id));
+        self.links.push(link);
+    }
+
+    async fn unlink(&mut self, t: &TwinType, l: &Link) -> Result<()> {
+        self.links
+            .retain(|x| !(x.data_type == t.data_type && x.other_id == l.other_id));
+        self.store
+            .remove_links_in(
+                self.tx,
+                self.pairing.integration,
+                t.data_type,
+                &[l.other_id],
+            )
+            .await
+    }
+
+    /// The twins of every record the lookups of `records` point at, syncing
+    /// first those that have none yet (a contact may be read before its
+    /// account's change).
+    async fn lookup_ids(
+        &mut self,
+        t: &TwinType,
+        side: Side,
+        records: &[(&Record, Side)],
+    ) -> Result<Ids> {
+        let mut ids = Ids::default();
+        let lookups = t.lookups(self.types);
+        if lookups.is_empty() {
+            return Ok(ids);
+        }
+        for (crm_field, target) in lookups {
+            let other_field = t
+                .fields
+                .iter()
+                .find(|(_, cf)| cf == crm_field)
+                .map(|(of, _)| of.as_str())
+                .unwrap_or(crm_field);
+            let mut by_side: [(Side, BTreeSet<i64>); 2] =
+                [(Side::Crm, BTreeSet::new()), (Side::Other, BTreeSet::new())];
+            for (r, in_side) in records {
+                // A CRM record holds CRM ids; the other app's, its own.
+                let (s, f) = match in_side {
+                    Side::Crm => (0, crm_field),
+                    Side::Other => (1, other_field),
+                };
+                if let Some(id) = r.fields.get(f).and_then(Value::as_i64) {
+                    by_side[s].1.insert(id);
+                }
+            }
+            for (s, wanted) in by_side {
+                let wanted: Vec<i64> = wanted.into_iter().collect();
+                if wanted.is_empty() {
+                    continue;
+                }
+                let mut found = self.links_of(target, s, &wanted).await?;
+                let missing: Vec<i64> = wanted
+                    .iter()
+                    .copied()
+                    .filter(|id| !found.contains_key(id))
+                    .collect();
+                // Only a record changing now needs its lookups' twins made.
+                if !missing.is_empty() && s == side {
+                    self.changed(target, s, &missing, &HashMap::new()).await?;
+                    found = self.links_of(target, s, &wanted).await?;
+                }
+                for l in found.values() {
+                    ids.add(target.data_type, l);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Records new on `side`: each tied to the unlinked record the other side
+    /// already holds under the same key, else created there.
+    async fn create_twins(&mut self, b: &Bound<'_>, side: Side, new: &[&Record]) -> Result<()> {
+        let t = b.t;
+        let (module, twin_module, twin_side) = match side {
+            Side::Crm => (&t.crm, &t.other, Side::Other),
+            Side::Other => (&t.other, &t.crm, Side::Crm),
+        };
+        let email_field = |s: Side| {
+            let m = if s == Side::Crm { &t.crm } else { &t.other };
+            m.email_key_field().map(|f| f.api_name.clone())
+        };
+        let email_fields = [email_field(Side::Crm), email_field(Side::Other)];
+        let key_of = |r: &Record, s: Side| -> Option<String> {
+            let (field, email) = match (t.key, s) {
+                (MatchKey::Email, Side::Crm) => (email_fields[0].as_deref()?, true),
+                (MatchKey::Email, Side::Other) => (email_fields[1].as_deref()?, true),
+                (MatchKey::Text(cf, _), Side::Crm) => (cf, false),
+                (MatchKey::Text(_, of), Side::Other) => (of, false),
+            };
+            let v = r.fields.get(field).and_then(Value::as_str)?;
+            let k = if email {
+                email_key(v)
+            } else {
+                v.trim().to_lowercase()
+            };
+            (!k.is_empty()).then_some(k)
+        };
+        let keys: Vec<String> = new
+            .iter()
+            .filter_map(|r| key_of(r, side))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let candidates = match t.key {
+            MatchKey::Email => self
+                .store
+                .records_by_email_keys_in(
+                    self.tx,
+                    self.org(twin_side),
+                    &[&twin_module.api_name],
+                    &keys,
+                )
+                .await?
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect(),
+            MatchKey::Text(cf, of) => {
+                let field = if twin_side == Side::Crm { cf } else { of };
+                self.store
+                    .records_by_text_keys_in(
+                        self.tx,
+                        self.org(twin_side),
+                        &twin_module.api_name,
+                        field,
+                        &keys,
+                    )
+                    .await?
+            }
+        };
+        // A candidate already linked to a record of its own is not taken.
+        let candidate_ids: Vec<i64> = candidates.iter().map(|r| r.id).collect();
+        let taken = self.links_of(t, twin_side, &candidate_ids).await?;
+        let mut free: HashMap<String, Vec<Record>> = HashMap::new();
+        for c in candidates
+            .into_iter()
+            .filter(|c| !taken.contains_key(&c.id))
+        {
+            if let Some(k) = key_of(&c, twin_side) {
+                free.entry(k).or_default().push(c);
+            }
+        }
+        let mut create: Vec<(&Record, Map<String, Value>)> = Vec::new();
+        for r in new {
+            let at: At = (&module.api_name, r.id);
+            let existing = key_of(r, side)
+                .and_then(|k| free.get_mut(&k))
+                .and_then(|list| (!list.is_empty()).then(|| list.remove(0)));
+            if let Some(x) = existing {
+                let (crm, other) = match side {
+                    Side::Crm => (*r, &x),
+                    Side::Other => (&x, *r),
+                };
+                self.out.link(
+                    &matched_existing(&twin_module.api_name, x.id, &module.api_name, r.id),
+                    at,
+                    (&twin_module.api_name, x.id),
+                );
+                let link = new_link(
+                    self.pairing.integration,
+                    t.data_type,
+                    other,
+                    crm,
+                    "matched",
+                    Map::new(),
+                );
+                self.reconcile(b, &link, crm, other).await?;
+                continue;
+            }
+            let values = match side {
+                Side::Crm => b.to_other(&b.crm_values(r)),
+                Side::Other => b.other_values(r),
+            };
+            match validate_fields(twin_module, &values, Mode::Create) {
+                Ok(values) => create.push((r, values)),
+                Err(err) => self.out.fail(&err, at, None),
+            }
+        }
+        if create.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Map<String, Value>> = create.iter().map(|(_, v)| v.clone()).collect();
+        let made = self
+            .store
+            .create_records_in(
+                self.tx,
+                self.org(twin_side),
+                twin_module,
+                rows,
+                self.pairing.origin(),
+            )
+            .await?;
+        for ((r, _), x) in create.into_iter().zip(made) {
+            let (crm, other) = match side {
+                Side::Crm => (r, &x),
+                Side::Other => (&x, r),
+            };
+            // What both sides now hold is the base of the next merge.
+            let agreed = b.crm_values(crm);
+            self.save(new_link(
+                self.pairing.integration,
+                t.data_type,
+                other,
+                crm,
+                "created",
+                agreed,
+            ));
+            self.out.counts.added += 1;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn new_link(
+    integration: i64,
+    data_type: &str,
+    other: &Record,
+    crm: &Record,
+    how: &str,
+    synced: Map<String, Value>,
+) -> Link {
+    Link {
+        integration_id: integration,
+        data_type: data_type.to_string(),
+        other_id: other.id,
+        crm_id: crm.id,
+        how: how.to_string(),
+        other_version: other.version,
+        crm_version: crm.version,
+        synced: Json(synced),
+        linked_at: now_ms(),
+    }
+}
+
+pub(crate) fn by_id(records: Vec<Record>) -> HashMap<i64, Record> {
+    records.into_iter().map(|r| (r.id, r)).collect()
+}
+
+/// A linked record whose twin was deleted (and not restored with it).
+pub(crate) fn twin_gone(module: &str, id: i64, source_module: &str, source_id: i64) -> Error {
+    Error::new(
+        Kind::NotFound,
+        "linked_record_deleted",
+        Text::new(
+            format!("{source_module} {source_id} is linked to {module} {id}, which was deleted; it is not created again."),
+            format!("{source_module} {source_id} は削除された {module} {id} にリンクされているため、再作成しません。"),
+        ),
+        Text::new(
+            format!("Restore {module} {id} from the recycle bin to sync it again."),
+            format!("再び同期するには、ごみ箱から {module} {id} を復元してください。"),
+        ),
+    )
+    .with_details(json!({"module": module, "id": id}))
+}
+
+/// A record new on one side tied to the one the other side already held.
+fn matched_existing(module: &str, id: i64, source_module: &str, source_id: i64) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "matched_existing_record",
+        Text::new(
+            format!("{source_module} {source_id} was tied to {module} {id}, which already existed under the same e-mail address or name; nothing was created. Their fields were merged."),
+            format!("{source_module} {source_id} は、同じメールアドレスまたは名前で既に存在する {module} {id} に関連付けました。新規作成はしていません。項目は統合されました。"),
+        ),
+        Text::new(
+            "Nothing to do; if they are different people or companies, change the e-mail address or name of one and unlink them.",
+            "対応は不要です。別の人物・会社である場合は、どちらかのメールアドレスまたは名前を変更してください。",
+        ),
+    )
+    .with_rule("DSK-13")
+    .with_details(json!({"module": module, "id": id}))
+}
+
+/// DSK-12: a delete that the setting turns into an unlink.
+fn kept_unlinked(side: Side, app: (&str, &str), module: &str, id: i64) -> Error {
+    let (en, ja, setting) = match side {
+        Side::Crm => (
+            format!(
+                "Deleted in the CRM; {} {module} {id} was kept and only unlinked (setting on_crm_delete = unlink).",
+                app.0
+            ),
+            format!(
+                "CRM で削除されました。{} の {module} {id} は残し、リンクのみ解除しました（設定 on_crm_delete = unlink）。",
+                app.1
+            ),
+            "on_crm_delete".to_string(),
+        ),
+        Side::Other => (
+            format!(
+                "Deleted in {}; the CRM's {module} {id} was kept and only unlinked (setting on_{}_delete = unlink).",
+                app.0,
+                app.0.to_lowercase()
+            ),
+            format!(
+                "{} で削除されました。CRM の {module} {id} は残し、リンクのみ解除しました（設定 on_{}_delete = unlink）。",
+                app.1,
+                app.0.to_lowercase()
+            ),
+            format!("on_{}_delete", app.0.to_lowercase()),
+        ),
+    };
+    Error::new(
+        Kind::Conflict,
+        "delete_unlinked",
+        Text::new(en, ja),
+        Text::new(
+            "Delete the kept record by hand if it should go too, or change the setting for the next deletes.",
+            "残したレコードも不要なら手で削除するか、次回以降のために設定を変更してください。",
+        ),
+    )
+    .with_rule("DSK-12")
+    .with_details(json!({"module": module, "id": id, "setting": setting}))
+}
