@@ -15,6 +15,7 @@ pub struct Held {
     pub data_type: String,
     pub other_id: i64,
     pub crm_id: i64,
+    pub crm_module: String,
     pub field: String,
     pub base_value: Json<Value>,
     pub crm_value: Json<Value>,
@@ -25,11 +26,12 @@ pub struct Held {
 /// One field in conflict: (field, base, CRM value, other value).
 pub type HeldField = (String, Value, Value, Value);
 
-const COLUMNS: &str = "id, integration_id, data_type, other_id, crm_id, field, base_value, \
+const COLUMNS: &str = "id, integration_id, data_type, other_id, crm_id, crm_module, field, base_value, \
                        crm_value, other_value, held_at";
 
 impl Store {
-    /// Records the fields of one pair now in conflict and forgets those no
+    /// Records the fields of one pair (`crm_record`: the CRM side's module
+    /// and id) now in conflict and forgets those no
     /// longer in it, inside the caller's transaction; returns the fields
     /// that are newly held or whose values changed since they were held
     /// (those a run reports).
@@ -40,7 +42,7 @@ impl Store {
         integration: i64,
         data_type: &str,
         other_id: i64,
-        crm_id: i64,
+        crm_record: (&str, i64),
         conflicts: &[HeldField],
     ) -> Result<Vec<String>> {
         let existing: Vec<Held> = tx
@@ -71,17 +73,18 @@ impl Store {
             }
             tx.x()
                 .execute(
-                    "INSERT INTO sync_held (integration_id, data_type, other_id, crm_id, field, \
-                     base_value, crm_value, other_value, held_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                    "INSERT INTO sync_held (integration_id, data_type, other_id, crm_id, crm_module, field, \
+                     base_value, crm_value, other_value, held_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (integration_id, data_type, other_id, field) DO UPDATE SET \
-                     crm_id = excluded.crm_id, base_value = excluded.base_value, \
+                     crm_id = excluded.crm_id, crm_module = excluded.crm_module, base_value = excluded.base_value, \
                      crm_value = excluded.crm_value, other_value = excluded.other_value, \
                      held_at = excluded.held_at",
                     &crate::args![
                         integration,
                         data_type,
                         other_id,
-                        crm_id,
+                        crm_record.1,
+                        crm_record.0,
                         field.as_str(),
                         base.clone(),
                         crm.clone(),

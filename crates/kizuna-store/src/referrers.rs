@@ -41,7 +41,7 @@ pub struct Due {
 
 impl Store {
     /// Reads in `tx`, or on the pool when `None`.
-    fn reads<'a>(&'a self, tx: Option<&'a mut Tx>) -> Exec<'a> {
+    pub(crate) fn reads<'a>(&'a self, tx: Option<&'a mut Tx>) -> Exec<'a> {
         match tx {
             Some(tx) => tx.x(),
             None => self.db.x(),

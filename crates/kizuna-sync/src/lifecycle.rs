@@ -488,7 +488,7 @@ pub async fn set_currency(store: &Store, org: &Org, currency: Option<&str>) -> R
         let (_, events) = crate::mapping::crm_and_other(store, &i, App::Events).await?;
         // Events carry budgets and expenses; orders, the revenue.
         for module in ["Events", "Orders"] {
-            store.resend_records(events, module, None).await?;
+            store.resend_records(None, events, module, None).await?;
         }
     }
     Ok(())

@@ -516,6 +516,56 @@ pub async fn retry(
     })))
 }
 
+/// The conflicts held for a person to decide (policy `hold`): each linked
+/// pair's field with the base and both sides' values (DSK-13).
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/conflicts", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id"),
+        ("after" = Option<i64>, Query, description = "Conflicts after this id")),
+    responses((status = 200, description = "{conflicts}")))]
+pub async fn conflicts(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let after = query_number(&params, "after", 0..=i64::MAX)?.unwrap_or(0);
+    let held = engine::decide::held(
+        &s.store,
+        &caller.0.user,
+        id("Integration", &raw)?,
+        after,
+        1000,
+    )
+    .await?;
+    Ok(Json(json!({"conflicts": held})))
+}
+
+/// Decides a held conflict (administrators): `{"take": "crm" | "desk" |
+/// "events"}`. The chosen side's value is written on the other side by a
+/// sync that runs at once; its runs are returned.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/conflicts/{conflict}/decide", tag = "integrations", request_body = Value,
+    params(("id" = i64, Path, description = "Integration id"), ("conflict" = i64, Path, description = "Held conflict id")),
+    responses((status = 200, description = "{runs}"), (status = 404, description = "No such held conflict")))]
+pub async fn decide(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((raw, raw_conflict)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let take = engine::decide::Take::parse(body.0.get("take").unwrap_or(&Value::Null))?;
+    let runs = engine::decide::decide(
+        &s.store,
+        &caller.0.user,
+        id("Integration", &raw)?,
+        id("Conflict", &raw_conflict)?,
+        take,
+    )
+    .await?;
+    Ok(Json(
+        json!({"runs": runs.iter().map(run_json).collect::<Vec<_>>()}),
+    ))
+}
+
 /// The items of one run, in order, after item `after` (its `id`).
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/history/{run}/items", tag = "integrations",
     params(("id" = i64, Path, description = "Integration id"), ("run" = i64, Path, description = "Run id"),

@@ -84,6 +84,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::history))
         .routes(routes!(integrations::run_items))
         .routes(routes!(integrations::retry))
+        .routes(routes!(integrations::conflicts))
+        .routes(routes!(integrations::decide))
 }
 
 /// Liveness: answers while the server runs.

@@ -104,6 +104,58 @@ async fn walk_every_route(backend: Backend) {
         .await;
     assert_eq!(s, 200, "{synced}");
     let b_run = synced["runs"][0]["id"].as_i64().expect("a run");
+    // A conflict held for Bob to decide: an event and its Campaign renamed
+    // differently on each side under the policy `hold`.
+    let (s, _) = app
+        .patch(
+            &integration(b_link, "settings"),
+            &bob.key,
+            &json!({"conflict_policy": "hold"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let records = |org: i64, module: &str| format!("/api/v1/orgs/{org}/modules/{module}/records");
+    let (s, event) = app
+        .post(
+            &records(b_events.id, "Events"),
+            &bob.key,
+            &json!({"fields": {"Event_Name": "B expo", "Status": "Live"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{event}");
+    app.call("POST", &integration(b_link, "sync"), Some(&bob.key), None)
+        .await;
+    let (_, campaigns) = app.get(&records(b.id, "Campaigns"), &bob.key).await;
+    let campaign = campaigns["records"][0]["id"].as_i64().expect("a Campaign");
+    for (org, module, id, name) in [
+        (b.id, "Campaigns", campaign, "B expo (CRM)"),
+        (
+            b_events.id,
+            "Events",
+            event["id"].as_i64().expect("id"),
+            "B expo (Events)",
+        ),
+    ] {
+        let field = if module == "Events" {
+            "Event_Name"
+        } else {
+            "Campaign_Name"
+        };
+        let (s, body) = app
+            .patch(
+                &format!("{}/{id}", records(org, module)),
+                &bob.key,
+                &json!({"fields": {field: name}}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    app.call("POST", &integration(b_link, "sync"), Some(&bob.key), None)
+        .await;
+    let (_, held) = app.get(&integration(b_link, "conflicts"), &bob.key).await;
+    let b_conflict = held["conflicts"][0]["id"]
+        .as_i64()
+        .expect("a held conflict");
     let (s, a_link) = app
         .post(
             "/api/v1/integrations",
@@ -435,6 +487,25 @@ async fn walk_every_route(backend: Backend) {
             "/api/v1/integrations/{id}/history/{run}/retry",
             integration(b_link, &format!("history/{b_run}/retry")),
             None,
+        ),
+        case(
+            "GET",
+            "/api/v1/integrations/{id}/conflicts",
+            integration(b_link, "conflicts"),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/conflicts/{conflict}/decide",
+            integration(b_link, &format!("conflicts/{b_conflict}/decide")),
+            Some(json!({"take": "crm"})),
+        ),
+        // Her own integration, with another org's conflict.
+        case(
+            "POST",
+            "/api/v1/integrations/{id}/conflicts/{conflict}/decide",
+            integration(a_link, &format!("conflicts/{b_conflict}/decide")),
+            Some(json!({"take": "crm"})),
         ),
         // Her own integration, with another org's run.
         case(

@@ -17,6 +17,13 @@ async fn desk_world(test: &str, settings: Value) -> World {
         .expect("SQLite")
 }
 
+async fn held(w: &World) -> Vec<Value> {
+    let url = format!("/api/v1/integrations/{}/conflicts", w.id);
+    let (status, body) = w.app.get(&url, &w.admin.key).await;
+    assert_eq!(status, 200, "{body}");
+    body["conflicts"].as_array().cloned().unwrap_or_default()
+}
+
 fn total(runs: &[Value], key: &str) -> i64 {
     runs.iter().map(|r| r[key].as_i64().unwrap_or(0)).sum()
 }
@@ -432,4 +439,94 @@ async fn dsk_11_gen_6_a_paused_desk_integration_syncs_nothing_and_loses_nothing_
         "the change made while paused arrived"
     );
     assert_eq!(w.list(&w.crm, "Accounts").await.len(), 1);
+}
+
+#[tokio::test]
+async fn dsk_13_a_held_conflict_waits_for_a_person_who_decides_it_through_the_api() {
+    let w = desk_world("dsk_13_decide", json!({"conflict_policy": "hold"})).await;
+    let c = w
+        .create(
+            &w.crm,
+            "Contacts",
+            json!({"Last_Name": "Abe", "Phone": "03-1000"}),
+        )
+        .await;
+    w.sync().await;
+    let d = w.list(w.desk(), "Contacts").await[0]["id"]
+        .as_i64()
+        .expect("twin");
+    w.edit(&w.crm, "Contacts", c, json!({"Phone": "03-2000"}))
+        .await;
+    w.edit(w.desk(), "Contacts", d, json!({"Phone": "03-3000"}))
+        .await;
+    w.sync().await;
+    let waiting = held(&w).await;
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(
+        (
+            &waiting[0]["field"],
+            &waiting[0]["crm_value"],
+            &waiting[0]["other_value"]
+        ),
+        (&json!("Phone"), &json!("03-2000"), &json!("03-3000"))
+    );
+    // Still held after another sync, and not reported twice.
+    w.edit(&w.crm, "Contacts", c, json!({"Last_Name": "Abe Jr"}))
+        .await;
+    w.sync().await;
+    assert_eq!(held(&w).await.len(), 1);
+    assert_eq!(
+        w.one(w.desk(), "Contacts", d).await["fields"]["Last_Name"],
+        "Abe Jr"
+    );
+    let conflicts = w.items("contacts").await;
+    assert_eq!(
+        conflicts
+            .iter()
+            .filter(|i| i["outcome"] == "conflict")
+            .count(),
+        1,
+        "{conflicts:?}"
+    );
+
+    // A bad decision is refused and changes nothing.
+    let decide = format!(
+        "/api/v1/integrations/{}/conflicts/{}/decide",
+        w.id, waiting[0]["id"]
+    );
+    let (status, refused) = w
+        .app
+        .post(&decide, &w.admin.key, &json!({"take": "both"}))
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (400, Some("invalid_take"))
+    );
+    assert_eq!(held(&w).await.len(), 1);
+
+    let answer = w
+        .call(
+            &format!("conflicts/{}/decide", waiting[0]["id"]),
+            Some(&json!({"take": "desk"})),
+        )
+        .await;
+    assert!(
+        total(answer["runs"].as_array().expect("runs"), "updated") >= 1,
+        "{answer}"
+    );
+    assert_eq!(
+        w.one(&w.crm, "Contacts", c).await["fields"]["Phone"],
+        "03-3000"
+    );
+    assert_eq!(
+        w.one(w.desk(), "Contacts", d).await["fields"]["Phone"],
+        "03-3000"
+    );
+    assert!(held(&w).await.is_empty());
+    assert_eq!(writes(&w.sync().await), 0);
+    let (status, _) = w
+        .app
+        .post(&decide, &w.admin.key, &json!({"take": "crm"}))
+        .await;
+    assert_eq!(status, 404, "a decided conflict is gone");
 }

@@ -9,6 +9,7 @@ CREATE TABLE sync_held (
     data_type      TEXT NOT NULL,
     other_id       BIGINT NOT NULL,
     crm_id         BIGINT NOT NULL,
+    crm_module     TEXT NOT NULL,
     field          TEXT NOT NULL,
     base_value     JSONB NOT NULL,               -- as sync_links.synced
     crm_value      JSONB NOT NULL,

@@ -9,6 +9,7 @@ CREATE TABLE sync_held (
     data_type      TEXT NOT NULL,
     other_id       INTEGER NOT NULL,
     crm_id         INTEGER NOT NULL,
+    crm_module     TEXT NOT NULL,
     field          TEXT NOT NULL,
     base_value     TEXT NOT NULL,                -- JSON, as in sync_links.synced
     crm_value      TEXT NOT NULL,

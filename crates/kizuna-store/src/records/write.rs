@@ -555,8 +555,10 @@ impl Store {
     /// that integrations read them again: after a setting changed what they
     /// carry (a CRM currency set at last, EVT-11), or to retry the records a
     /// sync could not write. Returns how many records.
+    /// In `tx` when one is given.
     pub async fn resend_records(
         &self,
+        tx: Option<&mut Tx>,
         org_id: i64,
         module: &str,
         ids: Option<&[i64]>,
@@ -566,8 +568,7 @@ impl Store {
             Some(ids) => format!(" AND id IN ({})", crate::referrers::id_list(ids)),
             None => String::new(),
         };
-        self.db
-            .x()
+        self.reads(tx)
             .execute(
                 &format!(
                     "INSERT INTO changes (org_id, module, record_id, version, op, origin_kind, origin_id, at) \

@@ -9,6 +9,7 @@
 //! person pressing sync) never apply a change twice: the second waits, sees
 //! the cursor moved, and reads again.
 
+pub mod decide;
 mod desk;
 mod events;
 pub mod merge;

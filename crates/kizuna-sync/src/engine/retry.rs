@@ -39,9 +39,10 @@ pub async fn retry(store: &Store, caller: &User, id: i64, run: i64) -> Result<Re
     let streams = streams_of(store, &i).await?;
     let mut resent = 0;
     for (module, ids) in &failed {
-        // The stream a record came from says which org holds it.
-        if let Some(s) = streams.iter().find(|s| s.module == module) {
-            resent += store.resend_records(s.org, module, Some(ids)).await?;
+        // A two-way integration reads a module of the same name in each
+        // org; ids are unique across orgs, so each record is resent once.
+        for s in streams.iter().filter(|s| s.module == module) {
+            resent += store.resend_records(None, s.org, module, Some(ids)).await?;
         }
     }
     let runs = if resent > 0 {

@@ -94,7 +94,7 @@ pub(crate) async fn reconcile(
                 pairing.integration,
                 &l.data_type,
                 other.id,
-                crm.id,
+                (&cm.api_name, crm.id),
                 &fields,
             )
             .await?;
