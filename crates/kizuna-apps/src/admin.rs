@@ -1,5 +1,5 @@
 //! What administrators set up: orgs with their app's standard modules, and
-//! custom fields.
+//! custom modules and fields.
 
 use crate::catalog::standard_modules;
 use crate::records::RESERVED;
@@ -23,6 +23,63 @@ pub async fn create_org(
 /// The most characters a text-like custom field may hold.
 fn type_cap(t: FieldType) -> u32 {
     if t == FieldType::Textarea { 32000 } else { 255 }
+}
+
+/// Most custom fields a module may start with.
+const MAX_MODULE_FIELDS: usize = 200;
+
+/// Checks and adds a custom module (its name, labels and fields) to the org:
+/// all of it, or nothing.
+pub async fn add_custom_module(store: &Store, org_id: i64, module: ModuleDef) -> Result<ModuleDef> {
+    let name = module.api_name.clone();
+    if !is_valid_api_name(&name) {
+        return Err(Error::bad_request(
+            "invalid_api_name",
+            format!(
+                "\"{name}\" cannot be a module's API name: use letters, digits and underscores, starting with a letter (at most 64)."
+            ),
+            format!(
+                "「{name}」はモジュールの API 名にできません。英字で始まる英数字とアンダースコア（64 文字以内）を使ってください。"
+            ),
+        ));
+    }
+    if module.fields.len() > MAX_MODULE_FIELDS {
+        return Err(Error::bad_request(
+            "too_many_fields",
+            format!("A new module takes at most {MAX_MODULE_FIELDS} fields; add more later."),
+            format!(
+                "新しいモジュールの項目は {MAX_MODULE_FIELDS} 個までです。残りは後から追加してください。"
+            ),
+        ));
+    }
+    let mut checked = ModuleDef {
+        label: if module.label.trim().is_empty() {
+            name.replace('_', " ")
+        } else {
+            module.label.clone()
+        },
+        label_ja: if module.label_ja.trim().is_empty() {
+            name.replace('_', " ")
+        } else {
+            module.label_ja.clone()
+        },
+        enabled: true,
+        fields: Vec::new(),
+        api_name: name.clone(),
+    };
+    let existing = store.modules(org_id).await?;
+    for field in module.fields {
+        let field = custom_field(&checked, field)?;
+        if let Some(target) = &field.lookup_module
+            && *target != name
+            && !existing.iter().any(|m| &m.api_name == target)
+        {
+            return Err(Error::not_found("Module", target));
+        }
+        checked.fields.push(field);
+    }
+    store.add_module(org_id, &checked).await?;
+    Ok(checked)
 }
 
 /// Checks and adds a custom field to a module of the org.

@@ -100,6 +100,8 @@ impl FieldType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldDef {
     pub api_name: String,
+    /// Made from the API name when left out.
+    #[serde(default)]
     pub label: String,
     #[serde(rename = "type")]
     pub field_type: FieldType,

@@ -244,6 +244,34 @@ impl Store {
         })
     }
 
+    /// Adds a custom module with its fields after the org's modules; one of
+    /// the same name is refused.
+    pub async fn add_module(&self, org_id: i64, module: &ModuleDef) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        let exists: Vec<crate::db::IdRow> = tx
+            .x()
+            .fetch_all(
+                "SELECT position AS id FROM modules WHERE org_id = $1 AND lower(api_name) = lower($2)",
+                &crate::args![org_id, &module.api_name],
+            )
+            .await
+            .map_err(db_error)?;
+        if !exists.is_empty() {
+            return Err(Error::already_exists("Module", &module.api_name));
+        }
+        let next: crate::db::IdRow = tx
+            .x()
+            .fetch_one(
+                "SELECT COALESCE(MAX(position) + 1, 0) AS id FROM modules WHERE org_id = $1",
+                &crate::args![org_id],
+            )
+            .await
+            .map_err(db_error)?;
+        insert_module(&mut tx, org_id, module, next.id).await?;
+        bump_meta_version(&mut tx, org_id).await?;
+        tx.commit().await
+    }
+
     /// Adds a custom field to a module; it is appended after the existing ones.
     pub async fn add_field(&self, org_id: i64, module: &str, field: &FieldDef) -> Result<()> {
         self.module(org_id, module).await?;

@@ -255,6 +255,19 @@ impl Store {
         side: LinkSide,
         ids: &[i64],
     ) -> Result<Vec<Link>> {
+        self.links(Some(tx), integration, data_type, side, ids)
+            .await
+    }
+
+    /// `links_in`, in `tx` or outside any transaction.
+    pub async fn links(
+        &self,
+        mut tx: Option<&mut Tx>,
+        integration: i64,
+        data_type: &str,
+        side: LinkSide,
+        ids: &[i64],
+    ) -> Result<Vec<Link>> {
         let column = match side {
             LinkSide::Other => "other_id",
             LinkSide::Crm => "crm_id",
@@ -296,8 +309,8 @@ impl Store {
                     sql
                 }
             };
-            let rows: Vec<Link> = tx
-                .x()
+            let rows: Vec<Link> = self
+                .reads(tx.as_deref_mut())
                 .fetch_all(&sql.text, &sql.args)
                 .await
                 .map_err(db_error)?;

@@ -421,6 +421,15 @@ pub async fn set_settings(
     let i = administered(store, caller, id).await?;
     let kind = parse_kind(&i.kind)?;
     let settings = crate::settings::merge(kind, &i.settings.0, changes)?;
+    if kind == IntegrationKind::CrmDesk
+        && let Some(list) = settings["related_lists"].as_array()
+    {
+        // DSK-6: the list goes on CRM modules that exist.
+        let (crm, _) = crate::mapping::crm_and_other(store, &i, App::Desk).await?;
+        for m in list.iter().filter_map(Value::as_str) {
+            store.module(crm, m).await?;
+        }
+    }
     let mut updated = i.clone();
     updated.settings = kizuna_store::Json(settings.clone());
     let mapping = match crate::mapping::sides(store, &updated).await {

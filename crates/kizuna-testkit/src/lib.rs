@@ -341,6 +341,32 @@ pub async fn fingerprint(store: &Store) -> Vec<(String, i64)> {
     out
 }
 
+/// A CRM org and an org of `other` of `admin`, joined by an active
+/// integration of `kind` (default settings).
+async fn linked_orgs(
+    store: &Store,
+    admin: &User,
+    kind: kizuna_domain::IntegrationKind,
+    other: App,
+) -> (Org, Org, i64) {
+    use kizuna_domain::integration::Action;
+    use kizuna_sync::lifecycle;
+    let crm = admin::create_org(store, App::Crm, "CRM", "standard", admin)
+        .await
+        .expect("a CRM org");
+    let other = admin::create_org(store, other, other.as_str(), "standard", admin)
+        .await
+        .expect("the other org");
+    let settings = serde_json::json!({});
+    let i = lifecycle::create(store, admin, kind, crm.id, Some(other.id), &settings)
+        .await
+        .expect("set up");
+    lifecycle::act(store, admin, i.id, Action::Enable)
+        .await
+        .expect("enabled");
+    (crm, other, i.id)
+}
+
 /// A CRM org and an Events org of `admin`, joined by an active CRM ⇄ Events
 /// integration (default settings), with one live event.
 pub struct CrmEvents {
@@ -352,29 +378,13 @@ pub struct CrmEvents {
 
 impl CrmEvents {
     pub async fn create(store: &Store, admin: &User) -> CrmEvents {
-        use kizuna_domain::IntegrationKind;
-        use kizuna_domain::integration::Action;
-        use kizuna_sync::lifecycle;
-        let crm = admin::create_org(store, App::Crm, "CRM", "standard", admin)
-            .await
-            .expect("a CRM org");
-        let events = admin::create_org(store, App::Events, "Events", "standard", admin)
-            .await
-            .expect("an Events org");
-        let settings = serde_json::json!({});
-        let i = lifecycle::create(
+        let (crm, events, integration) = linked_orgs(
             store,
             admin,
-            IntegrationKind::CrmEvents,
-            crm.id,
-            Some(events.id),
-            &settings,
+            kizuna_domain::IntegrationKind::CrmEvents,
+            App::Events,
         )
-        .await
-        .expect("set up");
-        lifecycle::act(store, admin, i.id, Action::Enable)
-            .await
-            .expect("enabled");
+        .await;
         let module = store.module(events.id, "Events").await.expect("Events");
         let fields = serde_json::json!({"Event_Name": "Expo", "Status": "Live"});
         let event = store
@@ -390,8 +400,33 @@ impl CrmEvents {
         CrmEvents {
             crm,
             events,
-            integration: i.id,
+            integration,
             event,
+        }
+    }
+}
+
+/// A CRM org and a Desk org of `admin`, joined by an active CRM ⇄ Desk
+/// integration (default settings).
+pub struct CrmDesk {
+    pub crm: Org,
+    pub desk: Org,
+    pub integration: i64,
+}
+
+impl CrmDesk {
+    pub async fn create(store: &Store, admin: &User) -> CrmDesk {
+        let (crm, desk, integration) = linked_orgs(
+            store,
+            admin,
+            kizuna_domain::IntegrationKind::CrmDesk,
+            App::Desk,
+        )
+        .await;
+        CrmDesk {
+            crm,
+            desk,
+            integration,
         }
     }
 }

@@ -47,7 +47,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::list_departments, orgs::create_department))
         .routes(routes!(orgs::add_department_member))
         .routes(routes!(orgs::outbox))
-        .routes(routes!(records::list_modules))
+        .routes(routes!(records::list_modules, records::add_module))
         .routes(routes!(records::patch_module))
         .routes(routes!(records::list_fields, records::add_field))
         .routes(routes!(records::patch_field))
@@ -58,7 +58,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             records::delete_record
         ))
         .routes(routes!(records::restore_record))
-        .routes(routes!(records::related))
+        .routes(routes!(records::related, records::create_related))
         .routes(routes!(records::associate, records::dissociate))
         .routes(routes!(records::recycle_bin))
         .routes(routes!(records::changes))

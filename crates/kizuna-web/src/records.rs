@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use kizuna_apps::{admin, records};
 use kizuna_domain::field::FieldDef;
 use kizuna_domain::{Error, ModuleDef};
+use kizuna_sync::desk_tickets::{self, DESK_TICKETS};
 use serde_json::{Value, json};
 
 fn module_json(m: &ModuleDef) -> Value {
@@ -35,6 +36,40 @@ pub async fn list_modules(
     Ok(Json(
         json!({"modules": modules.iter().map(module_json).collect::<Vec<_>>()}),
     ))
+}
+
+/// Adds a custom module (administrators): `{"api_name", "label"?,
+/// "label_ja"?, "fields"?: [field, …]}`, each field as for `…/fields`.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/modules", tag = "modules", request_body = Value,
+    params(("org" = i64, Path, description = "Org id")),
+    responses((status = 201, description = "The new module"), (status = 409, description = "Exists already")))]
+pub async fn add_module(
+    State(s): State<AppState>,
+    OrgAdmin { org, .. }: OrgAdmin,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let text = |k: &str| {
+        body.0
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let fields: Vec<FieldDef> = match body.0.get("fields") {
+        None => Vec::new(),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| Error::malformed_json(&e.to_string()))?
+        }
+    };
+    let module = ModuleDef {
+        api_name: body.str("api_name")?.to_string(),
+        label: text("label"),
+        label_ja: text("label_ja"),
+        enabled: true,
+        fields,
+    };
+    let module = admin::add_custom_module(&s.store, org.id, module).await?;
+    Ok((StatusCode::CREATED, Json(module_json(&module))))
 }
 
 /// Enables or disables a module (administrators): `{"enabled": bool}`.
@@ -243,14 +278,25 @@ pub async fn restore_record(
     responses((status = 200, description = "{records}")))]
 pub async fn related(
     State(s): State<AppState>,
-    OrgMember { org, .. }: OrgMember,
+    OrgMember { org, caller, .. }: OrgMember,
     Path((_org, module, rid, list)): Path<(String, String, String, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let record = records::get(&s.store, &org, &module, id(&module, &rid)?).await?;
-    records::enabled_module(&s.store, &org, &list).await?;
     let limit = query_number(&params, "limit", 1..=1000)?.unwrap_or(100) as u32;
     let after = query_number(&params, "after", 0..=i64::MAX)?;
+    let rid = id(&module, &rid)?;
+    if list == DESK_TICKETS {
+        let page =
+            desk_tickets::list(&s.store, &caller.0.user, &org, &module, rid, after, limit).await?;
+        return Ok(Json(json!({
+            "records": page.records.iter().map(record_json).collect::<Vec<_>>(),
+            "hidden": page.hidden,
+            "hidden_why": page.hidden_why,
+            "next_after": page.next_after,
+        })));
+    }
+    let record = records::get(&s.store, &org, &module, rid).await?;
+    records::enabled_module(&s.store, &org, &list).await?;
     let rows = s
         .store
         .related_records(org.id, record.id, &list, after, limit)
@@ -258,6 +304,42 @@ pub async fn related(
     Ok(Json(
         json!({"records": rows.iter().map(record_json).collect::<Vec<_>>()}),
     ))
+}
+
+/// Creates a record in a related list: a Desk ticket from a CRM contact
+/// (`Desk_Tickets`, DSK-9), in a Desk department of the caller's (DSK-7).
+/// Other lists take records created in their own module and associated.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}", tag = "records", request_body = Value,
+    params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("id" = i64, Path, description = "Record id"), ("list" = String, Path, description = "Desk_Tickets")),
+    responses((status = 201, description = "The Desk ticket"), (status = 409, description = "The contact has no e-mail address (DSK-9)"), (status = 403, description = "Not a member of the department (DSK-7)")))]
+pub async fn create_related(
+    State(s): State<AppState>,
+    OrgMember { org, caller, .. }: OrgMember,
+    Path((_org, module, rid, list)): Path<(String, String, String, String)>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let rid = id(&module, &rid)?;
+    if list != DESK_TICKETS {
+        records::get(&s.store, &org, &module, rid).await?;
+        return Err(Error::bad_request(
+            "related_create_not_available",
+            format!("Records of {list} are created in their own module and then associated (PUT …/related/{list}/{{other}}); only Desk_Tickets takes new records here."),
+            format!("{list} のレコードは自身のモジュールで作成してから関連付けてください（PUT …/related/{list}/{{other}}）。ここで新規作成できるのは Desk_Tickets のみです。"),
+        )
+        .into());
+    }
+    let fields = records::fields_of(&body.0)?;
+    let ticket = desk_tickets::create(
+        &s.store,
+        &caller.0.user,
+        &org,
+        &module,
+        rid,
+        fields,
+        caller.origin(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(record_json(&ticket))))
 }
 
 type AssociationPath = Path<(String, String, String, String, String)>;

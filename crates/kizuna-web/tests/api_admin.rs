@@ -297,3 +297,48 @@ async fn a_revoked_key_is_refused_and_the_others_keep_working() {
         .await;
     assert_eq!((s, code(&body)), (404, "not_found"), "revoking twice");
 }
+
+#[tokio::test]
+async fn a_custom_module_is_checked_whole_before_anything_is_written() {
+    let (app, admin, org) = crm().await;
+    let url = format!("/api/v1/orgs/{}/modules", org.id);
+    let before = kizuna_testkit::fingerprint(&app.store).await;
+    for (body, status, expected) in [
+        (json!({"api_name": "1bad"}), 400, "invalid_api_name"),
+        (json!({"api_name": "contacts"}), 409, "already_exists"),
+        (
+            json!({"api_name": "Visits", "fields": [{"api_name": "Ok", "type": "text"}, {"api_name": "Kind", "type": "picklist"}]}),
+            400,
+            "picklist_empty",
+        ),
+        (
+            json!({"api_name": "Visits", "fields": [{"api_name": "Where", "type": "lookup", "lookup_module": "Nowhere"}]}),
+            404,
+            "not_found",
+        ),
+    ] {
+        let (s, refused) = app.post(&url, &admin.key, &body).await;
+        assert_eq!((s, code(&refused)), (status, expected), "{body}: {refused}");
+    }
+    assert_eq!(kizuna_testkit::fingerprint(&app.store).await, before);
+    let (s, made) = app
+        .post(
+            &url,
+            &admin.key,
+            &json!({"api_name": "Visits", "label_ja": "訪問", "fields": [{"api_name": "Place", "type": "text", "required": true}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{made}");
+    let (s, record) = app
+        .post(&records(&org, "Visits"), &admin.key, &json!({"fields": {}}))
+        .await;
+    assert_eq!((s, code(&record)), (400, "required"), "{record}");
+    let (s, _) = app
+        .post(
+            &records(&org, "Visits"),
+            &admin.key,
+            &json!({"fields": {"Place": "Osaka"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+}

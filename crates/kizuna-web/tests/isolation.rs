@@ -231,6 +231,12 @@ async fn walk_every_route(backend: Backend) {
             None,
         ),
         case(
+            "POST",
+            "/api/v1/orgs/{org}/modules",
+            format!("/api/v1/orgs/{b_org}/modules"),
+            Some(json!({"api_name": "Visits"})),
+        ),
+        case(
             "PATCH",
             "/api/v1/orgs/{org}/modules/{module}",
             format!("/api/v1/orgs/{b_org}/modules/Contacts"),
@@ -350,6 +356,30 @@ async fn walk_every_route(backend: Backend) {
             "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}",
             format!("/api/v1/orgs/{a_org}/modules/Accounts/records/{b_account}/related/Contacts"),
             None,
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}",
+            format!(
+                "/api/v1/orgs/{a_org}/modules/Contacts/records/{b_contact}/related/Desk_Tickets"
+            ),
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}",
+            format!(
+                "/api/v1/orgs/{b_org}/modules/Contacts/records/{b_contact}/related/Desk_Tickets"
+            ),
+            Some(json!({"fields": {"Subject": "x", "Department": "Support"}})),
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{org}/modules/{module}/records/{id}/related/{list}",
+            format!(
+                "/api/v1/orgs/{a_org}/modules/Contacts/records/{b_contact}/related/Desk_Tickets"
+            ),
+            Some(json!({"fields": {"Subject": "x", "Department": "Support"}})),
         ),
         // B's ids in the query.
         case(

@@ -6,12 +6,13 @@
 #[allow(dead_code)]
 mod cli_support;
 
-use cli_support::{Cli, Server, path_str};
+use cli_support::{
+    Cli, Server, assert_integrity, count, data_store, kill_repeatedly, serve_with_worker,
+};
 use kizuna_store::{Org, Origin, Store};
 use kizuna_sync::lifecycle;
 use kizuna_testkit::CrmEvents;
 use serde_json::{Map, Value, json};
-use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 /// An active CRM ⇄ Events integration on a CLI data directory, with one
@@ -36,10 +37,7 @@ fn existing(n: usize) -> bool {
 
 async fn seed(cli: &Cli, attendees: usize) -> Seeded {
     cli.create_user("admin@example.com", "Admin").await;
-    let db = cli.tmp.path().join("data").join("kizuna.db");
-    let store = Store::open(&path_str(&db))
-        .await
-        .expect("the data directory's database");
+    let store = data_store(cli).await;
     let admin = store
         .require_user_by_email("admin@example.com")
         .await
@@ -81,21 +79,9 @@ async fn seed(cli: &Cli, attendees: usize) -> Seeded {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct Count {
-    n: i64,
-}
-
 impl Seeded {
     async fn count(&self, sql: &str, args: &[kizuna_store::db::Arg]) -> i64 {
-        let c: Count = self
-            .store
-            .db()
-            .x()
-            .fetch_one(sql, args)
-            .await
-            .expect("a count");
-        c.n
+        count(&self.store, sql, args).await
     }
 
     async fn leads(&self) -> i64 {
@@ -151,13 +137,7 @@ impl Seeded {
 }
 
 async fn serve(cli: &Cli) -> Server {
-    let mut args = vec![
-        "serve".to_string(),
-        "--worker-lease-secs".into(),
-        "1".into(),
-    ];
-    args.extend(cli.data_args());
-    Server::start(cli.tmp.path(), &args).await
+    serve_with_worker(cli).await
 }
 
 #[tokio::test]
@@ -272,27 +252,10 @@ const CRASH_CYCLES: usize = 20;
 async fn crash_safety_sigkill_during_a_sync_of_100k_attendees_loses_and_doubles_nothing() {
     let cli = Cli::sqlite();
     let s = seed(&cli, CRASH_ATTENDEES).await;
-    let random = std::collections::hash_map::RandomState::new();
-    let mut progress = vec![0];
-    for cycle in 0..CRASH_CYCLES {
-        let server = serve(&cli).await;
-        // Once this server has synced something, kill it at a random moment
-        // within the next quarter second: mid-chunk, between chunks, or
-        // between the write and the commit.
-        let before = *progress.last().unwrap_or(&0);
-        let started = Instant::now();
-        while s.attendee_links().await == before && started.elapsed() < Duration::from_secs(60) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(random.hash_one(cycle) % 250)).await;
-        drop(server); // SIGKILL
-        progress.push(s.attendee_links().await);
-    }
-    assert!(
-        progress.windows(2).all(|w| w[0] < w[1])
-            && progress.last().is_some_and(|n| *n < CRASH_ATTENDEES as i64),
-        "every kill landed during the sync, after progress: {progress:?}"
-    );
+    kill_repeatedly(&cli, CRASH_CYCLES, CRASH_ATTENDEES as i64, || {
+        s.attendee_links()
+    })
+    .await;
     let server = serve(&cli).await;
     s.wait_synced(CRASH_ATTENDEES as i64, &server, Duration::from_secs(900))
         .await;
@@ -336,17 +299,5 @@ async fn crash_safety_sigkill_during_a_sync_of_100k_attendees_loses_and_doubles_
         "each new Lead associated with the Campaign once"
     );
 
-    #[derive(sqlx::FromRow)]
-    struct Integrity {
-        integrity_check: String,
-    }
-    let check: Vec<Integrity> = s
-        .store
-        .db()
-        .x()
-        .fetch_all("PRAGMA integrity_check", &[])
-        .await
-        .expect("integrity check");
-    assert_eq!(check.len(), 1);
-    assert_eq!(check[0].integrity_check, "ok");
+    assert_integrity(&s.store).await;
 }

@@ -421,3 +421,81 @@ impl Server {
         body
     }
 }
+
+/// The database of a SQLite CLI data directory, opened by the test itself.
+pub async fn data_store(cli: &Cli) -> kizuna_store::Store {
+    let db = cli.tmp.path().join("data").join("kizuna.db");
+    kizuna_store::Store::open(&path_str(&db))
+        .await
+        .expect("the data directory's database")
+}
+
+#[derive(sqlx::FromRow)]
+struct Count {
+    n: i64,
+}
+
+/// The `n` a counting statement answers.
+pub async fn count(store: &kizuna_store::Store, sql: &str, args: &[kizuna_store::db::Arg]) -> i64 {
+    let c: Count = store.db().x().fetch_one(sql, args).await.expect("a count");
+    c.n
+}
+
+/// `PRAGMA integrity_check` answers ok.
+pub async fn assert_integrity(store: &kizuna_store::Store) {
+    #[derive(sqlx::FromRow)]
+    struct Integrity {
+        integrity_check: String,
+    }
+    let check: Vec<Integrity> = store
+        .db()
+        .x()
+        .fetch_all("PRAGMA integrity_check", &[])
+        .await
+        .expect("integrity check");
+    assert_eq!(check.len(), 1);
+    assert_eq!(check[0].integrity_check, "ok");
+}
+
+/// `kizuna serve` with its background worker, short leases so that a killed
+/// server's job is taken over quickly.
+pub async fn serve_with_worker(cli: &Cli) -> Server {
+    let mut args = vec![
+        "serve".to_string(),
+        "--worker-lease-secs".into(),
+        "1".into(),
+    ];
+    args.extend(cli.data_args());
+    Server::start(cli.tmp.path(), &args).await
+}
+
+/// Starts the server `cycles` times and kills it with SIGKILL each time,
+/// once it has made progress (as `progress` counts it), at a random moment
+/// within the next quarter second: mid-chunk, between chunks, or between
+/// the write and the commit. Returns the progress after each kill, and
+/// checks that every kill landed during the work.
+pub async fn kill_repeatedly<F, Fut>(cli: &Cli, cycles: usize, total: i64, progress: F) -> Vec<i64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = i64>,
+{
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new();
+    let mut seen = vec![0];
+    for cycle in 0..cycles {
+        let server = serve_with_worker(cli).await;
+        let before = *seen.last().unwrap_or(&0);
+        let started = Instant::now();
+        while progress().await == before && started.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(random.hash_one(cycle) % 250)).await;
+        drop(server); // SIGKILL
+        seen.push(progress().await);
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]) && seen.last().is_some_and(|n| *n < total),
+        "every kill landed during the work, after progress: {seen:?}"
+    );
+    seen
+}
