@@ -3,6 +3,8 @@
 //! same data while the commands keep working (SQLite always, PostgreSQL when
 //! `KIZUNA_TEST_POSTGRES_URL` is set).
 
+// Shared by the CLI test binaries; each uses a part of it.
+#[allow(dead_code)]
 mod cli_support;
 
 use cli_support::{Cli, Server, path_str};
