@@ -530,3 +530,48 @@ async fn dsk_13_a_held_conflict_waits_for_a_person_who_decides_it_through_the_ap
         .await;
     assert_eq!(status, 404, "a decided conflict is gone");
 }
+
+#[tokio::test]
+async fn dsk_2_a_desk_integration_whose_setup_user_is_deactivated_does_not_sync_and_says_who() {
+    let w = desk_world("dsk_2", json!({})).await;
+    let other = w.app.actor("other-admin@example.com").await;
+    for org in [w.crm.id, w.desk().id] {
+        w.app
+            .store
+            .add_member(org, other.user.id, kizuna_domain::Role::Administrator)
+            .await
+            .expect("administrator");
+    }
+    w.create(&w.crm, "Contacts", json!({"Last_Name": "Waiting"}))
+        .await;
+    w.app
+        .store
+        .set_user_active(&w.admin.user.email, false)
+        .await
+        .expect("deactivate");
+    let sync = format!("/api/v1/integrations/{}/sync", w.id);
+    let (status, refused) = w.app.call("POST", &sync, Some(&other.key), None).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("integration_user_deactivated")),
+        "{refused}"
+    );
+    for lang in ["en", "ja"] {
+        let fix = refused["error"]["fix"][lang].as_str().unwrap_or("");
+        assert!(
+            fix.contains("admin@example.com") && fix.contains("take-over"),
+            "{fix}"
+        );
+    }
+    let desk_contacts = World::records(w.desk(), "Contacts");
+    let (_, listed) = w.app.get(&desk_contacts, &other.key).await;
+    assert_eq!(listed["records"], json!([]), "nothing ran");
+    w.app
+        .store
+        .set_user_active(&w.admin.user.email, true)
+        .await
+        .expect("activate");
+    let (status, body) = w.app.call("POST", &sync, Some(&other.key), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(w.list(w.desk(), "Contacts").await.len(), 1);
+}
