@@ -5,6 +5,7 @@
 mod api_get;
 mod attendee_sync;
 mod common;
+mod desk_sync;
 mod store_insert;
 
 use anyhow::Result;
@@ -20,6 +21,9 @@ enum Scenario {
     /// Attendees synced into a CRM of many Leads and Contacts vs a
     /// hand-written importer; then one attendee's latency via the worker.
     AttendeeSync,
+    /// The initial two-way CRM ⇄ Desk sync of contacts and accounts vs a
+    /// plain batched upsert; then one change's propagation via the worker.
+    DeskSync,
 }
 
 #[derive(Parser)]
@@ -27,9 +31,19 @@ enum Scenario {
 struct Cli {
     scenario: Scenario,
     /// Records to insert (store-insert), to seed (api-get), or attendees to
-    /// sync per run (attendee-sync) [default: 1000000; attendee-sync: 100000].
+    /// sync per run (attendee-sync), or contacts, half in each org
+    /// (desk-sync) [default: 1000000; attendee-sync, desk-sync: 100000].
     #[arg(long)]
     size: Option<u64>,
+    /// desk-sync: accounts, half in each org.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(2..))]
+    accounts: u64,
+    /// desk-sync: changes per second while propagation is measured.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    rate: u64,
+    /// desk-sync: seconds of changes.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    seconds: u64,
     /// attendee-sync: Leads and Contacts in the CRM beforehand (half each).
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     crm_size: u64,
@@ -46,7 +60,7 @@ struct Cli {
     /// api-get: requests in flight.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     concurrency: u64,
-    /// api-get, attendee-sync: timed runs of each side (the median is
+    /// api-get, attendee-sync, desk-sync: timed runs of each side (the median is
     /// reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     reps: u64,
@@ -56,7 +70,7 @@ struct Cli {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     let size = cli.size.unwrap_or(match cli.scenario {
-        Scenario::AttendeeSync => 100_000,
+        Scenario::AttendeeSync | Scenario::DeskSync => 100_000,
         _ => 1_000_000,
     });
     anyhow::ensure!(size > 0, "--size must be at least 1");
@@ -80,6 +94,16 @@ async fn main() -> Result<()> {
                 reps: cli.reps as usize,
             };
             attendee_sync::run(&db, &options).await
+        }
+        Scenario::DeskSync => {
+            let options = desk_sync::Options {
+                contacts: size,
+                accounts: cli.accounts,
+                reps: cli.reps as usize,
+                rate: cli.rate,
+                seconds: cli.seconds,
+            };
+            desk_sync::run(&db, &options).await
         }
     };
     db.remove().await;

@@ -36,7 +36,7 @@ pub async fn run(db: &BenchDb, size: u64, batch: usize) -> Result<Value> {
         let store_first = (start / batch as u64) % 2 == 1;
         let store_run =
             timed(store.create_records(crm.org.id, &crm.contacts, for_store, Origin::System));
-        let baseline_run = upsert_baseline(store.db(), crm.org.id, &ids, &rows);
+        let baseline_run = upsert_baseline(store.db(), crm.org.id, "Contacts", &ids, &rows);
         let (s, b) = if store_first {
             let s = store_run.await?;
             (s, baseline_run.await?)
@@ -134,9 +134,10 @@ pub(crate) async fn create_baseline_table(db: &Db) -> Result<()> {
 
 /// One batch as a plain upsert: multi-row `INSERT … ON CONFLICT (id) DO
 /// UPDATE` in one transaction (`BEGIN IMMEDIATE` on SQLite, like the store).
-async fn upsert_baseline(
+pub(crate) async fn upsert_baseline(
     db: &Db,
     org_id: i64,
+    module: &str,
     ids: &[i64],
     rows: &[Map<String, Value>],
 ) -> Result<Duration> {
@@ -153,7 +154,7 @@ async fn upsert_baseline(
                     let email = fields.get("Email").and_then(Value::as_str).map(email_key);
                     v.push_bind(*id)
                         .push_bind(org_id)
-                        .push_bind("Contacts")
+                        .push_bind(module)
                         .push_bind(1_i64)
                         .push_bind(Json(fields))
                         .push_bind(email)

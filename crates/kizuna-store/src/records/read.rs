@@ -191,7 +191,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut sql = Sql::new(&format!(
-            "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.email_key = $2 AND r.deleted_at IS NULL AND r.module IN ("
+            "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.email_key = $2 AND r.deleted_at IS NULL AND {} IN (",
+            self.db.dialect().module_filter()
         ));
         sql.arg(org_id);
         sql.arg(email_key(email));
@@ -505,7 +506,8 @@ async fn by_email_keys_in<T: Rowed>(
     for chunk in keys.chunks(super::INSERT_CHUNK) {
         let mut sql = Sql::new(&format!(
             "SELECT {columns} FROM records r WHERE r.org_id = $1 \
-             AND r.deleted_at IS NULL AND r.module IN ("
+             AND r.deleted_at IS NULL AND {} IN (",
+            tx.dialect().module_filter()
         ));
         sql.arg(org_id);
         sql.push_list(modules.iter().copied());

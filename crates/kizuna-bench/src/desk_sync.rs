@@ -1,0 +1,429 @@
+//! `desk-sync`: the initial two-way sync of a CRM and a Desk org that each
+//! hold half of the accounts and contacts (the contacts pointing at their
+//! org's accounts), through `kizuna_sync::engine::sync`, against a plain
+//! batched upsert of the same rows into a table with the schema of
+//! `records` in the same database; then how long one change takes to reach
+//! the other side through the background worker while changes arrive at a
+//! steady rate.
+
+use crate::common::{self, BenchDb, median, percentile, r3};
+use anyhow::{Context, Result};
+use kizuna_domain::field::ModuleDef;
+use kizuna_domain::integration::Action;
+use kizuna_domain::validate::{Mode, validate_fields};
+use kizuna_domain::{App, IntegrationKind};
+use kizuna_store::{Db, Origin, Store, User};
+use kizuna_sync::engine::{self, Trigger};
+use serde_json::{Map, Value, json};
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub contacts: u64,
+    pub accounts: u64,
+    /// Timed runs of each side (medians are reported).
+    pub reps: usize,
+    /// Changes per second while the latency is measured.
+    pub rate: u64,
+    /// Seconds of changes.
+    pub seconds: u64,
+}
+
+/// Rows per seeding transaction.
+const SEED_BATCH: u64 = 1000;
+/// Rows per baseline transaction: the engine's chunk.
+const BATCH: i64 = 500;
+/// Where the baseline's row ids start.
+const BASELINE_IDS: i64 = 1 << 40;
+
+/// Goals from the issue.
+const GOAL_RATIO: f64 = 0.5;
+const GOAL_P99_MS: f64 = 200.0;
+
+/// An active CRM ⇄ Desk integration between two fresh orgs.
+struct Pair {
+    crm: i64,
+    desk: i64,
+    integration: i64,
+}
+
+async fn pair(store: &Store, admin: &User, n: usize) -> Result<Pair> {
+    let (crm_name, desk_name) = (format!("Bench CRM {n}"), format!("Bench Desk {n}"));
+    let crm = kizuna_apps::admin::create_org(store, App::Crm, &crm_name, "standard", admin).await?;
+    let desk =
+        kizuna_apps::admin::create_org(store, App::Desk, &desk_name, "standard", admin).await?;
+    let i = kizuna_sync::lifecycle::create(
+        store,
+        admin,
+        IntegrationKind::CrmDesk,
+        crm.id,
+        Some(desk.id),
+        &json!({}),
+    )
+    .await?;
+    kizuna_sync::lifecycle::act(store, admin, i.id, Action::Enable).await?;
+    Ok(Pair {
+        crm: crm.id,
+        desk: desk.id,
+        integration: i.id,
+    })
+}
+
+/// Account `i`: a company of `common::contact(i)`, numbered to be unique.
+fn account(i: u64, module: &ModuleDef) -> Result<Map<String, Value>> {
+    let c = common::contact(i);
+    let Value::Object(fields) = json!({
+        "Account_Name": format!("{} {i}", c["Account_Name"].as_str().unwrap_or("Company")),
+        "Phone": c["Phone"],
+        "Website": format!("https://a{i}.example.com"),
+    }) else {
+        anyhow::bail!("an account is a JSON object");
+    };
+    Ok(validate_fields(module, &fields, Mode::Create)?)
+}
+
+/// Contact `j` of account `account` (a record id of its own org).
+fn contact(j: u64, account: i64, module: &ModuleDef) -> Result<Map<String, Value>> {
+    let c = common::contact(j);
+    let Value::Object(fields) = json!({
+        "First_Name": c["First_Name"],
+        "Last_Name": c["Last_Name"],
+        "Email": c["Email"],
+        "Phone": c["Phone"],
+        "Account": account,
+    }) else {
+        anyhow::bail!("a contact is a JSON object");
+    };
+    Ok(validate_fields(module, &fields, Mode::Create)?)
+}
+
+/// Seeds the accounts and contacts, those of even number in Desk and the
+/// others in the CRM; a contact's account is one of its own org's. Returns
+/// the last id seeded: whatever a side writes afterwards comes after it.
+async fn seed(store: &Store, p: &Pair, o: &Options) -> Result<i64> {
+    let mut last = 0;
+    for (org, parity) in [(p.desk, 0), (p.crm, 1)] {
+        let accounts_module = store.module(org, "Accounts").await?;
+        let contacts_module = store.module(org, "Contacts").await?;
+        let mut accounts = Vec::new();
+        let numbers: Vec<u64> = (0..o.accounts).filter(|i| i % 2 == parity).collect();
+        for chunk in numbers.chunks(SEED_BATCH as usize) {
+            let rows = chunk
+                .iter()
+                .map(|i| account(*i, &accounts_module))
+                .collect::<Result<Vec<_>>>()?;
+            let made = store
+                .create_records(org, &accounts_module, rows, Origin::System)
+                .await?;
+            accounts.extend(made.iter().map(|r| r.id));
+        }
+        anyhow::ensure!(!accounts.is_empty(), "--accounts must be at least 2");
+        let numbers: Vec<u64> = (0..o.contacts).filter(|j| j % 2 == parity).collect();
+        for chunk in numbers.chunks(SEED_BATCH as usize) {
+            let rows = chunk
+                .iter()
+                .map(|j| {
+                    let a = accounts[(common::mix(*j) % accounts.len() as u64) as usize];
+                    contact(*j, a, &contacts_module)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let made = store
+                .create_records(org, &contacts_module, rows, Origin::System)
+                .await?;
+            last = last.max(made.iter().map(|r| r.id).max().unwrap_or(0));
+        }
+        last = last.max(accounts.iter().copied().max().unwrap_or(0));
+    }
+    Ok(last)
+}
+
+/// The baseline: the same rows, read from each org 500 at a time by id and
+/// written to the other as a multi-row upsert in one transaction each.
+/// Nothing else: no links, no change log, no lookups translated, no
+/// validation, no history.
+async fn baseline_side(db: &Db, p: &Pair, seeded: i64, next_id: &mut i64) -> Result<(f64, i64)> {
+    let t = Instant::now();
+    let mut rows_done = 0;
+    for module in ["Accounts", "Contacts"] {
+        for (from, to) in [(p.desk, p.crm), (p.crm, p.desk)] {
+            let mut after = 0;
+            loop {
+                let sql = "SELECT id, fields FROM records WHERE org_id = $1 AND module = $2 \
+                           AND deleted_at IS NULL AND id > $3 AND id <= $5 ORDER BY id LIMIT $4";
+                let batch: Vec<(i64, sqlx::types::Json<Map<String, Value>>)> = match db {
+                    Db::Sqlite(pool) => {
+                        sqlx::query_as(sql)
+                            .bind(from)
+                            .bind(module)
+                            .bind(after)
+                            .bind(BATCH)
+                            .bind(seeded)
+                            .fetch_all(pool)
+                            .await?
+                    }
+                    Db::Postgres(pool) => {
+                        sqlx::query_as(sql)
+                            .bind(from)
+                            .bind(module)
+                            .bind(after)
+                            .bind(BATCH)
+                            .bind(seeded)
+                            .fetch_all(pool)
+                            .await?
+                    }
+                };
+                let Some((last, _)) = batch.last() else { break };
+                after = *last;
+                let ids: Vec<i64> = (0..batch.len() as i64).map(|k| *next_id + k).collect();
+                *next_id += batch.len() as i64;
+                let rows: Vec<Map<String, Value>> = batch.into_iter().map(|(_, f)| f.0).collect();
+                rows_done += rows.len() as i64;
+                crate::store_insert::upsert_baseline(db, to, module, &ids, &rows).await?;
+            }
+        }
+    }
+    Ok((t.elapsed().as_secs_f64(), rows_done))
+}
+
+/// The engine's initial sync; returns its seconds and the records it added.
+async fn kizuna_side(store: &Store, p: &Pair) -> Result<(f64, i64)> {
+    let t = Instant::now();
+    let runs = engine::sync(store, p.integration, Trigger::Cli).await?;
+    let seconds = t.elapsed().as_secs_f64();
+    for r in &runs {
+        eprintln!(
+            "    {} {}: {} ms, added {}, linked {}",
+            r.direction,
+            r.data_type,
+            r.finished_at.unwrap_or(r.started_at) - r.started_at,
+            r.added,
+            r.linked
+        );
+    }
+    anyhow::ensure!(
+        runs.iter().all(|r| r.failed == 0 && r.skipped == 0),
+        "the initial sync failed or skipped records: {runs:?}"
+    );
+    Ok((seconds, runs.iter().map(|r| r.added).sum()))
+}
+
+/// Changes Desk contacts at `rate` per second, one at a time, while the
+/// worker runs; then reads from the change log when each reached its CRM
+/// twin (the engine's write there is a change of origin `integration`, in
+/// the same clock). Returns the latencies in ms and how many never arrived.
+async fn latency(store: &Store, p: &Pair, o: &Options) -> Result<(Vec<f64>, u64)> {
+    let worker = tokio::spawn(kizuna_sync::worker::run(
+        store.clone(),
+        kizuna_sync::worker::Options::default(),
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let module = store.module(p.desk, "Contacts").await?;
+    let page = store
+        .list_records(
+            p.desk,
+            &module,
+            &kizuna_store::ListQuery {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let targets: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+    anyhow::ensure!(!targets.is_empty(), "no Desk contacts to change");
+    let total = o.rate * o.seconds;
+    let gap = Duration::from_secs_f64(1.0 / o.rate as f64);
+    let start = Instant::now();
+    let mut changed: Vec<(i64, i64)> = Vec::new();
+    let first_seq = store.last_change_seq().await?;
+    for n in 0..total {
+        // Each change at its slot on the clock, whatever the last one took.
+        let due = start + gap * n as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let id = targets[(n as usize) % targets.len()];
+        let r = store
+            .update_record(
+                p.desk,
+                &module,
+                id,
+                json!({"Phone": format!("03-{n:08}")})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                None,
+                Origin::System,
+            )
+            .await?;
+        changed.push((id, r.updated_at));
+    }
+    // Let the last ones arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    worker.abort();
+    let _ = worker.await;
+    // The engine's writes to the CRM twins during the phase, read once by
+    // the change log's stream index, and the twins of the changed contacts.
+    let sql = "SELECT record_id, at FROM changes WHERE org_id = $1 AND module = 'Contacts' \
+               AND seq > $2 AND origin_kind = 'integration' ORDER BY seq";
+    let arrivals: Vec<(i64, i64)> = match store.db() {
+        Db::Sqlite(pool) => {
+            sqlx::query_as(sql)
+                .bind(p.crm)
+                .bind(first_seq)
+                .fetch_all(pool)
+                .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as(sql)
+                .bind(p.crm)
+                .bind(first_seq)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    let mut tx = store.begin().await?;
+    let twins: std::collections::HashMap<i64, i64> = store
+        .links_in(
+            &mut tx,
+            p.integration,
+            "contact",
+            kizuna_store::LinkSide::Other,
+            &targets,
+        )
+        .await?
+        .into_iter()
+        .map(|l| (l.other_id, l.crm_id))
+        .collect();
+    drop(tx);
+    let mut by_twin: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+    for (crm_id, at) in arrivals {
+        by_twin.entry(crm_id).or_default().push(at);
+    }
+    let mut ms = Vec::new();
+    let mut lost = 0;
+    for (desk_id, at) in &changed {
+        let arrived = twins
+            .get(desk_id)
+            .and_then(|crm| by_twin.get(crm))
+            .and_then(|times| times.iter().copied().find(|t| t >= at));
+        match arrived {
+            Some(t) => ms.push((t - at) as f64),
+            None => lost += 1,
+        }
+    }
+    Ok((ms, lost))
+}
+
+pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
+    let load_at_start = common::load_average();
+    let store = &db.store;
+    let admin = store
+        .create_user("bench@example.com", "Bench", None)
+        .await?;
+    crate::store_insert::create_baseline_table(store.db()).await?;
+    let rows = (o.contacts + o.accounts) as i64;
+    let (mut kizuna, mut baseline) = (Vec::new(), Vec::new());
+    let mut next_id = BASELINE_IDS;
+    let mut last = None;
+    for rep in 0..o.reps {
+        let p = pair(store, &admin, rep).await?;
+        eprintln!(
+            "desk-sync: run {}: seeding {} accounts and {} contacts, half in each org",
+            rep + 1,
+            o.accounts,
+            o.contacts
+        );
+        let seeded = seed(store, &p, o).await?;
+        let baseline_first = rep % 2 == 0;
+        let (k, b) = if baseline_first {
+            let b = baseline_side(store.db(), &p, seeded, &mut next_id).await?;
+            (kizuna_side(store, &p).await?, b)
+        } else {
+            let k = kizuna_side(store, &p).await?;
+            (
+                k,
+                baseline_side(store.db(), &p, seeded, &mut next_id).await?,
+            )
+        };
+        anyhow::ensure!(
+            k.1 == rows && b.1 == rows,
+            "each side writes every row once: kizuna {}, baseline {}, expected {rows}",
+            k.1,
+            b.1
+        );
+        eprintln!(
+            "  run {}: kizuna {:>7.0} rows/s ({:.1} s)  baseline {:>7.0} rows/s ({:.1} s)  ({} first)",
+            rep + 1,
+            rows as f64 / k.0,
+            k.0,
+            rows as f64 / b.0,
+            b.0,
+            if baseline_first { "baseline" } else { "kizuna" },
+        );
+        kizuna.push(rows as f64 / k.0);
+        baseline.push(rows as f64 / b.0);
+        last = Some(p);
+    }
+    let p = last.context("at least one run")?;
+    eprintln!(
+        "desk-sync: background worker started; {} changes of Desk contacts at {}/s",
+        o.rate * o.seconds,
+        o.rate
+    );
+    let (ms, lost) = latency(store, &p, o).await?;
+    let (k_rate, b_rate) = (median(&kizuna), median(&baseline));
+    let ratio = k_rate / b_rate;
+    let p99 = percentile(&ms, 99.0);
+    eprintln!(
+        "desk-sync: ratio {ratio:.3}; propagation p50 {:.0} ms p99 {p99:.0} ms max {:.0} ms, lost {lost}",
+        percentile(&ms, 50.0),
+        percentile(&ms, 100.0)
+    );
+    Ok(json!({
+        "scenario": "desk-sync",
+        "backend": db.backend(),
+        "contacts": o.contacts,
+        "accounts": o.accounts,
+        "reps": o.reps,
+        "kizuna_rows_per_s": k_rate.round(),
+        "baseline_rows_per_s": b_rate.round(),
+        "ratio": r3(ratio),
+        "kizuna_rows_per_s_runs": kizuna.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        "baseline_rows_per_s_runs": baseline.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        "changes": o.rate * o.seconds,
+        "changes_per_s": o.rate,
+        "propagation_lost": lost,
+        "propagation_ms_p50": r3(percentile(&ms, 50.0)),
+        "propagation_ms_p99": r3(p99),
+        "propagation_ms_max": r3(percentile(&ms, 100.0)),
+        "peak_memory_kib": common::peak_memory_kib(),
+        "load_average_at_start": load_at_start,
+        "goal": {"ratio": GOAL_RATIO, "propagation_p99_ms": GOAL_P99_MS},
+        "goal_met": ratio >= GOAL_RATIO && p99 <= GOAL_P99_MS && lost == 0,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_valid_and_accounts_unique() {
+        let desk = kizuna_apps::catalog::standard_modules(App::Desk);
+        let module = |name: &str| {
+            desk.iter()
+                .find(|m| m.api_name == name)
+                .cloned()
+                .expect("a standard module")
+        };
+        let (accounts, contacts) = (module("Accounts"), module("Contacts"));
+        let names: std::collections::HashSet<String> = (0..1000)
+            .map(|i| {
+                account(i, &accounts).expect("valid")["Account_Name"]
+                    .as_str()
+                    .expect("a name")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(names.len(), 1000);
+        let c = contact(7, 42, &contacts).expect("valid");
+        assert_eq!(c["Account"], 42);
+    }
+}
