@@ -11,8 +11,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use std::borrow::Cow;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Which SQL dialect a statement is for.
@@ -334,6 +336,9 @@ pub struct Tx {
     /// Sync links this transaction added, less those it removed (the
     /// mass-delete guard works out the links a run started with from it).
     pub(crate) links_added: i64,
+    /// On SQLite, this process's turn to write (see `write_gate`); dropped
+    /// after `conn`, so the turn passes once the transaction has ended.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 enum TxConn {
@@ -439,15 +444,18 @@ impl Db {
     }
 
     pub async fn begin(&self) -> Result<Tx, Error> {
-        let conn = match self {
+        let (conn, turn) = match self {
             Db::Sqlite(p) => {
-                TxConn::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?)
+                let turn = write_gate(p).lock_owned().await;
+                let tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+                (TxConn::Sqlite(tx), Some(turn))
             }
-            Db::Postgres(p) => TxConn::Postgres(p.begin().await.map_err(db_error)?),
+            Db::Postgres(p) => (TxConn::Postgres(p.begin().await.map_err(db_error)?), None),
         };
         Ok(Tx {
             conn,
             links_added: 0,
+            _turn: turn,
         })
     }
 
@@ -466,6 +474,24 @@ impl Db {
             Db::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// The queue of this process's writers to one SQLite file. SQLite has one
+/// writer at a time; a second `BEGIN IMMEDIATE` waits in SQLite's busy
+/// handler, which sleeps in growing steps (up to 100 ms) and so lets a writer
+/// wait hundreds of milliseconds after the lock came free — the latency of
+/// a sync behind a stream of small writes. Writers of one process take turns
+/// here instead, first come first served, and start the moment the previous
+/// one ends. Other processes on the same file still meet the busy handler.
+fn write_gate(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+    static GATES: OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+        OnceLock::new();
+    let path = pool.connect_options().get_filename().to_path_buf();
+    let mut gates = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    gates.entry(path).or_default().clone()
 }
 
 type MigrationFile = (i64, &'static str, &'static str);
