@@ -330,7 +330,7 @@ async fn create_baseline(db: &Db, crm: i64) -> Result<()> {
 /// run, outside the timing, so that both sides plan on the same fresh
 /// statistics, as a server with autovacuum would have them after a seeding.
 /// SQLite is left as the product leaves it (no `ANALYZE`).
-async fn refresh_statistics(db: &Db) -> Result<Option<String>> {
+pub(crate) async fn refresh_statistics(db: &Db) -> Result<Option<String>> {
     let Db::Postgres(pool) = db else {
         return Ok(None);
     };

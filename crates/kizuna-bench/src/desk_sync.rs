@@ -385,6 +385,7 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
     let (mut kizuna, mut baseline) = (Vec::new(), Vec::new());
     let mut next_id = BASELINE_IDS;
     let mut last = None;
+    let mut autovacuum = None;
     for rep in 0..o.reps {
         let p = pair(store, &admin, rep).await?;
         eprintln!(
@@ -394,6 +395,9 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
             o.contacts
         );
         let seeded = seed(store, &p, o).await?;
+        // As attendee-sync: both sides plan on fresh statistics on a
+        // PostgreSQL server without autovacuum.
+        autovacuum = crate::attendee_sync::refresh_statistics(store.db()).await?;
         let baseline_first = rep % 2 == 0;
         let (k, b) = if baseline_first {
             let b = baseline_side(store.db(), &p, seeded, &mut next_id).await?;
@@ -463,6 +467,7 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
         "propagation_ms_max": r3(percentile(&ms, 100.0)),
         "peak_memory_kib": common::peak_memory_kib(),
         "load_average_at_start": load_at_start,
+        "postgres_autovacuum": autovacuum,
         "goal": {"ratio": GOAL_RATIO, "propagation_p99_ms": GOAL_P99_MS},
         "goal_met": ratio >= GOAL_RATIO && p99 <= GOAL_P99_MS && lost == 0,
     }))

@@ -34,18 +34,6 @@ impl Dialect {
         }
     }
 
-    /// `r.module` where the module is only a filter: on SQLite, which has no
-    /// statistics, an equality on `(org_id, module)` makes it prefer
-    /// `records_list` — every record of the module — over a far narrower
-    /// index (the e-mail keys asked for); the unary `+` keeps the column
-    /// out of index choice. PostgreSQL plans by its statistics.
-    pub fn module_filter(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "+r.module",
-            Dialect::Postgres => "r.module",
-        }
-    }
-
     /// The value of a record field as text, for case-insensitive comparisons.
     pub fn json_field_text(self, n: usize) -> String {
         match self {
@@ -356,13 +344,6 @@ impl Tx {
 
     /// Sync links written by this transaction so far: those it added less
     /// those it removed (replacing a link adds none).
-    pub fn dialect(&self) -> Dialect {
-        match self.conn {
-            TxConn::Sqlite(_) => Dialect::Sqlite,
-            TxConn::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
     pub fn links_added(&self) -> i64 {
         self.links_added
     }
