@@ -149,28 +149,13 @@ async fn baseline_side(db: &Db, p: &Pair, seeded: i64, next_id: &mut i64) -> Res
             loop {
                 let sql = "SELECT id, fields FROM records WHERE org_id = $1 AND module = $2 \
                            AND deleted_at IS NULL AND id > $3 AND id <= $5 ORDER BY id LIMIT $4";
-                let batch: Vec<(i64, sqlx::types::Json<Map<String, Value>>)> = match db {
-                    Db::Sqlite(pool) => {
-                        sqlx::query_as(sql)
-                            .bind(from)
-                            .bind(module)
-                            .bind(after)
-                            .bind(BATCH)
-                            .bind(seeded)
-                            .fetch_all(pool)
-                            .await?
-                    }
-                    Db::Postgres(pool) => {
-                        sqlx::query_as(sql)
-                            .bind(from)
-                            .bind(module)
-                            .bind(after)
-                            .bind(BATCH)
-                            .bind(seeded)
-                            .fetch_all(pool)
-                            .await?
-                    }
-                };
+                let batch: Vec<(i64, sqlx::types::Json<Map<String, Value>>)> = db
+                    .x()
+                    .fetch_all(
+                        sql,
+                        &kizuna_store::args![from, module, after, BATCH, seeded],
+                    )
+                    .await?;
                 let Some((last, _)) = batch.last() else { break };
                 after = *last;
                 let ids: Vec<i64> = (0..batch.len() as i64).map(|k| *next_id + k).collect();
@@ -213,27 +198,14 @@ async fn kizuna_side(store: &Store, p: &Pair) -> Result<(f64, i64)> {
 /// Whether the engine wrote Desk contact `desk_id`'s CRM twin at or after
 /// `at` (ms).
 async fn crossed(store: &Store, p: &Pair, desk_id: i64, at: i64) -> Result<bool> {
-    let sql = "SELECT COUNT(*) FROM sync_links l JOIN records r ON r.id = l.crm_id \
+    let sql = "SELECT COUNT(*) AS n FROM sync_links l JOIN records r ON r.id = l.crm_id \
                WHERE l.integration_id = $1 AND l.data_type = 'contact' AND l.other_id = $2 \
                AND r.updated_at >= $3";
-    let n: i64 = match store.db() {
-        Db::Sqlite(pool) => {
-            sqlx::query_scalar(sql)
-                .bind(p.integration)
-                .bind(desk_id)
-                .bind(at)
-                .fetch_one(pool)
-                .await?
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_scalar(sql)
-                .bind(p.integration)
-                .bind(desk_id)
-                .bind(at)
-                .fetch_one(pool)
-                .await?
-        }
-    };
+    let (n,): (i64,) = store
+        .db()
+        .x()
+        .fetch_one(sql, &kizuna_store::args![p.integration, desk_id, at])
+        .await?;
     Ok(n > 0)
 }
 
@@ -321,22 +293,11 @@ async fn latency(store: &Store, p: &Pair, o: &Options) -> Result<Propagation> {
     // the change log's stream index, and the twins of the changed contacts.
     let sql = "SELECT record_id, at FROM changes WHERE org_id = $1 AND module = 'Contacts' \
                AND seq > $2 AND origin_kind = 'integration' ORDER BY seq";
-    let arrivals: Vec<(i64, i64)> = match store.db() {
-        Db::Sqlite(pool) => {
-            sqlx::query_as(sql)
-                .bind(p.crm)
-                .bind(first_seq)
-                .fetch_all(pool)
-                .await?
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_as(sql)
-                .bind(p.crm)
-                .bind(first_seq)
-                .fetch_all(pool)
-                .await?
-        }
-    };
+    let arrivals: Vec<(i64, i64)> = store
+        .db()
+        .x()
+        .fetch_all(sql, &kizuna_store::args![p.crm, first_seq])
+        .await?;
     let mut tx = store.begin().await?;
     let twins: std::collections::HashMap<i64, i64> = store
         .links_in(
