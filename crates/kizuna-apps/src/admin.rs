@@ -25,6 +25,29 @@ fn type_cap(t: FieldType) -> u32 {
     if t == FieldType::Textarea { 32000 } else { 255 }
 }
 
+/// Gives every org the standard modules its app gained since the org was
+/// created (CRM Products came with CRM ⇄ Desk, DSK-14), with their
+/// standard fields; a module of that name already there, standard or
+/// custom, is left as it is. Returns how many modules were added. Run when a
+/// data directory or database is opened, so an upgraded server has them.
+pub async fn add_missing_standard_modules(store: &Store) -> Result<u64> {
+    let mut added = 0;
+    for org in store.all_orgs().await? {
+        let have = store.modules(org.id).await?;
+        for m in standard_modules(org.app()?) {
+            if have
+                .iter()
+                .any(|h| h.api_name.eq_ignore_ascii_case(&m.api_name))
+            {
+                continue;
+            }
+            store.add_module(org.id, &m).await?;
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
 /// Most custom fields a module may start with.
 const MAX_MODULE_FIELDS: usize = 200;
 

@@ -51,3 +51,37 @@ async fn an_interrupted_demo_is_completed_and_a_second_run_changes_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_org_made_before_its_app_gained_a_module_gets_it_once() {
+    run(Backend::Sqlite, "catalog_upgrade", |store| async move {
+        let user = store.create_user("a@example.com", "A", None).await?;
+        let crm = admin::create_org(&store, App::Crm, "Old CRM", "standard", &user).await?;
+        // What an org created before CRM Products existed holds.
+        for sql in [
+            "DELETE FROM fields WHERE org_id = $1 AND module = 'Products'",
+            "DELETE FROM modules WHERE org_id = $1 AND api_name = 'Products'",
+            "UPDATE orgs SET meta_version = meta_version + 1 WHERE id = $1",
+        ] {
+            store
+                .db()
+                .x()
+                .execute(sql, &kizuna_store::args![crm.id])
+                .await
+                .map_err(|e| kizuna_domain::Error::internal(e.to_string()))?;
+        }
+        assert!(store.module(crm.id, "Products").await.is_err());
+        assert_eq!(admin::add_missing_standard_modules(&store).await?, 1);
+        let products = store.module(crm.id, "Products").await?;
+        assert!(products.field("Product_Name").is_some_and(|f| f.required));
+        let before = fingerprint(&store).await;
+        assert_eq!(
+            admin::add_missing_standard_modules(&store).await?,
+            0,
+            "once"
+        );
+        assert_eq!(fingerprint(&store).await, before);
+        Ok(())
+    })
+    .await;
+}

@@ -110,6 +110,12 @@ impl Store {
         Ok(org)
     }
 
+    /// Every org, oldest first.
+    pub async fn all_orgs(&self) -> Result<Vec<Org>> {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs o ORDER BY o.id");
+        self.db.x().fetch_all(&sql, &[]).await.map_err(db_error)
+    }
+
     pub async fn org(&self, id: i64) -> Result<Option<Org>> {
         let sql = format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id = $1");
         self.db

@@ -205,7 +205,13 @@ impl DataArgs {
                     .into_owned()
             }
         };
-        Ok(Store::open(&url).await?)
+        let store = Store::open(&url).await?;
+        // Standard modules the apps gained since an org was created.
+        let added = kizuna_apps::admin::add_missing_standard_modules(&store).await?;
+        if added > 0 {
+            tracing::info!(added, "standard modules added to existing orgs");
+        }
+        Ok(store)
     }
 }
 
