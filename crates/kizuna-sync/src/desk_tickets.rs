@@ -203,23 +203,28 @@ pub async fn create(
         .filter(|e| !e.trim().is_empty())
         .ok_or_else(|| contact_without_email(crm, id))?
         .to_string();
+    // A ticket without a department is refused by the Tickets module's own
+    // validation below (the field is required), naming the field.
     let department = fields
         .get("Department")
         .and_then(Value::as_str)
+        .map(str::trim)
         .unwrap_or_default()
         .to_string();
-    if let Some(mine) = visible_departments(store, &desk, caller).await?
-        && !mine.contains(&department)
-    {
-        return Err(not_your_department(&desk, &department, &mine));
-    }
-    if !store
-        .departments(desk.id)
-        .await?
-        .iter()
-        .any(|d| d.name == department)
-    {
-        return Err(no_such_department(&desk, &department));
+    if !department.is_empty() {
+        if let Some(mine) = visible_departments(store, &desk, caller).await?
+            && !mine.contains(&department)
+        {
+            return Err(not_your_department(&desk, &department, &mine));
+        }
+        if !store
+            .departments(desk.id)
+            .await?
+            .iter()
+            .any(|d| d.name == department)
+        {
+            return Err(no_such_department(&desk, &department));
+        }
     }
     let twin = store
         .links(None, i.id, "contact", LinkSide::Crm, &[id])

@@ -248,6 +248,18 @@ async fn dsk_7_a_member_sees_the_tickets_of_their_departments_and_creates_only_t
     assert_eq!(refused["error"]["rule"], "DSK-7");
     assert_eq!(refused["error"]["details"]["yours"], json!(["Support"]));
     assert_eq!(fingerprint(&d.w.app.store).await, before, "nothing written");
+    // Without a department: the Tickets module's own refusal names the field.
+    let (status, refused) =
+        d.w.app
+            .post(
+                &url,
+                &d.agent.key,
+                &json!({"fields": {"Subject": "No dept"}}),
+            )
+            .await;
+    assert_eq!((status, code(&refused)), (400, "required"), "{refused}");
+    assert_eq!(refused["error"]["details"]["field"], "Department");
+    assert_eq!(fingerprint(&d.w.app.store).await, before, "nothing written");
     let (status, made) = d
         .w
         .app
