@@ -239,19 +239,17 @@ async fn latency(store: &Store, p: &Pair, o: &Options) -> Result<Propagation> {
     // (0.6–0.7 s with three on this database); the measurement starts once
     // one change has crossed, as a running server's would.
     let warm_up = Instant::now();
-    let probe = store
-        .update_record(
-            p.desk,
-            &module,
-            targets[0],
-            json!({"Phone": "03-0000-0000"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            None,
-            Origin::System,
-        )
-        .await?;
+    let set_phone = |id: i64, phone: String| {
+        let module = &module;
+        async move {
+            let mut fields = Map::new();
+            fields.insert("Phone".into(), json!(phone));
+            store
+                .update_record(p.desk, module, id, fields, None, Origin::System)
+                .await
+        }
+    };
+    let probe = set_phone(targets[0], "03-0000-0000".into()).await?;
     while !crossed(store, p, targets[0], probe.updated_at).await? {
         anyhow::ensure!(
             warm_up.elapsed() < Duration::from_secs(30),
@@ -270,19 +268,7 @@ async fn latency(store: &Store, p: &Pair, o: &Options) -> Result<Propagation> {
         let due = start + gap * n as u32;
         tokio::time::sleep_until(due.into()).await;
         let id = targets[(n as usize) % targets.len()];
-        let r = store
-            .update_record(
-                p.desk,
-                &module,
-                id,
-                json!({"Phone": format!("03-{n:08}")})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-                None,
-                Origin::System,
-            )
-            .await?;
+        let r = set_phone(id, format!("03-{n:08}")).await?;
         changed.push((id, r.updated_at));
     }
     // Let the last ones arrive.

@@ -217,13 +217,14 @@ pub async fn create(
         {
             return Err(not_your_department(&desk, &department, &mine));
         }
-        if !store
+        let all: Vec<String> = store
             .departments(desk.id)
             .await?
-            .iter()
-            .any(|d| d.name == department)
-        {
-            return Err(no_such_department(&desk, &department));
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        if !all.contains(&department) {
+            return Err(no_such_department(&desk, &department, &all));
         }
     }
     let twin = store
@@ -290,10 +291,17 @@ fn hidden_why(desk: &Org) -> Text {
 }
 
 fn only_from_contacts(module: &str) -> Error {
-    Error::bad_request(
+    Error::new(
+        Kind::BadInput,
         "ticket_from_contact_only",
-        format!("A Desk ticket is created from a CRM contact; {module} records list their tickets only."),
-        format!("Desk チケットは CRM の連絡先から作成します。{module} のレコードではチケットの一覧のみ表示できます。"),
+        Text::new(
+            format!("A Desk ticket is created from a CRM contact; {module} records list their tickets only."),
+            format!("Desk チケットは CRM の連絡先から作成します。{module} のレコードではチケットの一覧のみ表示できます。"),
+        ),
+        Text::new(
+            "Create it from the contact the ticket is for: POST …/modules/Contacts/records/{id}/related/Desk_Tickets.",
+            "チケットの相手の連絡先から作成してください: POST …/modules/Contacts/records/{id}/related/Desk_Tickets。",
+        ),
     )
     .with_rule("DSK-9")
 }
@@ -333,13 +341,25 @@ fn not_your_department(desk: &Org, department: &str, mine: &BTreeSet<String>) ->
     .with_details(json!({"field": "Department", "department": department, "yours": list}))
 }
 
-fn no_such_department(desk: &Org, department: &str) -> Error {
-    Error::bad_request(
+fn no_such_department(desk: &Org, department: &str, all: &[String]) -> Error {
+    let list = if all.is_empty() {
+        ("none yet".to_string(), "まだありません".to_string())
+    } else {
+        (all.join(", "), all.join("、"))
+    };
+    Error::new(
+        Kind::BadInput,
         "unknown_department",
-        format!("Desk org {} has no department \"{department}\".", desk.id),
-        format!("Desk 組織 {} に部門「{department}」はありません。", desk.id),
+        Text::new(
+            format!("Desk org {} has no department \"{department}\". Its departments: {}.", desk.id, list.0),
+            format!("Desk 組織 {} に部門「{department}」はありません。部門: {}。", desk.id, list.1),
+        ),
+        Text::new(
+            format!("Choose one of them, or ask a Desk administrator to create it (POST /api/v1/orgs/{}/departments {{\"name\"}}).", desk.id),
+            format!("いずれかを選ぶか、Desk の管理者に作成してもらってください（POST /api/v1/orgs/{}/departments {{\"name\"}}）。", desk.id),
+        ),
     )
-    .with_details(json!({"field": "Department", "department": department}))
+    .with_details(json!({"field": "Department", "department": department, "departments": all}))
 }
 
 fn contact_not_synced(i: &Integration, id: i64) -> Error {

@@ -236,17 +236,24 @@ fn module_pair<'a>(s: &'a Sides, item: &Value) -> Result<&'a ModulePair> {
             .find(|m| m.name.is_some() && m.name == named)
             .ok_or_else(|| {
                 let names: Vec<&str> = all.iter().filter_map(|m| m.name).collect();
-                Error::bad_request(
+                Error::new(
+                    Kind::BadInput,
                     "mapping_unknown_module",
-                    format!(
-                        "Each mapped pair names its module (\"module\"), one of: {}; not {}.",
-                        names.join(", "),
-                        named.unwrap_or("none")
+                    Text::new(
+                        format!(
+                            "Each mapped pair names its module (\"module\"), one of: {}; not {}.",
+                            names.join(", "),
+                            named.unwrap_or("none")
+                        ),
+                        format!(
+                            "マッピングの各項目にはモジュール（\"module\"）を指定してください: {}（{} は不可）。",
+                            names.join(", "),
+                            named.unwrap_or("指定なし")
+                        ),
                     ),
-                    format!(
-                        "マッピングの各項目にはモジュール（\"module\"）を指定してください: {}（{} は不可）。",
-                        names.join(", "),
-                        named.unwrap_or("指定なし")
+                    Text::new(
+                        "Add \"module\" to each pair, as GET …/mapping shows them (its \"defaults\").",
+                        "各項目に \"module\" を付けてください。GET …/mapping の \"defaults\" が例です。",
                     ),
                 )
                 .with_details(json!({"modules": names, "module": named}))

@@ -4,7 +4,7 @@
 
 use kizuna_store::{Org, Origin, Store};
 use kizuna_sync::engine::{self, Trigger};
-use kizuna_testkit::{Backend, CrmEvents, TestDb};
+use kizuna_testkit::{CrmEvents, TestDb};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -53,14 +53,7 @@ fn fields(v: Value) -> Map<String, Value> {
 
 impl World {
     async fn new() -> World {
-        let db = TestDb::create(Backend::Sqlite, "convergence")
-            .await
-            .expect("SQLite");
-        let store = db.open_store().await;
-        let admin = store
-            .create_user("admin@example.com", "Admin", None)
-            .await
-            .expect("user");
+        let (db, store, admin) = TestDb::sqlite_with_admin("convergence").await;
         let CrmEvents {
             crm,
             events,

@@ -9,7 +9,7 @@
 
 use kizuna_store::{Org, Origin, Store};
 use kizuna_sync::engine::{self, Trigger};
-use kizuna_testkit::{Backend, CrmDesk, TestDb};
+use kizuna_testkit::{CrmDesk, TestDb};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,14 +96,7 @@ struct World {
 
 impl World {
     async fn new(policy: &str) -> World {
-        let db = TestDb::create(Backend::Sqlite, "desk_convergence")
-            .await
-            .expect("SQLite");
-        let store = db.open_store().await;
-        let admin = store
-            .create_user("admin@example.com", "Admin", None)
-            .await
-            .expect("user");
+        let (db, store, admin) = TestDb::sqlite_with_admin("desk_convergence").await;
         let CrmDesk {
             crm,
             desk,

@@ -116,6 +116,20 @@ impl TestDb {
             .await
             .expect("open and migrate the test database")
     }
+
+    /// A new SQLite database, its store, and a user `admin@example.com`
+    /// (no password) to set things up with.
+    pub async fn sqlite_with_admin(test: &str) -> (TestDb, Store, User) {
+        let db = TestDb::create(Backend::Sqlite, test)
+            .await
+            .expect("SQLite is always there");
+        let store = db.open_store().await;
+        let admin = store
+            .create_user("admin@example.com", "Admin", None)
+            .await
+            .expect("user");
+        (db, store, admin)
+    }
 }
 
 impl Drop for TestDb {

@@ -248,6 +248,30 @@ async fn dsk_7_a_member_sees_the_tickets_of_their_departments_and_creates_only_t
     assert_eq!(refused["error"]["rule"], "DSK-7");
     assert_eq!(refused["error"]["details"]["yours"], json!(["Support"]));
     assert_eq!(fingerprint(&d.w.app.store).await, before, "nothing written");
+    // A department Desk does not have: the refusal lists those it has.
+    let (status, refused) =
+        d.w.app
+            .post(
+                &url,
+                &d.w.admin.key,
+                &json!({"fields": {"Subject": "Lost", "Department": "Nowhere"}}),
+            )
+            .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (400, "unknown_department"),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["error"]["details"]["departments"],
+        json!(["Support", "Billing"])
+    );
+    assert!(
+        refused["error"]["fix"]["ja"]
+            .as_str()
+            .is_some_and(|f| f.contains("/departments")),
+        "{refused}"
+    );
     // Without a department: the Tickets module's own refusal names the field.
     let (status, refused) =
         d.w.app

@@ -53,6 +53,25 @@ async fn dsk_13_contacts_and_accounts_flow_both_ways_with_custom_fields_and_are_
         pairs.iter().all(|p| p["module"].is_string()),
         "each pair names its module: {mapping}"
     );
+    // A pair that does not say which module it maps is refused, naming them.
+    let (status, refused) = w
+        .app
+        .call(
+            "PUT",
+            &format!("/api/v1/integrations/{}/mapping", w.id),
+            Some(&w.admin.key),
+            Some(&json!({"mapping": [{"source": "Phone", "target": "Phone"}]})),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (400, Some("mapping_unknown_module")),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["error"]["details"]["modules"],
+        json!(["Accounts", "Contacts", "Products"])
+    );
     pairs.push(json!({"module": "Contacts", "source": "Support_Tier", "target": "Support_Tier"}));
     let (status, body) = w
         .app

@@ -20,14 +20,41 @@ use kizuna_apps::records::enabled_module;
 use kizuna_domain::{App, Result};
 use kizuna_store::{Integration, Store, StreamChange, Tx};
 
-/// The data types, in the order of `DESK_DEFAULTS`' modules.
-const DATA_TYPES: [&str; 3] = ["account", "contact", "product"];
+/// One module both apps keep in step, in the order of `DESK_DEFAULTS`.
+struct Kept {
+    /// The links' data type.
+    data_type: &'static str,
+    /// The history's data type of its runs.
+    runs: &'static str,
+    /// Its two streams: Desk's changes, the CRM's changes.
+    desk_stream: &'static str,
+    crm_stream: &'static str,
+    /// How a new record finds the one the other side already holds.
+    key: MatchKey,
+}
 
-/// Each module's two streams: (Desk's changes, the CRM's changes).
-const STREAMS: [(&str, &str); 3] = [
-    ("desk:Accounts", "crm:Accounts"),
-    ("desk:Contacts", "crm:Contacts"),
-    ("desk:Products", "crm:Products"),
+const KEPT: [Kept; 3] = [
+    Kept {
+        data_type: "account",
+        runs: "accounts",
+        desk_stream: "desk:Accounts",
+        crm_stream: "crm:Accounts",
+        key: MatchKey::Text("Account_Name", "Account_Name"),
+    },
+    Kept {
+        data_type: "contact",
+        runs: "contacts",
+        desk_stream: "desk:Contacts",
+        crm_stream: "crm:Contacts",
+        key: MatchKey::Email,
+    },
+    Kept {
+        data_type: "product",
+        runs: "products",
+        desk_stream: "desk:Products",
+        crm_stream: "crm:Products",
+        key: MatchKey::Text("Product_Name", "Product_Name"),
+    },
 ];
 
 /// The app's name in messages.
@@ -40,14 +67,6 @@ pub(crate) struct Plan {
     on_desk_delete: OnDelete,
 }
 
-fn key_of(module: &str) -> MatchKey {
-    match module {
-        "Contacts" => MatchKey::Email,
-        "Accounts" => MatchKey::Text("Account_Name", "Account_Name"),
-        _ => MatchKey::Text("Product_Name", "Product_Name"),
-    }
-}
-
 impl Plan {
     pub(crate) async fn resolve(store: &Store, i: &Integration) -> Result<Plan> {
         let (crm, desk) = crm_and_other_orgs(store, i, App::Desk).await?;
@@ -55,9 +74,9 @@ impl Plan {
             .await
             .map_err(|e| crate::mapping::broken(i.id, &e))?;
         let mut types = Vec::new();
-        for ((module, _), data_type) in DESK_DEFAULTS.iter().zip(DATA_TYPES) {
+        for ((module, _), kept) in DESK_DEFAULTS.iter().zip(&KEPT) {
             types.push(TwinType {
-                data_type,
+                data_type: kept.data_type,
                 crm: enabled_module(store, &crm, module).await?,
                 other: enabled_module(store, &desk, module).await?,
                 fields: mapping
@@ -65,7 +84,7 @@ impl Plan {
                     .filter(|p| p.module.as_deref() == Some(module))
                     .map(|p| (p.source.clone(), p.target.clone()))
                     .collect(),
-                key: key_of(module),
+                key: kept.key,
             });
         }
         let settings = &i.settings.0;
@@ -101,10 +120,10 @@ impl Plan {
         out: &mut Outcome,
     ) -> Result<()> {
         let (ids, ops) = changed_by_others(changes, self.pairing.integration);
-        let Some((n, side)) = STREAMS.iter().enumerate().find_map(|(n, (d, c))| {
-            if *d == stream.name {
+        let Some((n, side)) = KEPT.iter().enumerate().find_map(|(n, k)| {
+            if k.desk_stream == stream.name {
                 Some((n, Side::Other))
-            } else if *c == stream.name {
+            } else if k.crm_stream == stream.name {
                 Some((n, Side::Crm))
             } else {
                 None
@@ -135,21 +154,20 @@ impl Plan {
 /// The streams a CRM ⇄ Desk integration reads, accounts first.
 pub(crate) fn streams(crm: i64, desk: i64) -> Vec<Stream> {
     let mut out = Vec::new();
-    let names = ["accounts", "contacts", "products"];
-    for (((module, _), (d, c)), data_type) in DESK_DEFAULTS.iter().zip(STREAMS).zip(names) {
+    for ((module, _), k) in DESK_DEFAULTS.iter().zip(&KEPT) {
         out.push(Stream {
-            name: d,
+            name: k.desk_stream,
             org: desk,
             module,
             direction: "desk-to-crm",
-            data_type,
+            data_type: k.runs,
         });
         out.push(Stream {
-            name: c,
+            name: k.crm_stream,
             org: crm,
             module,
             direction: "crm-to-desk",
-            data_type,
+            data_type: k.runs,
         });
     }
     out
