@@ -2,4 +2,6 @@
 //! already runs. Each connector turns the peer's failures into words a person
 //! can act on; none of them knows the store.
 
+pub mod content;
 pub mod smtp;
+pub mod vcard;

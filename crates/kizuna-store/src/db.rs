@@ -513,6 +513,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "held_conflicts",
         include_str!("../migrations/sqlite/0007_held_conflicts.sql"),
     ),
+    (
+        8,
+        "mail_items",
+        include_str!("../migrations/sqlite/0008_mail_items.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -550,6 +555,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         7,
         "held_conflicts",
         include_str!("../migrations/postgres/0007_held_conflicts.sql"),
+    ),
+    (
+        8,
+        "mail_items",
+        include_str!("../migrations/postgres/0008_mail_items.sql"),
     ),
 ];
 

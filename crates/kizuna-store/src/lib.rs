@@ -4,6 +4,7 @@
 pub mod db;
 pub mod held;
 pub mod integrations;
+pub mod mail;
 pub mod meta;
 pub mod orgs;
 pub mod outbox;
@@ -16,6 +17,7 @@ pub mod users;
 pub use db::{Db, Dialect, Tx};
 pub use held::{Held, HeldField};
 pub use integrations::{Integration, NewIntegration};
+pub use mail::{MailItem, MailItemState};
 pub use meta::CopyReport;
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use outbox::{Mail, NewMail};

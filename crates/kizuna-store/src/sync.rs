@@ -425,6 +425,7 @@ impl Store {
             "sync_cursors",
             "sync_figures_due",
             "sync_held",
+            "mail_items",
         ] {
             tx.x()
                 .execute(

@@ -9,6 +9,7 @@ pub mod desk_tickets;
 pub mod doctor;
 pub mod engine;
 pub mod lifecycle;
+pub mod mail;
 pub mod mapping;
 pub mod readiness;
 pub mod settings;

@@ -140,7 +140,13 @@ pub async fn create(
     to_org: Option<i64>,
     settings: &Value,
 ) -> Result<Integration> {
-    let from = store.org_for_admin(from_org, caller.id).await?;
+    // A mail connection is a user's own (their mailbox, their calendar):
+    // any member sets up theirs. Everything else is for administrators.
+    let from = if kind == IntegrationKind::CrmMail {
+        member_org(store, from_org, caller).await?.0
+    } else {
+        store.org_for_admin(from_org, caller.id).await?
+    };
     let (first_app, second_app) = kind.apps();
     let from_app = check_plan(&from, kind)?;
     let to = match (second_app, to_org) {
@@ -263,6 +269,13 @@ pub async fn visible(
     if from_role.is_none() && to_role.is_none() {
         return Err(Error::not_found("Integration", id));
     }
+    // Another user's mail connection is theirs and their administrators'.
+    if i.kind == IntegrationKind::CrmMail.as_str()
+        && i.created_by != caller.id
+        && from_role != Some(Role::Administrator)
+    {
+        return Err(Error::not_found("Integration", id));
+    }
     Ok((i, from_role, to_role))
 }
 
@@ -288,6 +301,10 @@ pub async fn require_admin(
     to: Option<Role>,
 ) -> Result<()> {
     if from == Some(Role::Administrator) || to == Some(Role::Administrator) {
+        return Ok(());
+    }
+    // The owner of a mail connection runs it.
+    if i.kind == IntegrationKind::CrmMail.as_str() && i.created_by == caller.id {
         return Ok(());
     }
     let org = if from.is_some() {

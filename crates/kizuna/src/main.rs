@@ -1,12 +1,15 @@
 //! `kizuna`: the server and its administration commands. A thin layer: every
 //! command is a call into the store or the apps.
 
+mod import;
 mod mailer;
 
 use clap::{Args, Parser, Subcommand};
 use kizuna_apps::{admin, demo};
 use kizuna_domain::{App, Error, Kind, Role};
 use kizuna_store::Store;
+use kizuna_sync::mail::MailContext;
+use kizuna_sync::mail::secret::SecretKey;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +35,11 @@ struct DataArgs {
     /// A postgres:// URL; when given, the data directory holds no database.
     #[arg(long, env = "KIZUNA_DATABASE_URL")]
     database_url: Option<String>,
+    /// The key mail connections' passwords are encrypted with (64
+    /// hexadecimal digits; made on first use). Default: secret.key in the
+    /// data directory. Keep it out of database backups.
+    #[arg(long, env = "KIZUNA_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -59,6 +67,11 @@ struct ServeArgs {
         env = "KIZUNA_MAIL_FROM"
     )]
     mail_from: String,
+    /// Let mail connections reach servers on loopback and private networks
+    /// (an on-premises mail server). Off by default: a user could otherwise
+    /// make the server probe its own network.
+    #[arg(long, env = "KIZUNA_ALLOW_PRIVATE_ADDRESSES")]
+    allow_private_addresses: bool,
 }
 
 #[derive(Subcommand)]
@@ -79,6 +92,23 @@ enum Command {
     /// Run integrations' syncs.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Import files a mail client exported (vCard .vcf) into the CRM through
+    /// the user's mail connection, by the rules and into the history of a
+    /// sync. Ends with `added N, updated N, skipped N, failed N`; exits 0
+    /// when nothing failed, 1 when some records failed, 2 on a usage or
+    /// connection error.
+    Import {
+        #[arg(long)]
+        org: i64,
+        /// The CRM user whose mail connection the import goes through (made
+        /// when they have none).
+        #[arg(long)]
+        user: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Diagnose an org's integrations: each finding with its rule, cause and
     /// fix (exit 1 when there is any).
     Doctor {
@@ -213,6 +243,18 @@ impl DataArgs {
         }
         Ok(store)
     }
+
+    /// What mail connections need of the server: the key of their passwords.
+    fn mail(&self, allow_private_addresses: bool) -> anyhow::Result<MailContext> {
+        let path = self
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"));
+        Ok(MailContext {
+            key: SecretKey::load_or_create(&path)?,
+            allow_private_addresses,
+        })
+    }
 }
 
 #[tokio::main]
@@ -224,6 +266,8 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // An import tells "some records failed" (1) from "it could not run" (2).
+    let is_import = matches!(cli.command, Command::Import { .. });
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -242,6 +286,9 @@ async fn main() -> ExitCode {
                 }
                 None => eprintln!("error: {e:#}"),
             }
+            if is_import && e.downcast_ref::<import::SomeFailed>().is_none() {
+                return ExitCode::from(2);
+            }
             ExitCode::from(1)
         }
     }
@@ -249,6 +296,12 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Import {
+            org,
+            user,
+            files,
+            data,
+        } => import::run(org, &user, &files, &data).await,
         Command::Serve(args) => {
             let store = args.data.open().await?;
             serve(store, &args).await

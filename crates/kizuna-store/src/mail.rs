@@ -1,0 +1,143 @@
+//! What a mail & calendar connection has read from the mail side
+//! (`mail_items`): per item, where it is, what the last sync saw of it, and
+//! the CRM record it became.
+
+use crate::db::{Tx, db_error};
+use crate::records::{INSERT_CHUNK, Sql};
+use crate::{Store, now_ms};
+use kizuna_domain::Result;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct MailItem {
+    pub id: i64,
+    pub integration_id: i64,
+    pub source: String,
+    pub item_key: String,
+    pub data_type: String,
+    pub etag: Option<String>,
+    pub content_hash: String,
+    pub crm_module: Option<String>,
+    pub crm_id: Option<i64>,
+    pub seen_at: i64,
+}
+
+/// An item as a sync leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailItemState<'a> {
+    pub source: &'a str,
+    pub item_key: &'a str,
+    pub data_type: &'a str,
+    pub etag: Option<&'a str>,
+    pub content_hash: &'a str,
+    /// The CRM record it is, or `None` when it was not written.
+    pub crm: Option<(&'a str, i64)>,
+}
+
+const COLUMNS: &str = "id, integration_id, source, item_key, data_type, etag, content_hash, crm_module, crm_id, seen_at";
+
+impl Store {
+    /// The items of one source of a connection among `keys`, inside the
+    /// caller's transaction.
+    pub async fn mail_items_in(
+        &self,
+        tx: &mut Tx,
+        integration: i64,
+        source: &str,
+        keys: &[&str],
+    ) -> Result<Vec<MailItem>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(INSERT_CHUNK) {
+            let mut sql = Sql::new(&format!(
+                "SELECT {COLUMNS} FROM mail_items WHERE integration_id = $1 AND source = $2 AND item_key IN ("
+            ));
+            sql.arg(integration);
+            sql.arg(source);
+            sql.push_list(chunk.iter().copied());
+            sql.push(")");
+            let rows: Vec<MailItem> = tx
+                .x()
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Every item of one source of a connection, for a sync that lists the
+    /// whole collection (what is no longer there was deleted).
+    pub async fn mail_items_of_source(
+        &self,
+        integration: i64,
+        source: &str,
+    ) -> Result<Vec<MailItem>> {
+        self.db
+            .x()
+            .fetch_all(
+                &format!(
+                    "SELECT {COLUMNS} FROM mail_items WHERE integration_id = $1 AND source = $2 ORDER BY id"
+                ),
+                &crate::args![integration, source],
+            )
+            .await
+            .map_err(db_error)
+    }
+
+    /// Records items as a sync leaves them, inside the chunk's transaction;
+    /// returns their ids in the order given (the history names items by id).
+    pub async fn save_mail_items_in(
+        &self,
+        tx: &mut Tx,
+        integration: i64,
+        items: &[MailItemState<'_>],
+    ) -> Result<Vec<i64>> {
+        let now = now_ms();
+        let mut ids = Vec::with_capacity(items.len());
+        for it in items {
+            let (module, crm_id) = match it.crm {
+                Some((m, id)) => (Some(m.to_string()), Some(id)),
+                None => (None, None),
+            };
+            let row: crate::db::IdRow = tx
+                .x()
+                .fetch_one(
+                    "INSERT INTO mail_items (integration_id, source, item_key, data_type, etag, content_hash, \
+                     crm_module, crm_id, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (integration_id, source, item_key) DO UPDATE SET data_type = excluded.data_type, \
+                     etag = excluded.etag, content_hash = excluded.content_hash, crm_module = excluded.crm_module, \
+                     crm_id = excluded.crm_id, seen_at = excluded.seen_at RETURNING id",
+                    &crate::args![
+                        integration,
+                        it.source,
+                        it.item_key,
+                        it.data_type,
+                        it.etag.map(str::to_string),
+                        it.content_hash,
+                        module,
+                        crm_id,
+                        now
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            ids.push(row.id);
+        }
+        Ok(ids)
+    }
+
+    /// Forgets items that are gone from the mail side, inside the caller's
+    /// transaction.
+    pub async fn remove_mail_items_in(&self, tx: &mut Tx, ids: &[i64]) -> Result<()> {
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let mut sql = Sql::new("DELETE FROM mail_items WHERE id IN (");
+            sql.push_list(chunk.iter().copied());
+            sql.push(")");
+            tx.x()
+                .execute(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+}

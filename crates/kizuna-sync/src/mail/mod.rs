@@ -1,0 +1,110 @@
+//! The mail & calendar connector (`crm-mail`): a CRM user's own connection
+//! to the mail and calendar systems they use, through the standards those
+//! speak (CardDAV so far) and the files they export (vCard so far). Items
+//! flow into the CRM by the rules of `spec/mail.md`, into the same history as
+//! every integration. Unlike the other kinds it reads no change log: the
+//! other side is an outside server or a file, so what it has read is kept
+//! per item (`mail_items`) instead of behind a cursor.
+
+pub mod contacts;
+pub mod import;
+mod reasons;
+pub mod secret;
+pub mod settings;
+
+use crate::lifecycle;
+use kizuna_domain::{Error, IntegrationKind, Kind, Result, Text};
+use kizuna_store::{Integration, Org, Store, User};
+use secret::SecretKey;
+use serde_json::{Value, json};
+
+/// What the server gives mail connections: the key their passwords are
+/// sealed with, and whether servers on private addresses may be reached.
+#[derive(Clone, Debug)]
+pub struct MailContext {
+    pub key: SecretKey,
+    /// `--allow-private-addresses`: a connection may reach servers on
+    /// loopback and private networks (an on-premises mail server; tests).
+    /// Off by default, so that a user cannot make the server probe its own
+    /// network.
+    pub allow_private_addresses: bool,
+}
+
+/// The history's direction of everything a mail connection brings in.
+pub const INTO_CRM: &str = "mail-to-crm";
+
+/// Sets up a mail connection for the caller in a CRM org they are a member
+/// of: active at once (there is no other org to enable it). One per user per
+/// org: a second is refused naming the first.
+pub async fn connect(
+    store: &Store,
+    ctx: &MailContext,
+    caller: &User,
+    org: i64,
+    raw_settings: &Value,
+) -> Result<Integration> {
+    let sealed = settings::merge(&json!({}), raw_settings, &ctx.key)?;
+    if let Some(existing) = connection_of(store, org, caller.id).await? {
+        return Err(already_connected(&existing));
+    }
+    lifecycle::create(store, caller, IntegrationKind::CrmMail, org, None, &sealed).await
+}
+
+/// The caller's live mail connection in an org, if they have one.
+pub async fn connection_of(store: &Store, org: i64, user: i64) -> Result<Option<Integration>> {
+    Ok(store.integrations_of_org(org).await?.into_iter().find(|i| {
+        i.kind == IntegrationKind::CrmMail.as_str()
+            && i.created_by == user
+            && i.state() != kizuna_domain::integration::State::Deleted
+    }))
+}
+
+fn already_connected(existing: &Integration) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "mail_already_connected",
+        Text::new(
+            format!("You already have a mail connection in this org (integration {}, {}).", existing.id, existing.state),
+            format!("この組織には既にあなたのメール連携があります（連携 {}、状態 {}）。", existing.id, existing.state),
+        ),
+        Text::new(
+            format!("Change its settings instead (PATCH /api/v1/integrations/{}/settings), or delete it first.", existing.id),
+            format!("代わりにその設定を変更する（PATCH /api/v1/integrations/{}/settings）か、先に削除してください。", existing.id),
+        ),
+    )
+    .with_rule("GEN-3")
+    .with_details(json!({"existing": existing.id}))
+}
+
+/// Changes a mail connection's settings (its owner or an administrator):
+/// checked whole, new passwords sealed, passwords left out kept.
+pub async fn set_settings(
+    store: &Store,
+    ctx: &MailContext,
+    caller: &User,
+    id: i64,
+    changes: &Value,
+) -> Result<Integration> {
+    let i = lifecycle::administered(store, caller, id).await?;
+    let merged = settings::merge(&i.settings.0, changes, &ctx.key)?;
+    store
+        .set_integration_config(i.id, &merged, &i.mapping.0)
+        .await?;
+    store
+        .integration(i.id)
+        .await?
+        .ok_or_else(|| Error::not_found("Integration", id))
+}
+
+/// Whether an integration is a mail connection.
+pub fn is_mail(i: &Integration) -> bool {
+    i.kind == IntegrationKind::CrmMail.as_str()
+}
+
+/// The CRM org of a connection.
+async fn crm_org(store: &Store, i: &Integration) -> Result<Org> {
+    store
+        .org(i.from_org)
+        .await?
+        .ok_or_else(|| Error::not_found("Org", i.from_org))
+}

@@ -1,0 +1,346 @@
+//! A mail & calendar connection's settings: checked whole before anything is
+//! saved, passwords sealed before they reach the database and never shown.
+
+use super::secret::SecretKey;
+use kizuna_domain::{Error, Result};
+use serde_json::{Map, Value, json};
+
+/// The parts of a connection this version syncs, and those it refuses
+/// until it does (a setting that would silently do nothing is worse than a
+/// refusal).
+const PARTS: &[&str] = &["carddav"];
+const NOT_YET: &[&str] = &["caldav", "imap", "smtp", "directions"];
+
+/// The shortest and longest automatic sync interval (MAIL-9).
+pub const MIN_AUTO_SYNC_MINUTES: i64 = 5;
+pub const MAX_AUTO_SYNC_MINUTES: i64 = 24 * 60;
+
+/// A server part of the settings, with its password opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The address book (CardDAV) to read; every one of the account's
+    /// address books when absent.
+    pub collection: Option<String>,
+}
+
+/// The settings every item of a connection is synced by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailSettings {
+    /// MAIL-12: only items of this category sync (compared without case).
+    pub category: Option<String>,
+    /// MAIL-2: cut values longer than the CRM field instead of failing the
+    /// record (the history says so).
+    pub truncate: bool,
+    /// MAIL-9: minutes between automatic syncs; `None`: on demand only.
+    pub auto_sync_minutes: Option<i64>,
+}
+
+fn invalid(name: &str, what_en: &str, what_ja: &str) -> Error {
+    Error::bad_request(
+        "invalid_setting",
+        format!("{name}: {what_en}"),
+        format!("{name}: {what_ja}"),
+    )
+    .with_details(json!({"setting": name}))
+}
+
+fn text(part: &Map<String, Value>, prefix: &str, name: &str, max: usize) -> Result<Option<String>> {
+    let full = format!("{prefix}.{name}");
+    match part.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(invalid(
+            &full,
+            &format!("at most {max} characters."),
+            &format!("{max} 文字以内で指定してください。"),
+        )),
+        Some(_) => Err(invalid(
+            &full,
+            "must be text.",
+            "文字列で指定してください。",
+        )),
+    }
+}
+
+/// Checks a server part (`carddav`, …) and seals its password; a password
+/// left out keeps the one already stored.
+fn server_part(
+    name: &str,
+    value: &Value,
+    current: Option<&Value>,
+    key: &SecretKey,
+) -> Result<Value> {
+    let Some(part) = value.as_object() else {
+        return Err(invalid(
+            name,
+            "must be an object {\"url\", \"username\", \"password\", …}.",
+            "オブジェクト {\"url\", \"username\", \"password\", …} で指定してください。",
+        ));
+    };
+    let allowed = ["url", "username", "password", "address_book"];
+    if let Some(unknown) = part.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(
+            &format!("{name}.{unknown}"),
+            &format!("is not a setting; the settings are {}.", allowed.join(", ")),
+            &format!(
+                "という設定はありません。設定は {} です。",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let url = text(part, name, "url", 2000)?.ok_or_else(|| {
+        invalid(
+            &format!("{name}.url"),
+            "the server's address is required (https://…).",
+            "サーバーのアドレス（https://…）が必要です。",
+        )
+    })?;
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace));
+    if host.is_none() {
+        return Err(invalid(
+            &format!("{name}.url"),
+            &format!("\"{url}\" is not an http:// or https:// address."),
+            &format!("「{url}」は http:// または https:// のアドレスではありません。"),
+        ));
+    }
+    let mut out = Map::new();
+    out.insert("url".into(), json!(url));
+    if let Some(u) = text(part, name, "username", 320)? {
+        out.insert("username".into(), json!(u));
+    }
+    if let Some(b) = text(part, name, "address_book", 2000)? {
+        out.insert("address_book".into(), json!(b));
+    }
+    match text(part, name, "password", 1000)? {
+        Some(p) => {
+            out.insert("password".into(), json!(key.seal(&p)));
+        }
+        None => {
+            if !part.contains_key("password")
+                && let Some(kept) = current.and_then(|c| c.get("password"))
+            {
+                out.insert("password".into(), kept.clone());
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// Merges `changes` into the stored settings `current` after checking every
+/// entry (bad input changes nothing), with new passwords sealed.
+pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value> {
+    let Some(changes) = changes.as_object() else {
+        return Err(Error::malformed_json("\"settings\" must be an object"));
+    };
+    let mut out = current.as_object().cloned().unwrap_or_default();
+    for (name, value) in changes {
+        let name = name.as_str();
+        if NOT_YET.contains(&name) {
+            return Err(Error::bad_request(
+                "mail_part_not_available",
+                format!("{name} is not available in this version of the mail connection; contacts sync over CardDAV (\"carddav\") and from files."),
+                format!("このバージョンのメール連携では {name} は利用できません。連絡先は CardDAV（\"carddav\"）とファイルから同期できます。"),
+            ).with_details(json!({"setting": name})));
+        }
+        let checked = match name {
+            part if PARTS.contains(&part) => match value {
+                Value::Null => Value::Null,
+                v => server_part(part, v, current.get(part), key)?,
+            },
+            "category" => match value {
+                Value::Null => Value::Null,
+                Value::String(s) if !s.trim().is_empty() && s.chars().count() <= 100 => {
+                    json!(s.trim())
+                }
+                _ => {
+                    return Err(invalid(
+                        "category",
+                        "a category name of 1 to 100 characters, or null for every item.",
+                        "1〜100 文字のカテゴリ名、またはすべての項目を対象にする null を指定してください。",
+                    ));
+                }
+            },
+            "truncate" => match value {
+                Value::Bool(_) => value.clone(),
+                _ => {
+                    return Err(invalid(
+                        "truncate",
+                        "true or false.",
+                        "true または false を指定してください。",
+                    ));
+                }
+            },
+            "auto_sync_minutes" => match value {
+                Value::Null => Value::Null,
+                Value::Number(n)
+                    if n.as_i64().is_some_and(|m| {
+                        m == 0 || (MIN_AUTO_SYNC_MINUTES..=MAX_AUTO_SYNC_MINUTES).contains(&m)
+                    }) =>
+                {
+                    value.clone()
+                }
+                _ => {
+                    return Err(invalid(
+                        "auto_sync_minutes",
+                        &format!(
+                            "minutes between automatic syncs, {MIN_AUTO_SYNC_MINUTES} to {MAX_AUTO_SYNC_MINUTES}, or 0 or null to sync on demand only."
+                        ),
+                        &format!(
+                            "自動同期の間隔（分）を {MIN_AUTO_SYNC_MINUTES}〜{MAX_AUTO_SYNC_MINUTES} で指定するか、手動のみなら 0 または null を指定してください。"
+                        ),
+                    ));
+                }
+            },
+            other => {
+                let all: Vec<&str> = PARTS
+                    .iter()
+                    .chain(&["category", "truncate", "auto_sync_minutes"])
+                    .copied()
+                    .collect();
+                return Err(invalid(
+                    other,
+                    &format!(
+                        "is not a setting of a mail connection; its settings are {}.",
+                        all.join(", ")
+                    ),
+                    &format!(
+                        "はメール連携の設定にありません。設定は {} です。",
+                        all.join(", ")
+                    ),
+                ));
+            }
+        };
+        if checked.is_null() {
+            out.remove(name);
+        } else {
+            out.insert(name.to_string(), checked);
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// The settings as the API shows them: every password replaced by
+/// `"password_set": true`.
+pub fn redacted(settings: &Value) -> Value {
+    let mut out = settings.clone();
+    if let Some(map) = out.as_object_mut() {
+        for part in map.values_mut() {
+            if let Some(p) = part.as_object_mut()
+                && p.remove("password").is_some()
+            {
+                p.insert("password_set".into(), json!(true));
+            }
+        }
+    }
+    out
+}
+
+/// The stored settings every item is synced by.
+pub fn read(settings: &Value) -> MailSettings {
+    MailSettings {
+        category: settings
+            .get("category")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        truncate: settings.get("truncate").and_then(Value::as_bool) == Some(true),
+        auto_sync_minutes: settings
+            .get("auto_sync_minutes")
+            .and_then(Value::as_i64)
+            .filter(|m| *m > 0),
+    }
+}
+
+/// A server part of the stored settings (`carddav`, …), its password opened.
+pub fn server(settings: &Value, part: &str, key: &SecretKey) -> Result<Option<Server>> {
+    let Some(p) = settings.get(part).filter(|v| v.is_object()) else {
+        return Ok(None);
+    };
+    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(Some(Server {
+        url: s("url").unwrap_or_default(),
+        username: s("username"),
+        password: s("password").map(|p| key.open(&p)).transpose()?,
+        collection: s("address_book"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> (tempfile::TempDir, SecretKey) {
+        let dir = tempfile::tempdir().expect("a directory");
+        let key = SecretKey::load_or_create(&dir.path().join("k")).expect("a key");
+        (dir, key)
+    }
+
+    #[test]
+    fn a_password_is_sealed_kept_when_left_out_and_never_shown() {
+        let (_d, key) = key();
+        let first = merge(
+            &json!({}),
+            &json!({"carddav": {"url": "https://dav.example.jp/", "username": "u", "password": "s3cret"}}),
+            &key,
+        )
+        .expect("valid");
+        let stored = first["carddav"]["password"].as_str().expect("sealed");
+        assert!(SecretKey::is_sealed(stored));
+        let shown = redacted(&first);
+        assert!(!shown.to_string().contains("s3cret"));
+        assert!(!shown.to_string().contains("sealed:"));
+        assert_eq!(shown["carddav"]["password_set"], true);
+        // A change of the address book alone keeps the password.
+        let second = merge(
+            &first,
+            &json!({"carddav": {"url": "https://dav.example.jp/", "username": "u", "address_book": "/u/book/"}}),
+            &key,
+        )
+        .expect("valid");
+        let dav = server(&second, "carddav", &key)
+            .expect("opens")
+            .expect("carddav");
+        assert_eq!(dav.password.as_deref(), Some("s3cret"));
+        assert_eq!(dav.collection.as_deref(), Some("/u/book/"));
+    }
+
+    #[test]
+    fn mail_9_the_interval_is_checked_and_zero_means_on_demand() {
+        let (_d, key) = key();
+        let on = merge(&json!({}), &json!({"auto_sync_minutes": 15}), &key).expect("valid");
+        assert_eq!(read(&on).auto_sync_minutes, Some(15));
+        let off = merge(&on, &json!({"auto_sync_minutes": 0}), &key).expect("valid");
+        assert_eq!(read(&off).auto_sync_minutes, None);
+        for bad in [json!(1), json!(100_000), json!("15"), json!(-5)] {
+            let e = merge(&on, &json!({"auto_sync_minutes": bad}), &key).expect_err("refused");
+            assert_eq!(e.code, "invalid_setting");
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_setting_named() {
+        let (_d, key) = key();
+        let cases = [
+            (json!({"carddav": {"url": "ftp://x"}}), "carddav.url"),
+            (json!({"carddav": {"username": "u"}}), "carddav.url"),
+            (
+                json!({"carddav": {"url": "https://x", "port": 1}}),
+                "carddav.port",
+            ),
+            (json!({"category": ""}), "category"),
+            (json!({"colour": "red"}), "colour"),
+            (json!({"caldav": {"url": "https://x"}}), "caldav"),
+        ];
+        for (body, named) in cases {
+            let e = merge(&json!({}), &body, &key).expect_err("refused");
+            assert_eq!(e.details["setting"], named, "{body}");
+            assert!(!e.message.ja.is_empty());
+        }
+    }
+}
