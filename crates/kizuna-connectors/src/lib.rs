@@ -3,5 +3,7 @@
 //! can act on; none of them knows the store.
 
 pub mod content;
+pub mod dav;
+pub mod net;
 pub mod smtp;
 pub mod vcard;

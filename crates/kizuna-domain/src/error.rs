@@ -31,6 +31,9 @@ pub enum Kind {
     NotFound,
     Conflict,
     TooLarge,
+    /// A server Kizuna connects to for the user (CardDAV, IMAP, …) failed
+    /// or refused: the fault is upstream, and the work is tried again.
+    Unavailable,
     Internal,
 }
 
@@ -43,6 +46,7 @@ impl Kind {
             Kind::NotFound => 404,
             Kind::Conflict => 409,
             Kind::TooLarge => 413,
+            Kind::Unavailable => 502,
             Kind::Internal => 500,
         }
     }

@@ -19,6 +19,9 @@ pub struct MailItem {
     pub content_hash: String,
     pub crm_module: Option<String>,
     pub crm_id: Option<i64>,
+    pub crm_version: Option<i64>,
+    pub how: Option<String>,
+    pub uid: Option<String>,
     pub seen_at: i64,
 }
 
@@ -30,11 +33,16 @@ pub struct MailItemState<'a> {
     pub data_type: &'a str,
     pub etag: Option<&'a str>,
     pub content_hash: &'a str,
-    /// The CRM record it is, or `None` when it was not written.
-    pub crm: Option<(&'a str, i64)>,
+    /// The CRM record it is (module, id, version as the sync left it), or
+    /// `None` when it was not written.
+    pub crm: Option<(&'a str, i64, i64)>,
+    /// `created` (the item made the record) or `matched` (it existed).
+    pub how: Option<&'a str>,
+    pub uid: Option<&'a str>,
 }
 
-const COLUMNS: &str = "id, integration_id, source, item_key, data_type, etag, content_hash, crm_module, crm_id, seen_at";
+const COLUMNS: &str = "id, integration_id, source, item_key, data_type, etag, content_hash, crm_module, \
+                       crm_id, crm_version, how, uid, seen_at";
 
 impl Store {
     /// The items of one source of a connection among `keys`, inside the
@@ -63,6 +71,73 @@ impl Store {
             out.extend(rows);
         }
         Ok(out)
+    }
+
+    /// The items of one source holding any of `uids`, inside the caller's
+    /// transaction (two items of one collection with one UID are one
+    /// contact twice: the later is reported and skipped).
+    pub async fn mail_items_by_uid_in(
+        &self,
+        tx: &mut Tx,
+        integration: i64,
+        source: &str,
+        uids: &[&str],
+    ) -> Result<Vec<MailItem>> {
+        let mut out = Vec::new();
+        for chunk in uids.chunks(INSERT_CHUNK) {
+            let mut sql = Sql::new(&format!(
+                "SELECT {COLUMNS} FROM mail_items WHERE integration_id = $1 AND source = $2 AND uid IN ("
+            ));
+            sql.arg(integration);
+            sql.arg(source);
+            sql.push_list(chunk.iter().copied());
+            sql.push(")");
+            let rows: Vec<MailItem> = tx
+                .x()
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// The sync token a source was last synced to, if the server offers them.
+    pub async fn mail_sync_token(&self, integration: i64, source: &str) -> Result<Option<String>> {
+        #[derive(sqlx::FromRow)]
+        struct Token {
+            sync_token: Option<String>,
+        }
+        let row: Option<Token> = self
+            .db
+            .x()
+            .fetch_optional(
+                "SELECT sync_token FROM mail_sources WHERE integration_id = $1 AND source = $2",
+                &crate::args![integration, source],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.and_then(|t| t.sync_token))
+    }
+
+    /// Records where a source's sync stands (`None`: list it whole next time).
+    pub async fn set_mail_sync_token(
+        &self,
+        integration: i64,
+        source: &str,
+        token: Option<&str>,
+    ) -> Result<()> {
+        self.db
+            .x()
+            .execute(
+                "INSERT INTO mail_sources (integration_id, source, sync_token, synced_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (integration_id, source) DO UPDATE SET sync_token = excluded.sync_token, \
+                 synced_at = excluded.synced_at",
+                &crate::args![integration, source, token.map(str::to_string), now_ms()],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     /// Every item of one source of a connection, for a sync that lists the
@@ -95,18 +170,20 @@ impl Store {
         let now = now_ms();
         let mut ids = Vec::with_capacity(items.len());
         for it in items {
-            let (module, crm_id) = match it.crm {
-                Some((m, id)) => (Some(m.to_string()), Some(id)),
-                None => (None, None),
+            let (module, crm_id, version) = match it.crm {
+                Some((m, id, v)) => (Some(m.to_string()), Some(id), Some(v)),
+                None => (None, None, None),
             };
             let row: crate::db::IdRow = tx
                 .x()
                 .fetch_one(
                     "INSERT INTO mail_items (integration_id, source, item_key, data_type, etag, content_hash, \
-                     crm_module, crm_id, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     crm_module, crm_id, crm_version, how, uid, seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                      ON CONFLICT (integration_id, source, item_key) DO UPDATE SET data_type = excluded.data_type, \
                      etag = excluded.etag, content_hash = excluded.content_hash, crm_module = excluded.crm_module, \
-                     crm_id = excluded.crm_id, seen_at = excluded.seen_at RETURNING id",
+                     crm_id = excluded.crm_id, crm_version = excluded.crm_version, how = excluded.how, \
+                     uid = excluded.uid, seen_at = excluded.seen_at RETURNING id",
                     &crate::args![
                         integration,
                         it.source,
@@ -116,6 +193,9 @@ impl Store {
                         it.content_hash,
                         module,
                         crm_id,
+                        version,
+                        it.how.map(str::to_string),
+                        it.uid.map(str::to_string),
                         now
                     ],
                 )

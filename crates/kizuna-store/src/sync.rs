@@ -426,6 +426,7 @@ impl Store {
             "sync_figures_due",
             "sync_held",
             "mail_items",
+            "mail_sources",
         ] {
             tx.x()
                 .execute(

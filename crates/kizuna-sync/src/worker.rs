@@ -26,6 +26,8 @@ pub struct Options {
     pub max_backoff: Duration,
     /// How often derived figures marked due are counted and written.
     pub figures_every: Duration,
+    /// What mail connections need; `None`: they are not synced here.
+    pub mail: Option<crate::mail::MailContext>,
 }
 
 impl Default for Options {
@@ -35,6 +37,7 @@ impl Default for Options {
             lease: Duration::from_secs(30),
             max_backoff: Duration::from_secs(600),
             figures_every: Duration::from_secs(1),
+            mail: None,
         }
     }
 }
@@ -130,7 +133,14 @@ async fn tick(store: &Store, options: &Options, owner: &str, seen: &mut Seen) ->
     let last = store.last_change_seq().await?;
     if last != seen.seq || seen.at.elapsed() >= RECHECK {
         for i in store.running_integrations().await? {
-            if engine::pending(store, &i).await? {
+            // A mail connection has no change log to watch: it syncs on its
+            // schedule (MAIL-9).
+            let due = if crate::mail::is_mail(&i) {
+                options.mail.is_some() && crate::mail::due(store, &i).await?
+            } else {
+                engine::pending(store, &i).await?
+            };
+            if due {
                 store.queue_job(SYNC_JOB, i.id, 0).await?;
             }
         }
@@ -159,13 +169,22 @@ async fn tick(store: &Store, options: &Options, owner: &str, seen: &mut Seen) ->
                 }
             })
         };
-        let result = engine::sync(store, integration, Trigger::Worker).await;
+        let result = crate::mail::sync_any(
+            store,
+            options.mail.as_ref(),
+            integration,
+            Trigger::Worker,
+            false,
+        )
+        .await;
         renewer.abort();
         match result {
             Ok(_) => store.finish_job(job.id, owner, None).await?,
             // A refusal (not running, stopped, its user deactivated) waits for
             // a person, not for time: the job rests until there is work again.
-            Err(e) if e.kind != Kind::Internal => {
+            // A server that failed (Unavailable) is tried again, as the
+            // database is.
+            Err(e) if e.kind != Kind::Internal && e.kind != Kind::Unavailable => {
                 tracing::info!(integration, "sync not run: {e}");
                 store.finish_job(job.id, owner, None).await?;
             }

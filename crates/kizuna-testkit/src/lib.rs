@@ -2,6 +2,8 @@
 //! PostgreSQL, the real HTTP server on a port-0 listener, and the one policy
 //! for a test whose peer service is missing.
 
+pub mod peer;
+pub mod radicale;
 pub mod smtp;
 
 use kizuna_apps::admin;
@@ -191,6 +193,7 @@ pub struct TestApp {
     pub store: Store,
     pub http: reqwest::Client,
     _db: TestDb,
+    _keys: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -220,8 +223,21 @@ impl TestApp {
         let addr = listener.local_addr().expect("the bound address");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = store.clone();
+        // Mail connections' passwords sealed with a key of the test's own;
+        // the test's peers (Radicale, Dovecot) are on 127.0.0.1.
+        let keys = tempfile::tempdir().expect("a directory for the secret key");
+        let options = kizuna_web::Options {
+            mail: Some(kizuna_sync::mail::MailContext {
+                key: kizuna_sync::mail::secret::SecretKey::load_or_create(
+                    &keys.path().join("secret.key"),
+                )
+                .expect("a secret key"),
+                allow_private_addresses: true,
+            }),
+            ..Default::default()
+        };
         tokio::spawn(async move {
-            let _ = kizuna_web::serve(served, kizuna_web::Options::default(), listener, async {
+            let _ = kizuna_web::serve(served, options, listener, async {
                 let _ = rx.await;
             })
             .await;
@@ -231,6 +247,7 @@ impl TestApp {
             store,
             http: reqwest::Client::new(),
             _db: db,
+            _keys: keys,
             shutdown: Some(tx),
         })
     }

@@ -1,16 +1,11 @@
 //! A real SMTP server for tests: aiosmtpd (from PyPI), started on a free
 //! port of 127.0.0.1, delivering every message into a Maildir the test reads.
 
+use crate::peer::{free_port, python, python_has, wait_listening};
 use crate::skip_or_fail;
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The Python that runs aiosmtpd (`KIZUNA_TEST_PYTHON`, else `python3`).
-fn python() -> String {
-    std::env::var("KIZUNA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
 
 /// aiosmtpd listening on `port`, writing into `maildir`; stopped when dropped.
 pub struct SmtpSink {
@@ -30,13 +25,7 @@ impl SmtpSink {
     /// then been reported as skipped, or failed under
     /// `KIZUNA_TEST_SERVICES=required`).
     pub fn start(test: &str) -> Option<SmtpSink> {
-        let installed = Command::new(python())
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
+        if !python_has("aiosmtpd") {
             skip_or_fail(
                 test,
                 "aiosmtpd",
@@ -44,12 +33,8 @@ impl SmtpSink {
             );
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free local port")
-            .port();
         let mut sink = SmtpSink {
-            port,
+            port: free_port(),
             dir: tempfile::tempdir().expect("a temporary directory"),
             child: None,
         };
@@ -78,8 +63,8 @@ impl SmtpSink {
     /// until it accepts connections.
     pub fn restart(&mut self) {
         self.stop();
-        let log =
-            std::fs::File::create(self.dir.path().join("aiosmtpd.log")).expect("the aiosmtpd log");
+        let log_path = self.dir.path().join("aiosmtpd.log");
+        let log = std::fs::File::create(&log_path).expect("the aiosmtpd log");
         let child = Command::new(python())
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{}", self.port))
@@ -91,16 +76,7 @@ impl SmtpSink {
             .spawn()
             .expect("aiosmtpd starts");
         self.child = Some(child);
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "aiosmtpd did not listen on {}: {}",
-                self.port,
-                std::fs::read_to_string(self.dir.path().join("aiosmtpd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening("aiosmtpd", self.port, &log_path);
     }
 
     /// Every message received so far, raw, oldest first.

@@ -48,12 +48,25 @@ pub struct AppState {
     pub options: Options,
 }
 
-/// What the server was started with that the API reports.
+/// What the server was started with that the API reports or uses.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Where administrator mail goes (`--smtp-url`, without its password);
     /// `None`: it is kept in the outbox and not sent.
     pub smtp: Option<String>,
+    /// What mail connections need: the key their passwords are sealed with,
+    /// and whether they may reach private addresses. `None`: mail
+    /// connections are refused (a server embedded without a data directory).
+    pub mail: Option<kizuna_sync::mail::MailContext>,
+}
+
+impl Options {
+    /// The mail context, or the refusal that says the server has none.
+    pub fn mail(&self) -> Result<&kizuna_sync::mail::MailContext, Error> {
+        self.mail.as_ref().ok_or_else(|| {
+            Error::internal("this server was started without a secret key for mail connections")
+        })
+    }
 }
 
 /// The authenticated caller (from `Authorization: Bearer <key>`).

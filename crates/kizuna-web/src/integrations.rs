@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use kizuna_domain::integration::{Action, State as LinkState};
-use kizuna_domain::{Error, Text};
+use kizuna_domain::{Error, IntegrationKind, Text};
 use kizuna_store::{Integration, Run, Store};
 use kizuna_sync::engine::{self, Trigger};
 use kizuna_sync::{copy, doctor, lifecycle, mapping};
@@ -27,7 +27,7 @@ async fn integration_json(store: &Store, i: &Integration) -> Result<Value, Error
         "enabled_by": i.enabled_by,
         "enabled_at": i.enabled_at.map(instant),
         "acting_user": i.acting_user,
-        "settings": i.settings.0,
+        "settings": kizuna_sync::mail::settings::redacted(&i.settings.0),
         "mapping": i.mapping.0,
         "stopped": i.stopped.as_ref().map(|s| s.0.clone()),
         "updated_at": instant(i.updated_at),
@@ -62,7 +62,18 @@ pub async fn create(
     if !settings.is_object() {
         return Err(Error::malformed_json("\"settings\" must be an object").into());
     }
-    let i = lifecycle::create(&s.store, &caller.0.user, kind, from_org, to_org, &settings).await?;
+    let i = if kind == IntegrationKind::CrmMail {
+        kizuna_sync::mail::connect(
+            &s.store,
+            s.options.mail()?,
+            &caller.0.user,
+            from_org,
+            &settings,
+        )
+        .await?
+    } else {
+        lifecycle::create(&s.store, &caller.0.user, kind, from_org, to_org, &settings).await?
+    };
     Ok((
         StatusCode::CREATED,
         Json(integration_json(&s.store, &i).await?),
@@ -252,8 +263,13 @@ pub async fn patch_settings(
     Path(raw): Path<String>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let i = lifecycle::set_settings(&s.store, &caller.0.user, id("Integration", &raw)?, &body.0)
-        .await?;
+    let (user, id) = (&caller.0.user, id("Integration", &raw)?);
+    let i = match s.options.mail.as_ref() {
+        Some(ctx) if kizuna_sync::mail::is_mail_id(&s.store, id).await? => {
+            kizuna_sync::mail::set_settings(&s.store, ctx, user, id, &body.0).await?
+        }
+        _ => lifecycle::set_settings(&s.store, user, id, &body.0).await?,
+    };
     Ok(Json(integration_json(&s.store, &i).await?))
 }
 
@@ -393,7 +409,14 @@ pub async fn sync(
     let allow_deletes = params
         .iter()
         .any(|(k, v)| k == "allow_deletes" && v == "true");
-    let runs = engine::sync_with(&s.store, i.id, Trigger::Api, allow_deletes).await?;
+    let runs = kizuna_sync::mail::sync_any(
+        &s.store,
+        s.options.mail.as_ref(),
+        i.id,
+        Trigger::Api,
+        allow_deletes,
+    )
+    .await?;
     Ok(Json(json!({
         "integration": i.id,
         "runs": runs.iter().map(run_json).collect::<Vec<_>>(),

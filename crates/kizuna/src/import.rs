@@ -6,7 +6,6 @@ use crate::DataArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use kizuna_domain::Error;
 use kizuna_store::Counts;
-use kizuna_sync::engine::Trigger;
 use kizuna_sync::mail::import::{FileKind, import_vcards};
 use std::io::{BufReader, IsTerminal};
 use std::path::PathBuf;
@@ -68,7 +67,6 @@ pub async fn run(org: i64, email: &str, files: &[PathBuf], data: &DataArgs) -> a
         let run = import_vcards(
             &store,
             &connection,
-            Trigger::Cli,
             &name,
             BufReader::with_capacity(256 * 1024, file),
             &mut progress,

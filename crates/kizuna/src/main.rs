@@ -126,6 +126,10 @@ enum SyncCommand {
     Run {
         #[arg(long)]
         integration: i64,
+        /// Let a mail connection reach servers on loopback and private
+        /// networks (as `serve --allow-private-addresses`).
+        #[arg(long, env = "KIZUNA_ALLOW_PRIVATE_ADDRESSES")]
+        allow_private_addresses: bool,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -407,11 +411,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", org.id);
             Ok(())
         }
-        Command::Sync(SyncCommand::Run { integration, data }) => {
+        Command::Sync(SyncCommand::Run {
+            integration,
+            allow_private_addresses,
+            data,
+        }) => {
             let store = data.open().await?;
-            let runs =
-                kizuna_sync::engine::sync(&store, integration, kizuna_sync::engine::Trigger::Cli)
-                    .await?;
+            let mail = data.mail(allow_private_addresses)?;
+            let runs = kizuna_sync::mail::sync_any(
+                &store,
+                Some(&mail),
+                integration,
+                kizuna_sync::engine::Trigger::Cli,
+                false,
+            )
+            .await?;
             let mut failed = 0;
             for r in &runs {
                 failed += r.failed;
@@ -534,13 +548,16 @@ async fn serve(store: Store, args: &ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     });
+    let mail = args.data.mail(args.allow_private_addresses)?;
     let worker = kizuna_sync::worker::Options {
         lease: Duration::from_secs(args.worker_lease_secs),
+        mail: Some(mail.clone()),
         ..Default::default()
     };
     tokio::spawn(kizuna_sync::worker::run(store.clone(), worker));
     let options = kizuna_web::Options {
         smtp: smtp.as_ref().map(|s| s.server().to_string()),
+        mail: Some(mail),
     };
     match smtp {
         Some(smtp) => {

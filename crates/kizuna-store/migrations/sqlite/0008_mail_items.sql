@@ -14,10 +14,24 @@ CREATE TABLE mail_items (
     content_hash   TEXT NOT NULL,
     crm_module     TEXT,
     crm_id         INTEGER,                      -- NULL: not written (failed or skipped)
+    crm_version    INTEGER,                      -- the record's version as the sync left it
+    how            TEXT,                         -- created (by the item) or matched (existed: MAIL-3)
+    uid            TEXT,                         -- the item's UID, for duplicate UIDs in one collection
     seen_at        INTEGER NOT NULL,
     UNIQUE (integration_id, source, item_key)
 );
 CREATE INDEX mail_items_crm ON mail_items(integration_id, crm_id);
+CREATE INDEX mail_items_uid ON mail_items(integration_id, source, uid);
+
+-- Where a sync of one source (an address book, a calendar) stands: the
+-- server's sync token, when it offers one (RFC 6578).
+CREATE TABLE mail_sources (
+    integration_id INTEGER NOT NULL REFERENCES integrations(id),
+    source         TEXT NOT NULL,
+    sync_token     TEXT,
+    synced_at      INTEGER NOT NULL,
+    PRIMARY KEY (integration_id, source)
+);
 
 -- A mail connection belongs to one user: one live connection per user per org.
 CREATE UNIQUE INDEX integrations_one_mail ON integrations(from_org, created_by)

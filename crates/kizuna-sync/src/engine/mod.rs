@@ -37,8 +37,8 @@ const STALE_RUN_MS: i64 = 60_000;
 /// The mass-delete guard: a run that would delete more than this share of
 /// the linked records, and more than `MASS_DELETE_MIN` of them, stops and asks
 /// (a source that emptied by mistake must not empty the CRM).
-const MASS_DELETE_SHARE: f64 = 0.5;
-const MASS_DELETE_MIN: i64 = 50;
+pub(crate) const MASS_DELETE_SHARE: f64 = 0.5;
+pub(crate) const MASS_DELETE_MIN: i64 = 50;
 
 /// What started a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub enum Trigger {
     Api,
     Cli,
     Worker,
+    /// A file imported into a mail connection (`kizuna import`, an upload).
+    Import,
 }
 
 impl Trigger {
@@ -54,6 +56,7 @@ impl Trigger {
             Trigger::Api => "api",
             Trigger::Cli => "cli",
             Trigger::Worker => "worker",
+            Trigger::Import => "import",
         }
     }
 }
@@ -292,6 +295,25 @@ pub(crate) async fn check_runnable(store: &Store, i: &Integration) -> Result<()>
     check_acting_user(store, i).await
 }
 
+/// The integration, with the mass-delete guard's stop lifted when a person
+/// confirmed the deletes (`allow_deletes`).
+pub(crate) async fn lift_delete_guard(
+    store: &Store,
+    id: i64,
+    allow_deletes: bool,
+) -> Result<Integration> {
+    let i = load(store, id).await?;
+    let guarded = i
+        .stopped
+        .as_ref()
+        .is_some_and(|s| s.0["code"] == "mass_delete_guard");
+    if allow_deletes && guarded {
+        store.set_integration_stopped(i.id, None).await?;
+        return load(store, id).await;
+    }
+    Ok(i)
+}
+
 async fn load(store: &Store, id: i64) -> Result<Integration> {
     store
         .integration(id)
@@ -316,15 +338,7 @@ pub async fn sync_with(
     trigger: Trigger,
     allow_deletes: bool,
 ) -> Result<Vec<Run>> {
-    let mut i = load(store, id).await?;
-    let guarded = i
-        .stopped
-        .as_ref()
-        .is_some_and(|s| s.0["code"] == "mass_delete_guard");
-    if allow_deletes && guarded {
-        store.set_integration_stopped(i.id, None).await?;
-        i = load(store, id).await?;
-    }
+    let i = lift_delete_guard(store, id, allow_deletes).await?;
     let ready = match check_runnable(store, &i).await {
         Ok(()) => Plan::resolve(store, &i).await,
         Err(e) => Err(e),
@@ -434,7 +448,7 @@ async fn drive(
                     let limit = ((linked as f64 * MASS_DELETE_SHARE) as i64).max(MASS_DELETE_MIN);
                     if deleted > limit {
                         drop(tx);
-                        let e = mass_delete(i, stream, deleted, limit);
+                        let e = mass_delete(i, stream.data_type, deleted, limit);
                         store
                             .set_integration_stopped(i.id, Some(&e.to_json()["error"]))
                             .await?;
@@ -462,18 +476,18 @@ async fn drive(
 }
 
 /// The mass-delete guard's stop: what would have been deleted, and how to go on.
-fn mass_delete(i: &Integration, stream: &Stream, deleted: i64, limit: i64) -> Error {
+pub(crate) fn mass_delete(i: &Integration, data_type: &str, deleted: i64, limit: i64) -> Error {
     Error::new(
         Kind::Conflict,
         "mass_delete_guard",
         Text::new(
             format!(
                 "Integration {} stopped before deleting: its {} changes would delete at least {deleted} records (more than {limit}, half of what it links). Nothing was deleted.",
-                i.id, stream.data_type
+                i.id, data_type
             ),
             format!(
                 "連携 {} は削除の前に停止しました: {} の変更により少なくとも {deleted} 件のレコード（上限 {limit} 件、リンク済みの半数）が削除されるところでした。何も削除されていません。",
-                i.id, stream.data_type
+                i.id, data_type
             ),
         ),
         Text::new(
@@ -487,7 +501,7 @@ fn mass_delete(i: &Integration, stream: &Stream, deleted: i64, limit: i64) -> Er
             ),
         ),
     )
-    .with_details(json!({"deleted": deleted, "limit": limit, "data_type": stream.data_type}))
+    .with_details(json!({"deleted": deleted, "limit": limit, "data_type": data_type}))
 }
 
 /// Records one change that cannot be applied as failed, with its reason,

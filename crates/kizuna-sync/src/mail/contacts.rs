@@ -190,11 +190,20 @@ fn email_of(values: &Map<String, Value>) -> Option<String> {
 /// What was decided for one item before writing.
 enum Plan {
     Failed(Error),
-    Skipped(Error, Option<(String, i64)>),
+    Skipped(Error),
     Write {
         values: Map<String, Value>,
         notices: Vec<Error>,
     },
+}
+
+/// The CRM record an item is, as the sync leaves it.
+#[derive(Debug, Clone, Copy)]
+struct Became {
+    id: i64,
+    version: i64,
+    /// `created` by the item, or `matched` (it existed: MAIL-3).
+    how: &'static str,
 }
 
 /// Syncs a batch of contacts into the CRM in one transaction; returns what
@@ -209,17 +218,56 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
         .into_iter()
         .map(|m| (m.item_key.clone(), m))
         .collect();
+    let was = |b: &Incoming| -> Option<Became> {
+        let m = known.get(&b.key)?;
+        Some(Became {
+            id: m.crm_id?,
+            version: m.crm_version.unwrap_or_default(),
+            how: if m.how.as_deref() == Some("matched") {
+                "matched"
+            } else {
+                "created"
+            },
+        })
+    };
+    // Two items of one source with one UID are one contact twice: the item
+    // that had the UID first keeps it, the other is reported and skipped.
+    let uids: Vec<&str> = batch
+        .iter()
+        .filter_map(|b| b.card.as_ref().ok()?.uid.as_deref())
+        .collect();
+    let mut uid_owner: HashMap<String, String> = HashMap::new();
+    for m in store
+        .mail_items_by_uid_in(&mut tx, t.integration, t.source, &uids)
+        .await?
+    {
+        if let Some(uid) = m.uid {
+            uid_owner.entry(uid).or_insert(m.item_key);
+        }
+    }
     let plans: Vec<Plan> = batch
         .iter()
-        .map(|b| plan(t, b, known.get(&b.key)))
+        .map(|b| {
+            let uid = b.card.as_ref().ok().and_then(|c| c.uid.as_deref());
+            if let Some(uid) = uid {
+                let owner = uid_owner
+                    .entry(uid.to_string())
+                    .or_insert_with(|| b.key.clone());
+                if *owner != b.key {
+                    return Plan::Skipped(reasons::duplicate_uid(uid, owner));
+                }
+            }
+            plan(t, b, known.get(&b.key))
+        })
         .collect();
+    let writes = || {
+        batch
+            .iter()
+            .zip(&plans)
+            .filter(|(_, p)| matches!(p, Plan::Write { .. }))
+    };
     // The CRM records the linked items became, as they are now.
-    let linked_ids: Vec<i64> = batch
-        .iter()
-        .zip(&plans)
-        .filter(|(_, p)| matches!(p, Plan::Write { .. }))
-        .filter_map(|(b, _)| known.get(&b.key).and_then(|m| m.crm_id))
-        .collect();
+    let linked_ids: Vec<i64> = writes().filter_map(|(b, _)| was(b).map(|w| w.id)).collect();
     let mut current: HashMap<i64, Record> = store
         .records_in(&mut tx, t.org.id, MODULE, &linked_ids)
         .await?
@@ -227,13 +275,8 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
         .map(|r| (r.id, r))
         .collect();
     // MAIL-3: the records that already hold an item's e-mail or name.
-    let mut by_email: HashMap<String, i64> = HashMap::new();
-    let mut by_name: HashMap<(String, String), i64> = HashMap::new();
-    let unlinked = batch.iter().zip(&plans).filter(|(b, p)| {
-        matches!(p, Plan::Write { .. }) && known.get(&b.key).and_then(|m| m.crm_id).is_none()
-    });
     let (mut emails, mut lasts) = (Vec::new(), Vec::new());
-    for (_, p) in unlinked {
+    for (_, p) in writes().filter(|(b, _)| was(b).is_none()) {
         if let Plan::Write { values, .. } = p {
             match email_of(values) {
                 Some(e) => emails.push(e),
@@ -241,6 +284,8 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
             }
         }
     }
+    let mut by_email: HashMap<String, i64> = HashMap::new();
+    let mut by_name: HashMap<(String, String), i64> = HashMap::new();
     for (key, r) in store
         .records_by_email_keys_in(&mut tx, t.org.id, &[MODULE], &emails)
         .await?
@@ -261,30 +306,26 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
         }
     }
     let mut out = Outcome::default();
-    let mut states: Vec<(usize, Option<(String, i64)>)> = Vec::with_capacity(batch.len());
+    let mut states: Vec<Option<Became>> = Vec::with_capacity(batch.len());
     // Items' outcomes name the item by its `mail_items` id, known only once
     // the rows are saved: (index of the item, index in out.items).
     let mut item_of: Vec<(usize, usize)> = Vec::new();
     let origin = Origin::Integration(t.integration);
     for (n, (b, p)) in batch.iter().zip(plans).enumerate() {
         let before = out.items.len();
-        let crm = match p {
+        let linked = was(b);
+        let state = match p {
             Plan::Failed(e) => {
                 out.fail(&e, (t.source, 0), None);
                 None
             }
-            Plan::Skipped(e, crm) => {
-                out.skip(
-                    &e,
-                    (t.source, 0),
-                    crm.as_ref().map(|(m, id)| (m.as_str(), *id)),
-                );
-                crm
+            Plan::Skipped(e) => {
+                out.skip(&e, (t.source, 0), linked.map(|w| (MODULE, w.id)));
+                linked
             }
             Plan::Write { values, notices } => {
-                let linked = known.get(&b.key).and_then(|m| m.crm_id);
                 let found = match linked {
-                    Some(id) => Some((id, None)),
+                    Some(w) => Some((w.id, None)),
                     None => email_of(&values)
                         .and_then(|e| by_email.get(&e).map(|id| (*id, Some(e))))
                         .or_else(|| {
@@ -297,10 +338,11 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
                     Some((rec, _)) if rec.deleted_at.is_some() => {
                         let e = reasons::crm_record_deleted(MODULE, rec.id);
                         out.skip(&e, (t.source, 0), Some((MODULE, rec.id)));
-                        Ok(rec.id)
+                        Ok(linked)
                     }
                     Some((rec, matched_by)) => {
                         let id = rec.id;
+                        let how = linked.map_or("matched", |w| w.how);
                         let changes: Map<String, Value> = values
                             .iter()
                             .filter(|(k, v)| rec.fields.get(*k) != Some(*v))
@@ -316,7 +358,11 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
                             out.link(&e, (t.source, 0), (MODULE, id));
                         }
                         if changes.is_empty() {
-                            Ok(id)
+                            Ok(Some(Became {
+                                id,
+                                version: rec.version,
+                                how,
+                            }))
                         } else {
                             let updated = store
                                 .update_record_in(
@@ -327,30 +373,39 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
                                 if linked.is_some() {
                                     out.counts.updated += 1;
                                 }
+                                let became = Became {
+                                    id,
+                                    version: r.version,
+                                    how,
+                                };
                                 current.insert(id, r);
-                                id
+                                Some(became)
                             })
                         }
                     }
                     None => create(t, &mut tx, &values, origin).await.map(|r| {
-                        let id = r.id;
-                        current.insert(id, r);
+                        let became = Became {
+                            id: r.id,
+                            version: r.version,
+                            how: "created",
+                        };
                         out.counts.added += 1;
                         if let Some(e) = email_of(&values) {
-                            by_email.entry(e).or_insert(id);
+                            by_email.entry(e).or_insert(r.id);
                         }
                         if let Some(k) = name_key(&values) {
-                            by_name.entry(k).or_insert(id);
+                            by_name.entry(k).or_insert(r.id);
                         }
-                        id
+                        current.insert(r.id, r);
+                        Some(became)
                     }),
                 };
                 match written {
-                    Ok(id) => {
+                    Ok(became) => {
                         for notice in &notices {
-                            out.notice(notice, (t.source, 0), Some((MODULE, id)));
+                            out.notice(notice, (t.source, 0), became.map(|w| (MODULE, w.id)));
                         }
-                        Some((MODULE.to_string(), id))
+                        became
                     }
                     Err(e) if e.kind == kizuna_domain::Kind::Internal => return Err(e),
                     Err(e) => {
@@ -361,28 +416,27 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
             }
         };
         item_of.extend((before..out.items.len()).map(|i| (n, i)));
-        states.push((n, crm));
+        states.push(state);
     }
-    let hashes: Vec<String> = batch
-        .iter()
-        .zip(&states)
-        .map(|(b, (_, crm))| match (&b.card, crm) {
-            // An item that was not written is read again next time.
-            (Ok(c), Some(_)) => c.hash.clone(),
-            _ => String::new(),
-        })
-        .collect();
     let rows: Vec<MailItemState> = batch
         .iter()
         .zip(&states)
-        .zip(&hashes)
-        .map(|((b, (_, crm)), hash)| MailItemState {
-            source: t.source,
-            item_key: &b.key,
-            data_type: DATA_TYPE,
-            etag: b.etag.as_deref(),
-            content_hash: hash,
-            crm: crm.as_ref().map(|(m, id)| (m.as_str(), *id)),
+        .map(|(b, state)| {
+            let card = b.card.as_ref().ok();
+            MailItemState {
+                source: t.source,
+                item_key: &b.key,
+                data_type: DATA_TYPE,
+                etag: b.etag.as_deref(),
+                // An item that was not written is read again next time.
+                content_hash: match (card, state) {
+                    (Some(c), Some(_)) => &c.hash,
+                    _ => "",
+                },
+                crm: state.map(|w| (MODULE, w.id, w.version)),
+                how: state.map(|w| w.how),
+                uid: card.and_then(|c| c.uid.as_deref()),
+            }
         })
         .collect();
     let ids = store
@@ -429,7 +483,7 @@ fn display_name(values: &Map<String, Value>) -> String {
 
 /// What to do with one item, before looking at the CRM.
 fn plan(t: &Target<'_>, b: &Incoming, known: Option<&MailItem>) -> Plan {
-    let crm = known.and_then(|m| m.crm_id.map(|id| (MODULE.to_string(), id)));
+    let crm = known.and_then(|m| m.crm_id);
     let c = match &b.card {
         Ok(c) => c,
         Err(e) => return Plan::Failed(reasons::unreadable(&e.0)),
@@ -437,12 +491,12 @@ fn plan(t: &Target<'_>, b: &Incoming, known: Option<&MailItem>) -> Plan {
     if let Some(cat) = &t.settings.category
         && !c.categories.iter().any(|x| x.eq_ignore_ascii_case(cat))
     {
-        return Plan::Skipped(reasons::not_in_category(cat, &c.categories), crm);
+        return Plan::Skipped(reasons::not_in_category(cat, &c.categories));
     }
-    if let (Some(m), Some((_, id))) = (known, &crm)
+    if let (Some(m), Some(id)) = (known, crm)
         && m.content_hash == c.hash
     {
-        return Plan::Skipped(reasons::unchanged(MODULE, *id), crm);
+        return Plan::Skipped(reasons::unchanged(MODULE, id));
     }
     let mut notices = Vec::new();
     let values = match crm_values(&t.module, c, t.settings.truncate, &mut notices) {

@@ -50,7 +50,6 @@ impl FileKind {
 pub async fn import_vcards<R: BufRead>(
     store: &Store,
     i: &Integration,
-    trigger: Trigger,
     file_name: &str,
     input: R,
     progress: &mut (dyn FnMut(u64) + Send),
@@ -60,7 +59,12 @@ pub async fn import_vcards<R: BufRead>(
     let module = kizuna_apps::records::enabled_module(store, &org, contacts::MODULE).await?;
     let mail_settings = settings::read(&i.settings.0);
     let run = store
-        .start_run(i.id, trigger.as_str(), INTO_CRM, contacts::DATA_TYPE)
+        .start_run(
+            i.id,
+            Trigger::Import.as_str(),
+            INTO_CRM,
+            contacts::DATA_TYPE,
+        )
         .await?;
     let target = Target {
         store,

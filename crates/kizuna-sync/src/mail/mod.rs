@@ -6,6 +6,7 @@
 //! other side is an outside server or a file, so what it has read is kept
 //! per item (`mail_items`) instead of behind a cursor.
 
+pub mod carddav;
 pub mod contacts;
 pub mod import;
 mod reasons;
@@ -99,6 +100,44 @@ pub async fn set_settings(
 /// Whether an integration is a mail connection.
 pub fn is_mail(i: &Integration) -> bool {
     i.kind == IntegrationKind::CrmMail.as_str()
+}
+
+/// Whether integration `id` is a mail connection (false when there is none:
+/// the caller's next step says it is not found).
+pub async fn is_mail_id(store: &Store, id: i64) -> Result<bool> {
+    Ok(store.integration(id).await?.is_some_and(|i| is_mail(&i)))
+}
+
+/// Whether a connection's automatic sync is due (MAIL-9): it has an
+/// interval, and its last sync (not an import) started longer ago than that.
+pub async fn due(store: &Store, i: &Integration) -> Result<bool> {
+    let Some(minutes) = settings::read(&i.settings.0).auto_sync_minutes else {
+        return Ok(false);
+    };
+    let last = store
+        .runs(i.id, None, 50)
+        .await?
+        .into_iter()
+        .find(|r| r.trigger != crate::engine::Trigger::Import.as_str())
+        .map(|r| r.started_at);
+    Ok(last.is_none_or(|at| kizuna_store::now_ms() - at >= minutes * 60_000))
+}
+
+/// Runs a sync of any integration: a mail connection reads its servers,
+/// every other kind its streams of changes (`engine::sync_with`).
+pub async fn sync_any(
+    store: &Store,
+    ctx: Option<&MailContext>,
+    id: i64,
+    trigger: crate::engine::Trigger,
+    allow_deletes: bool,
+) -> Result<Vec<kizuna_store::Run>> {
+    match ctx {
+        Some(ctx) if is_mail_id(store, id).await? => {
+            carddav::sync(store, ctx, id, trigger, allow_deletes).await
+        }
+        _ => crate::engine::sync_with(store, id, trigger, allow_deletes).await,
+    }
 }
 
 /// The CRM org of a connection.

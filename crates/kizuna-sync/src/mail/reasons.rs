@@ -138,3 +138,21 @@ pub fn crm_record_deleted(module: &str, id: i64) -> Error {
     )
     .with_rule("MAIL-1")
 }
+
+/// Two items of one address book or calendar share a UID.
+pub fn duplicate_uid(uid: &str, first: &str) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "duplicate_uid",
+        Text::new(
+            format!("Another item of the same collection ({first}) already has the UID {uid}: this copy was not synced."),
+            format!("同じコレクションの別の項目（{first}）が既に UID {uid} を持っているため、この複製は同期しませんでした。"),
+        ),
+        Text::new(
+            "Remove the duplicate on the mail side (or give it a UID of its own); the other items were synced.",
+            "メール側で重複を削除する（または固有の UID を付ける）と解消します。ほかの項目は同期されています。",
+        ),
+    )
+    .with_rule("MAIL-1")
+    .with_details(json!({"uid": uid, "first": first}))
+}
