@@ -626,3 +626,59 @@ pub async fn run_items(
         json!({"run": run.id, "items": list, "next_after": next}),
     ))
 }
+
+/// The largest file an upload may be (it is spooled to disk, not memory).
+const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
+
+/// Imports a file a mail client exported into a mail connection (its owner
+/// or an administrator), by the rules and into the history of a sync: the
+/// request body is the file, `?name=` its file name (`.vcf`). Answers with
+/// the run: added, updated, linked, skipped, failed.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/import", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id (a crm-mail connection)"),
+        ("name" = String, Query, description = "The file's name, e.g. contacts.vcf")),
+    request_body(content = String, content_type = "text/vcard", description = "The file"),
+    responses((status = 200, description = "{run}"), (status = 400, description = "Not a mail connection, or a file kind that is not imported"),
+        (status = 413, description = "Larger than 1 GiB")))]
+pub async fn import_file(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    body: axum::body::Body,
+) -> ApiResult<Json<Value>> {
+    let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    let name = params
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| Error::malformed_json("the query needs ?name= with the file's name"))?;
+    let file = spool(body).await?;
+    let run =
+        kizuna_sync::mail::import::import_file(&s.store, &i, &name, file, &mut |_| {}).await?;
+    Ok(Json(json!({"integration": i.id, "run": run_json(&run)})))
+}
+
+/// Writes a request body to a temporary file, refusing it past the limit.
+async fn spool(body: axum::body::Body) -> Result<std::fs::File, Error> {
+    use http_body_util::BodyExt;
+    use std::io::{Seek, Write};
+    let io = |e: std::io::Error| Error::internal(format!("spooling the upload: {e}"));
+    let mut file = tempfile::tempfile().map_err(io)?;
+    let mut body = body;
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Error::malformed_json(&format!("the upload broke off: {e}")))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        size += chunk.len() as u64;
+        if size > UPLOAD_LIMIT {
+            return Err(Error::payload_too_large(UPLOAD_LIMIT as usize));
+        }
+        file.write_all(&chunk).map_err(io)?;
+    }
+    file.rewind().map_err(io)?;
+    Ok(file)
+}

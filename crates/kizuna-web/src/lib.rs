@@ -76,6 +76,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             integrations::put_mapping
         ))
         .routes(routes!(integrations::reset_mapping))
+        .routes(routes!(integrations::import_file))
         .routes(routes!(integrations::patch_settings))
         .routes(routes!(integrations::doctor))
         .routes(routes!(integrations::sync))

@@ -526,6 +526,12 @@ async fn walk_every_route(backend: Backend) {
         ),
         case(
             "POST",
+            "/api/v1/integrations/{id}/import",
+            integration(b_link, "import?name=contacts.vcf"),
+            None,
+        ),
+        case(
+            "POST",
             "/api/v1/integrations/{id}/conflicts/{conflict}/decide",
             integration(b_link, &format!("conflicts/{b_conflict}/decide")),
             Some(json!({"take": "crm"})),

@@ -641,3 +641,198 @@ async fn mail_1_a_card_deleted_on_the_server_keeps_a_contact_that_existed_before
     );
     assert_eq!(w.contacts().await.len(), 2);
 }
+
+/// The mail context of a server started without `--allow-private-addresses`.
+fn public_only(key_dir: &std::path::Path) -> kizuna_sync::mail::MailContext {
+    kizuna_sync::mail::MailContext {
+        key: kizuna_sync::mail::secret::SecretKey::load_or_create(&key_dir.join("k")).expect("key"),
+        allow_private_addresses: false,
+    }
+}
+
+#[tokio::test]
+async fn mail_a_server_on_a_loopback_or_private_address_is_refused_unless_the_operator_allows_it() {
+    let Some(w) = world("mail_private_address").await else {
+        return;
+    };
+    w.dav
+        .put_card(&w.book, "a.vcf", &vcard("a", "Aoki", "Ai", None, &[]))
+        .await;
+    let id = w.connect(json!({})).await;
+    let keys = tempfile::tempdir().expect("dir");
+    let strict = public_only(keys.path());
+    // The connection's password was sealed with the test server's key: give
+    // the strict context a connection of its own with the same server.
+    let sealed = kizuna_sync::mail::settings::merge(
+        &json!({}),
+        &json!({"carddav": {"url": w.dav.url(), "username": USER, "password": PASSWORD, "address_book": w.book}}),
+        &strict.key,
+    )
+    .expect("valid");
+    w.app
+        .store
+        .set_integration_config(id, &sealed, &json!([]))
+        .await
+        .expect("saved");
+    for url in [
+        w.dav.url(),
+        // By name: what it resolves to counts.
+        format!("http://localhost:{}/", w.dav.port),
+        // IPv4 inside IPv6.
+        format!("http://[::ffff:127.0.0.1]:{}/", w.dav.port),
+    ] {
+        let s = kizuna_sync::mail::settings::merge(
+            &sealed,
+            &json!({"carddav": {"url": url, "username": USER, "address_book": w.book}}),
+            &strict.key,
+        )
+        .expect("valid");
+        w.app
+            .store
+            .set_integration_config(id, &s, &json!([]))
+            .await
+            .expect("saved");
+        let e = kizuna_sync::mail::carddav::sync(
+            &w.app.store,
+            &strict,
+            id,
+            kizuna_sync::engine::Trigger::Api,
+            false,
+        )
+        .await
+        .expect_err("refused");
+        assert_eq!(e.code, "dav_server_error", "{url}: {e:?}");
+        assert!(
+            e.message.en.contains("loopback or private"),
+            "{url}: {}",
+            e.message.en
+        );
+    }
+    assert!(w.contacts().await.is_empty(), "nothing was read");
+}
+
+#[tokio::test]
+async fn mail_dav_xml_with_a_doctype_is_refused_and_writes_nothing() {
+    let Some(w) = world("mail_doctype").await else {
+        return;
+    };
+    // A hostile server: every answer is a multistatus that declares an
+    // entity (the "billion laughs" shape) and uses it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 65536];
+            let _ = s.read(&mut buf).await;
+            let body = r#"<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><d:multistatus xmlns:d="DAV:"><d:response><d:href>/x/&b;.vcf</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response><d:sync-token>t</d:sync-token></d:multistatus>"#;
+            let head = format!(
+                "HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(body.as_bytes()).await;
+        }
+    });
+    let (status, body) = w
+        .app
+        .post(
+            "/api/v1/integrations",
+            &w.rep.key,
+            &json!({"kind": "crm-mail", "from_org": w.crm, "settings": {"carddav": {
+                "url": format!("http://127.0.0.1:{port}/"), "username": "u", "password": "p", "address_book": "/x/"
+            }}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    let (status, body) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{id}/sync"),
+            &w.rep.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(code(&body), "dav_server_error");
+    assert!(
+        body["error"]["message"]["en"]
+            .as_str()
+            .expect("en")
+            .contains("DTD"),
+        "{body}"
+    );
+    assert!(w.contacts().await.is_empty());
+    let (_, history) = w
+        .app
+        .get(&format!("/api/v1/integrations/{id}/history"), &w.rep.key)
+        .await;
+    assert_eq!(
+        history["runs"][0]["state"], "failed",
+        "the history says it: {history}"
+    );
+}
+
+#[tokio::test]
+async fn mail_import_through_the_api_takes_a_vcf_upload_by_the_same_rules_and_history() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "mail_import_api").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let crm = app.org(App::Crm, "enterprise", &admin).await.id;
+    let (status, body) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.key,
+            &json!({"kind": "crm-mail", "from_org": crm, "settings": {"category": "crm"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    let file = [
+        vcard(
+            "1",
+            "Ono",
+            "Yoko",
+            Some("yoko@example.jp"),
+            &["CATEGORIES:CRM"],
+        ),
+        vcard("2", "Oda", "Nobu", None, &["CATEGORIES:Private"]),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Broken".to_string(),
+    ]
+    .concat();
+    let upload = |name: &'static str, text: String| {
+        let app = &app;
+        let key = admin.key.clone();
+        async move {
+            let r = app
+                .http
+                .post(app.url(&format!("/api/v1/integrations/{id}/import?name={name}")))
+                .bearer_auth(key)
+                .header("content-type", "text/vcard")
+                .body(text)
+                .send()
+                .await
+                .expect("answers");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.expect("JSON"))
+        }
+    };
+    let (status, body) = upload("contacts.vcf", file.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&body["run"]), [1, 0, 0, 0, 1, 1], "{body}");
+    assert_eq!(body["run"]["trigger"], "import");
+    let (status, body) = upload("contacts.vcf", file).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run"]["added"], 0, "nothing twice: {body}");
+    let (status, body) = upload(
+        "calendar.ics",
+        "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n".into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(code(&body), "unsupported_file");
+}

@@ -6,8 +6,8 @@ use crate::DataArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use kizuna_domain::Error;
 use kizuna_store::Counts;
-use kizuna_sync::mail::import::{FileKind, import_vcards};
-use std::io::{BufReader, IsTerminal};
+use kizuna_sync::mail::import::{FileKind, import_file};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Some records failed (exit 1); the history says why.
@@ -64,14 +64,7 @@ pub async fn run(org: i64, email: &str, files: &[PathBuf], data: &DataArgs) -> a
         };
         let shown = bar.clone();
         let mut progress = move |at: u64| shown.set_position(at);
-        let run = import_vcards(
-            &store,
-            &connection,
-            &name,
-            BufReader::with_capacity(256 * 1024, file),
-            &mut progress,
-        )
-        .await?;
+        let run = import_file(&store, &connection, &name, file, &mut progress).await?;
         bar.finish_and_clear();
         total.add(Counts {
             added: run.added,

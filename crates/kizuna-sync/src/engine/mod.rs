@@ -33,7 +33,7 @@ const BATCH: usize = 500;
 /// Changes a preview looks at per stream.
 const PREVIEW_LIMIT: usize = 1000;
 /// A run that made no progress for this long belonged to a process that died.
-const STALE_RUN_MS: i64 = 60_000;
+pub(crate) const STALE_RUN_MS: i64 = 60_000;
 /// The mass-delete guard: a run that would delete more than this share of
 /// the linked records, and more than `MASS_DELETE_MIN` of them, stops and asks
 /// (a source that emptied by mistake must not empty the CRM).

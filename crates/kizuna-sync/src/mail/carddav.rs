@@ -18,8 +18,8 @@
 use super::contacts::{self, Incoming, Target};
 use super::{INTO_CRM, MailContext, crm_org, settings};
 use crate::engine::{
-    MASS_DELETE_MIN, MASS_DELETE_SHARE, Outcome, Trigger, check_runnable, lift_delete_guard,
-    mass_delete,
+    MASS_DELETE_MIN, MASS_DELETE_SHARE, Outcome, STALE_RUN_MS, Trigger, check_runnable,
+    lift_delete_guard, mass_delete,
 };
 use kizuna_connectors::dav::{Account, CardDav, FETCH_BATCH, Listed};
 use kizuna_connectors::vcard::{CardError, parse_card};
@@ -63,6 +63,10 @@ pub async fn sync(
     let org = crm_org(store, &i).await?;
     let module = kizuna_apps::records::enabled_module(store, &org, contacts::MODULE).await?;
     let options = settings::read(&i.settings.0);
+    // Runs left running by a killed process are marked as interrupted.
+    store
+        .interrupt_stale_runs(i.id, kizuna_store::now_ms() - STALE_RUN_MS)
+        .await?;
     let mut runs = Vec::new();
     for book in books {
         let run = store

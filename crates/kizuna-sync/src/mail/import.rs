@@ -8,7 +8,7 @@
 
 use super::contacts::{self, Incoming, Target};
 use super::{INTO_CRM, crm_org, settings};
-use crate::engine::{Trigger, check_runnable};
+use crate::engine::{STALE_RUN_MS, Trigger, check_runnable};
 use kizuna_connectors::vcard::VcfReader;
 use kizuna_domain::{Error, Result};
 use kizuna_store::{Integration, Run, Store};
@@ -45,9 +45,39 @@ impl FileKind {
     }
 }
 
+/// Imports one exported file through mail connection `i`, by its kind
+/// (from its name); returns its run. `progress` is told the bytes read.
+pub async fn import_file(
+    store: &Store,
+    i: &Integration,
+    name: &str,
+    file: std::fs::File,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Run> {
+    if !super::is_mail(i) {
+        return Err(Error::bad_request(
+            "not_a_mail_connection",
+            format!(
+                "Integration {} is a {} integration; files are imported into a mail connection (crm-mail).",
+                i.id, i.kind
+            ),
+            format!(
+                "連携 {} は {} 連携です。ファイルはメール連携（crm-mail）に取り込みます。",
+                i.id, i.kind
+            ),
+        ));
+    }
+    match FileKind::of(name)? {
+        FileKind::Vcard => {
+            let input = std::io::BufReader::with_capacity(256 * 1024, file);
+            import_vcards(store, i, name, input, progress).await
+        }
+    }
+}
+
 /// Imports one vCard file through connection `i`; returns its run (counts
 /// and history). `progress` is told the bytes read after each batch.
-pub async fn import_vcards<R: BufRead>(
+async fn import_vcards<R: BufRead>(
     store: &Store,
     i: &Integration,
     file_name: &str,
@@ -58,6 +88,10 @@ pub async fn import_vcards<R: BufRead>(
     let org = crm_org(store, i).await?;
     let module = kizuna_apps::records::enabled_module(store, &org, contacts::MODULE).await?;
     let mail_settings = settings::read(&i.settings.0);
+    // Runs left running by a killed process are marked as interrupted.
+    store
+        .interrupt_stale_runs(i.id, kizuna_store::now_ms() - STALE_RUN_MS)
+        .await?;
     let run = store
         .start_run(
             i.id,

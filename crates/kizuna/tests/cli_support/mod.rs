@@ -16,7 +16,7 @@ pub const KIZUNA: &str = env!("CARGO_BIN_EXE_kizuna");
 
 /// Environment variables the CLI reads as defaults; removed from every child
 /// so that the caller's environment cannot change what a test runs against.
-const CLI_ENV: [&str; 7] = [
+const CLI_ENV: [&str; 9] = [
     "KIZUNA_DATA_DIR",
     "KIZUNA_DATABASE_URL",
     "KIZUNA_BIND",
@@ -24,6 +24,8 @@ const CLI_ENV: [&str; 7] = [
     "KIZUNA_WORKER_LEASE_SECS",
     "KIZUNA_SMTP_URL",
     "KIZUNA_MAIL_FROM",
+    "KIZUNA_SECRET_KEY_FILE",
+    "KIZUNA_ALLOW_PRIVATE_ADDRESSES",
 ];
 
 /// How long one CLI command may take.
