@@ -227,13 +227,10 @@ impl TestApp {
         // the test's peers (Radicale, Dovecot) are on 127.0.0.1.
         let keys = tempfile::tempdir().expect("a directory for the secret key");
         let options = kizuna_web::Options {
-            mail: Some(kizuna_sync::mail::MailContext {
-                key: kizuna_sync::mail::secret::SecretKey::load_or_create(
-                    &keys.path().join("secret.key"),
-                )
-                .expect("a secret key"),
-                allow_private_addresses: true,
-            }),
+            mail: Some(kizuna_sync::mail::MailContext::new(
+                keys.path().join("secret.key"),
+                true,
+            )),
             ..Default::default()
         };
         tokio::spawn(async move {

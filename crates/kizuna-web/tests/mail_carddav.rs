@@ -644,10 +644,7 @@ async fn mail_1_a_card_deleted_on_the_server_keeps_a_contact_that_existed_before
 
 /// The mail context of a server started without `--allow-private-addresses`.
 fn public_only(key_dir: &std::path::Path) -> kizuna_sync::mail::MailContext {
-    kizuna_sync::mail::MailContext {
-        key: kizuna_sync::mail::secret::SecretKey::load_or_create(&key_dir.join("k")).expect("key"),
-        allow_private_addresses: false,
-    }
+    kizuna_sync::mail::MailContext::new(key_dir.join("k"), false)
 }
 
 #[tokio::test]
@@ -666,7 +663,7 @@ async fn mail_a_server_on_a_loopback_or_private_address_is_refused_unless_the_op
     let sealed = kizuna_sync::mail::settings::merge(
         &json!({}),
         &json!({"carddav": {"url": w.dav.url(), "username": USER, "password": PASSWORD, "address_book": w.book}}),
-        &strict.key,
+        &strict.key().expect("key"),
     )
     .expect("valid");
     w.app
@@ -684,7 +681,7 @@ async fn mail_a_server_on_a_loopback_or_private_address_is_refused_unless_the_op
         let s = kizuna_sync::mail::settings::merge(
             &sealed,
             &json!({"carddav": {"url": url, "username": USER, "address_book": w.book}}),
-            &strict.key,
+            &strict.key().expect("key"),
         )
         .expect("valid");
         w.app

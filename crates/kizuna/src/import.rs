@@ -36,7 +36,7 @@ pub async fn run(org: i64, email: &str, files: &[PathBuf], data: &DataArgs) -> a
     let connection = match kizuna_sync::mail::connection_of(&store, org, user.id).await? {
         Some(i) => i,
         None => {
-            let ctx = data.mail(false)?;
+            let ctx = data.mail(false);
             kizuna_sync::mail::connect(&store, &ctx, &user, org, &serde_json::json!({})).await?
         }
     };

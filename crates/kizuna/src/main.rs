@@ -9,7 +9,6 @@ use kizuna_apps::{admin, demo};
 use kizuna_domain::{App, Error, Kind, Role};
 use kizuna_store::Store;
 use kizuna_sync::mail::MailContext;
-use kizuna_sync::mail::secret::SecretKey;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -248,16 +247,14 @@ impl DataArgs {
         Ok(store)
     }
 
-    /// What mail connections need of the server: the key of their passwords.
-    fn mail(&self, allow_private_addresses: bool) -> anyhow::Result<MailContext> {
+    /// What mail connections need of the server: the key of their
+    /// passwords (read or made when first needed).
+    fn mail(&self, allow_private_addresses: bool) -> MailContext {
         let path = self
             .secret_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secret.key"));
-        Ok(MailContext {
-            key: SecretKey::load_or_create(&path)?,
-            allow_private_addresses,
-        })
+        MailContext::new(path, allow_private_addresses)
     }
 }
 
@@ -417,7 +414,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
         }) => {
             let store = data.open().await?;
-            let mail = data.mail(allow_private_addresses)?;
+            let mail = data.mail(allow_private_addresses);
             let runs = kizuna_sync::mail::sync_any(
                 &store,
                 Some(&mail),
@@ -548,7 +545,7 @@ async fn serve(store: Store, args: &ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     });
-    let mail = args.data.mail(args.allow_private_addresses)?;
+    let mail = args.data.mail(args.allow_private_addresses);
     let worker = kizuna_sync::worker::Options {
         lease: Duration::from_secs(args.worker_lease_secs),
         mail: Some(mail.clone()),

@@ -42,7 +42,7 @@ pub async fn sync(
 ) -> Result<Vec<Run>> {
     let i = lift_delete_guard(store, id, allow_deletes).await?;
     check_runnable(store, &i).await?;
-    let Some(server) = settings::server(&i.settings.0, "carddav", &ctx.key)? else {
+    let Some(server) = settings::server(&i.settings.0, "carddav", &ctx.key()?)? else {
         return Err(no_address_book(i.id));
     };
     let dav = CardDav::new(

@@ -23,12 +23,39 @@ use serde_json::{Value, json};
 /// sealed with, and whether servers on private addresses may be reached.
 #[derive(Clone, Debug)]
 pub struct MailContext {
-    pub key: SecretKey,
+    key_file: std::path::PathBuf,
+    /// Read (or made) on first use: a server whose users never connect
+    /// their mail makes no key file.
+    key: std::sync::Arc<std::sync::Mutex<Option<SecretKey>>>,
     /// `--allow-private-addresses`: a connection may reach servers on
     /// loopback and private networks (an on-premises mail server; tests).
     /// Off by default, so that a user cannot make the server probe its own
     /// network.
     pub allow_private_addresses: bool,
+}
+
+impl MailContext {
+    pub fn new(key_file: std::path::PathBuf, allow_private_addresses: bool) -> MailContext {
+        MailContext {
+            key_file,
+            key: Default::default(),
+            allow_private_addresses,
+        }
+    }
+
+    /// The key, read from its file (made there on first use).
+    pub fn key(&self) -> Result<SecretKey> {
+        let mut held = self
+            .key
+            .lock()
+            .map_err(|_| Error::internal("the secret key's lock was poisoned"))?;
+        if let Some(k) = held.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = SecretKey::load_or_create(&self.key_file)?;
+        *held = Some(k.clone());
+        Ok(k)
+    }
 }
 
 /// The history's direction of everything a mail connection brings in.
@@ -44,7 +71,7 @@ pub async fn connect(
     org: i64,
     raw_settings: &Value,
 ) -> Result<Integration> {
-    let sealed = settings::merge(&json!({}), raw_settings, &ctx.key)?;
+    let sealed = settings::merge(&json!({}), raw_settings, &ctx.key()?)?;
     if let Some(existing) = connection_of(store, org, caller.id).await? {
         return Err(already_connected(&existing));
     }
@@ -87,7 +114,7 @@ pub async fn set_settings(
     changes: &Value,
 ) -> Result<Integration> {
     let i = lifecycle::administered(store, caller, id).await?;
-    let merged = settings::merge(&i.settings.0, changes, &ctx.key)?;
+    let merged = settings::merge(&i.settings.0, changes, &ctx.key()?)?;
     store
         .set_integration_config(i.id, &merged, &i.mapping.0)
         .await?;
