@@ -27,22 +27,35 @@ fn type_cap(t: FieldType) -> u32 {
 
 /// Gives every org the standard modules its app gained since the org was
 /// created (CRM Products came with CRM ⇄ Desk, DSK-14), with their
-/// standard fields; a module of that name already there, standard or
-/// custom, is left as it is. Returns how many modules were added. Run when a
-/// data directory or database is opened, so an upgraded server has them.
+/// standard fields, and the standard fields its modules gained (CRM Events'
+/// Participants came with the mail connector, MAIL-5); a field of that name
+/// already there, standard or custom, is left as it is. Returns how many
+/// modules and fields were added. Run when a data directory or database is
+/// opened, so an upgraded server has them.
 pub async fn add_missing_standard_modules(store: &Store) -> Result<u64> {
     let mut added = 0;
     for org in store.all_orgs().await? {
         let have = store.modules(org.id).await?;
         for m in standard_modules(org.app()?) {
-            if have
+            match have
                 .iter()
-                .any(|h| h.api_name.eq_ignore_ascii_case(&m.api_name))
+                .find(|h| h.api_name.eq_ignore_ascii_case(&m.api_name))
             {
-                continue;
+                // A standard field the module gained since (CRM Events'
+                // Participants) is appended to it.
+                Some(h) => {
+                    for f in &m.fields {
+                        if h.field(&f.api_name).is_none() {
+                            store.add_field(org.id, &h.api_name, f).await?;
+                            added += 1;
+                        }
+                    }
+                }
+                None => {
+                    store.add_module(org.id, &m).await?;
+                    added += 1;
+                }
             }
-            store.add_module(org.id, &m).await?;
-            added += 1;
         }
     }
     Ok(added)

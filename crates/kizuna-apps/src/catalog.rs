@@ -192,6 +192,9 @@ fn crm() -> Vec<ModuleDef> {
                 f("End_DateTime", T::Datetime).required(),
                 f("Venue", T::Text).max(255),
                 f("Contact", T::Lookup).lookup("Contacts"),
+                // MAIL-5/6: each participant's address, with the Contact,
+                // Lead or user it is in the CRM.
+                f("Participants", T::Textarea).max(32000),
                 f("Description", T::Textarea).max(32000),
             ],
         ),

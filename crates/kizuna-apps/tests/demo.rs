@@ -57,9 +57,11 @@ async fn an_org_made_before_its_app_gained_a_module_gets_it_once() {
     run(Backend::Sqlite, "catalog_upgrade", |store| async move {
         let user = store.create_user("a@example.com", "A", None).await?;
         let crm = admin::create_org(&store, App::Crm, "Old CRM", "standard", &user).await?;
-        // What an org created before CRM Products existed holds.
+        // What an org created before CRM Products and the Participants of
+        // CRM Events existed holds.
         for sql in [
             "DELETE FROM fields WHERE org_id = $1 AND module = 'Products'",
+            "DELETE FROM fields WHERE org_id = $1 AND module = 'Events' AND api_name = 'Participants'",
             "DELETE FROM modules WHERE org_id = $1 AND api_name = 'Products'",
             "UPDATE orgs SET meta_version = meta_version + 1 WHERE id = $1",
         ] {
@@ -71,9 +73,11 @@ async fn an_org_made_before_its_app_gained_a_module_gets_it_once() {
                 .map_err(|e| kizuna_domain::Error::internal(e.to_string()))?;
         }
         assert!(store.module(crm.id, "Products").await.is_err());
-        assert_eq!(admin::add_missing_standard_modules(&store).await?, 1);
+        assert_eq!(admin::add_missing_standard_modules(&store).await?, 2);
         let products = store.module(crm.id, "Products").await?;
         assert!(products.field("Product_Name").is_some_and(|f| f.required));
+        let events = store.module(crm.id, "Events").await?;
+        assert!(events.field("Participants").is_some_and(|f| !f.custom));
         let before = fingerprint(&store).await;
         assert_eq!(
             admin::add_missing_standard_modules(&store).await?,

@@ -1,7 +1,8 @@
-//! CardDAV (RFC 6352) as a mail connection reads it, over libdav: the
-//! account's address books, what changed in one since a sync token
-//! (RFC 6578) or, when the server offers no token or refuses the one it gave,
-//! the whole listing of hrefs and etags, and the cards themselves in batches.
+//! CardDAV (RFC 6352) and CalDAV (RFC 4791) as a mail connection reads them,
+//! over libdav: the account's address books or calendars, what changed in
+//! one since a sync token (RFC 6578) or, when the server offers no token or
+//! refuses the one it gave, the whole listing of hrefs and etags, and the
+//! items themselves in batches.
 //!
 //! Every connection goes through the address guard (`net`), every response
 //! body is capped, and every request has a deadline: the server at the other
@@ -19,6 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kizuna_domain::{Error, Kind, Text};
+use libdav::caldav::{FindCalendarHomeSet, FindCalendars, GetCalendarResources};
 use libdav::carddav::{FindAddressBookHomeSet, FindAddressBooks, GetAddressBookResources};
 use libdav::dav::{ListResources, SyncCollection, WebDavClient, WebDavError};
 use serde_json::json;
@@ -141,10 +143,27 @@ impl tower_service::Service<Request<String>> for GuardedHttp {
     }
 }
 
-/// A CardDAV account.
-pub struct CardDav {
+/// Which collections of an account: address books or calendars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collections {
+    AddressBooks,
+    Calendars,
+}
+
+impl Collections {
+    fn protocol(self) -> &'static str {
+        match self {
+            Collections::AddressBooks => "CardDAV",
+            Collections::Calendars => "CalDAV",
+        }
+    }
+}
+
+/// A CardDAV or CalDAV account.
+pub struct Dav {
     dav: WebDavClient<GuardedHttp>,
     server: String,
+    kind: Collections,
 }
 
 /// An item of a collection: its href and etag.
@@ -170,26 +189,82 @@ pub struct Fetched {
     pub data: Result<String, u16>,
 }
 
-impl CardDav {
+impl Dav {
     /// Checks the account's address (the guard applies at connection time).
-    pub fn new(account: &Account, allow_private: bool) -> Result<CardDav, Error> {
+    pub fn new(account: &Account, kind: Collections, allow_private: bool) -> Result<Dav, Error> {
+        let protocol = kind.protocol();
         let uri: Uri = account
             .url
             .parse()
-            .map_err(|e| dav_error(&account.url, "the address", &format!("{e}")))?;
+            .map_err(|e| dav_error(protocol, &account.url, "the address", &format!("{e}")))?;
         if let Some(h) = uri.host() {
             check_literal(h, allow_private)
-                .map_err(|r| dav_error(&account.url, "the address", &r.to_string()))?;
+                .map_err(|r| dav_error(protocol, &account.url, "the address", &r.to_string()))?;
         }
-        Ok(CardDav {
+        Ok(Dav {
             dav: WebDavClient::new(uri, GuardedHttp::new(account, allow_private)),
             server: account.url.clone(),
+            kind,
         })
     }
 
     fn fail<E: std::fmt::Display>(&self, what: &str) -> impl FnOnce(E) -> Error + '_ {
         let what = what.to_string();
-        move |e| dav_error(&self.server, &what, &e.to_string())
+        move |e| dav_error(self.kind.protocol(), &self.server, &what, &e.to_string())
+    }
+
+    /// The account's collections of its kind (see `address_books`, `calendars`).
+    pub async fn collections(&self) -> Result<Vec<String>, Error> {
+        match self.kind {
+            Collections::AddressBooks => self.address_books().await,
+            Collections::Calendars => self.calendars().await,
+        }
+    }
+
+    /// The account's calendars: the configured URL when it is one, those
+    /// under it when it is a home set, else those of the principal's
+    /// calendar home set (RFC 4791 discovery).
+    pub async fn calendars(&self) -> Result<Vec<String>, Error> {
+        let base = self.dav.base_url().path().to_string();
+        let same = |a: &str| a.trim_end_matches('/') == base.trim_end_matches('/');
+        let here: Vec<String> = self
+            .dav
+            .request(FindCalendars::new(&base))
+            .await
+            .map_err(self.fail("the calendars"))?
+            .calendars
+            .into_iter()
+            .map(|c| c.href)
+            .collect();
+        if let Some(c) = here.iter().find(|c| same(c)) {
+            return Ok(vec![c.clone()]);
+        }
+        if !here.is_empty() {
+            return Ok(here);
+        }
+        let mut found = Vec::new();
+        if let Some(principal) = self
+            .dav
+            .find_current_user_principal()
+            .await
+            .map_err(self.fail("the current user"))?
+        {
+            let homes = self
+                .dav
+                .request(FindCalendarHomeSet::new(principal.path()))
+                .await
+                .map_err(self.fail("the calendar home"))?
+                .home_sets;
+            for home in homes {
+                let cals = self
+                    .dav
+                    .request(FindCalendars::new(home.path()))
+                    .await
+                    .map_err(self.fail("the calendars"))?;
+                found.extend(cals.calendars.into_iter().map(|c| c.href));
+            }
+        }
+        Ok(found)
     }
 
     /// The account's address books: the configured URL when it is one,
@@ -279,7 +354,7 @@ impl CardDav {
             .dav
             .request(ListResources::new(collection))
             .await
-            .map_err(self.fail("the address book's items"))?;
+            .map_err(self.fail("the collection's items"))?;
         Ok(r.resources
             .into_iter()
             .filter(|l| l.href.trim_end_matches('/') != collection.trim_end_matches('/'))
@@ -290,14 +365,26 @@ impl CardDav {
             .collect())
     }
 
-    /// The cards at `hrefs` (at most `FETCH_BATCH` per call).
+    /// The items at `hrefs` (at most `FETCH_BATCH` per call): vCards of an
+    /// address book, calendar objects of a calendar.
     pub async fn fetch(&self, collection: &str, hrefs: &[String]) -> Result<Vec<Fetched>, Error> {
-        let r = self
-            .dav
-            .request(GetAddressBookResources::new(collection).with_hrefs(hrefs))
-            .await
-            .map_err(self.fail("the cards"))?;
-        Ok(r.resources
+        let resources = match self.kind {
+            Collections::AddressBooks => {
+                self.dav
+                    .request(GetAddressBookResources::new(collection).with_hrefs(hrefs))
+                    .await
+                    .map_err(self.fail("the cards"))?
+                    .resources
+            }
+            Collections::Calendars => {
+                self.dav
+                    .request(GetCalendarResources::new(collection).with_hrefs(hrefs))
+                    .await
+                    .map_err(self.fail("the calendar items"))?
+                    .resources
+            }
+        };
+        Ok(resources
             .into_iter()
             .map(|f| match f.content {
                 Ok(c) => Fetched {
@@ -315,20 +402,20 @@ impl CardDav {
     }
 }
 
-/// A CardDAV server that did not give what was asked, in words a person can
-/// act on.
-pub fn dav_error(server: &str, what: &str, why: &str) -> Error {
+/// A CardDAV or CalDAV server that did not give what was asked, in words a
+/// person can act on.
+pub fn dav_error(protocol: &str, server: &str, what: &str, why: &str) -> Error {
     Error::new(
         Kind::Unavailable,
         "dav_server_error",
         Text::new(
-            format!("The CardDAV server {server} did not give {what}: {why}."),
-            format!("CardDAV サーバー {server} から {what} を取得できませんでした: {why}。"),
+            format!("The {protocol} server {server} did not give {what}: {why}."),
+            format!("{protocol} サーバー {server} から {what} を取得できませんでした: {why}。"),
         ),
         Text::new(
             "Check the connection's address, user name and password (PATCH …/settings); the sync is tried again later.",
             "連携のアドレス・ユーザー名・パスワードを確認してください（PATCH …/settings）。同期は後で再試行されます。",
         ),
     )
-    .with_details(json!({"server": server, "what": what, "why": why}))
+    .with_details(json!({"protocol": protocol, "server": server, "what": what, "why": why}))
 }

@@ -124,17 +124,42 @@ impl Radicale {
         path
     }
 
+    /// Makes a calendar (events and tasks) of the test user; returns its path.
+    pub async fn make_calendar(&self, name: &str) -> String {
+        self.send("PROPFIND", &format!("/{USER}/"), String::new(), "text/xml")
+            .await;
+        let path = self.book_path(name);
+        let body = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:mkcol xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+  <D:set><D:prop><D:resourcetype><D:collection/><C:calendar/></D:resourcetype>
+  <C:supported-calendar-component-set><C:comp name="VEVENT"/><C:comp name="VTODO"/></C:supported-calendar-component-set>
+  </D:prop></D:set>
+</D:mkcol>"#;
+        let (status, _) = self
+            .send("MKCOL", &path, body.to_string(), "text/xml; charset=utf-8")
+            .await;
+        assert_eq!(status, 201, "MKCOL {path}");
+        path
+    }
+
     /// Puts a vCard at `book`/`name`; returns its etag.
     pub async fn put_card(&self, book: &str, name: &str, vcard: &str) -> String {
+        self.put(book, name, vcard, "text/vcard; charset=utf-8")
+            .await
+    }
+
+    /// Puts a calendar object at `calendar`/`name`; returns its etag.
+    pub async fn put_calendar_item(&self, calendar: &str, name: &str, ics: &str) -> String {
+        self.put(calendar, name, ics, "text/calendar; charset=utf-8")
+            .await
+    }
+
+    async fn put(&self, collection: &str, name: &str, text: &str, content_type: &str) -> String {
+        let path = format!("{collection}{name}");
         let (status, etag) = self
-            .send(
-                "PUT",
-                &format!("{book}{name}"),
-                vcard.to_string(),
-                "text/vcard; charset=utf-8",
-            )
+            .send("PUT", &path, text.to_string(), content_type)
             .await;
-        assert!(matches!(status, 201 | 204), "PUT {book}{name}: {status}");
+        assert!(matches!(status, 201 | 204), "PUT {path}: {status}");
         etag
     }
 

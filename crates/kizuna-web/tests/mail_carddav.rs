@@ -689,7 +689,7 @@ async fn mail_a_server_on_a_loopback_or_private_address_is_refused_unless_the_op
             .set_integration_config(id, &s, &json!([]))
             .await
             .expect("saved");
-        let e = kizuna_sync::mail::carddav::sync(
+        let e = kizuna_sync::mail::dav::sync(
             &w.app.store,
             &strict,
             id,
@@ -825,11 +825,7 @@ async fn mail_import_through_the_api_takes_a_vcf_upload_by_the_same_rules_and_hi
     let (status, body) = upload("contacts.vcf", file).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["run"]["added"], 0, "nothing twice: {body}");
-    let (status, body) = upload(
-        "calendar.ics",
-        "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n".into(),
-    )
-    .await;
+    let (status, body) = upload("message.eml", "From: a@example.jp\r\n\r\nhi".into()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(code(&body), "unsupported_file");
 }

@@ -6,14 +6,15 @@
 //! items it had written are found by their UID (or content hash) and are
 //! unchanged.
 
-use super::contacts::{self, Incoming, Target};
-use super::{INTO_CRM, crm_org, settings};
+use super::items::{Incoming, Kind, Target, apply};
+use super::{INTO_CRM, calendar, contacts, crm_org, settings};
 use crate::engine::{STALE_RUN_MS, Trigger, check_runnable};
+use kizuna_connectors::ical::{MAX_CALENDAR_BYTES, parse_calendar};
 use kizuna_connectors::vcard::VcfReader;
 use kizuna_domain::{Error, Result};
 use kizuna_store::{Integration, Run, Store};
 use serde_json::json;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 /// Items per transaction.
 const BATCH: usize = 500;
@@ -27,6 +28,8 @@ pub const FILE_SOURCE: &str = "file";
 pub enum FileKind {
     /// vCard: `.vcf`, `.vcard`.
     Vcard,
+    /// iCalendar: `.ics`, `.ical`.
+    Icalendar,
 }
 
 impl FileKind {
@@ -36,10 +39,13 @@ impl FileKind {
         if lower.ends_with(".vcf") || lower.ends_with(".vcard") {
             return Ok(FileKind::Vcard);
         }
+        if lower.ends_with(".ics") || lower.ends_with(".ical") {
+            return Ok(FileKind::Icalendar);
+        }
         Err(Error::bad_request(
             "unsupported_file",
-            format!("{name}: this version imports vCard files (.vcf, .vcard); iCalendar, e-mail, mbox and CSV files are not imported yet."),
-            format!("{name}: このバージョンで取り込めるのは vCard ファイル（.vcf、.vcard）です。iCalendar・メール・mbox・CSV ファイルはまだ取り込めません。"),
+            format!("{name}: this version imports vCard (.vcf, .vcard) and iCalendar (.ics) files; e-mail, mbox and CSV files are not imported yet."),
+            format!("{name}: このバージョンで取り込めるのは vCard（.vcf、.vcard）と iCalendar（.ics）のファイルです。メール・mbox・CSV ファイルはまだ取り込めません。"),
         )
         .with_details(json!({"file": name})))
     }
@@ -67,87 +73,145 @@ pub async fn import_file(
             ),
         ));
     }
-    match FileKind::of(name)? {
-        FileKind::Vcard => {
-            let input = std::io::BufReader::with_capacity(256 * 1024, file);
-            import_vcards(store, i, name, input, progress).await
-        }
-    }
-}
-
-/// Imports one vCard file through connection `i`; returns its run (counts
-/// and history). `progress` is told the bytes read after each batch.
-async fn import_vcards<R: BufRead>(
-    store: &Store,
-    i: &Integration,
-    file_name: &str,
-    input: R,
-    progress: &mut (dyn FnMut(u64) + Send),
-) -> Result<Run> {
+    let kind = FileKind::of(name)?;
     check_runnable(store, i).await?;
     let org = crm_org(store, i).await?;
-    let module = kizuna_apps::records::enabled_module(store, &org, contacts::MODULE).await?;
-    let mail_settings = settings::read(&i.settings.0);
+    let options = settings::read(&i.settings.0);
+    let kinds: &[&'static dyn Kind] = match kind {
+        FileKind::Vcard => &[&contacts::Contacts],
+        FileKind::Icalendar => &[&calendar::Events, &calendar::Tasks],
+    };
+    let mut modules = Vec::new();
+    for k in kinds {
+        modules.push(kizuna_apps::records::enabled_module(store, &org, k.module()).await?);
+    }
     // Runs left running by a killed process are marked as interrupted.
     store
         .interrupt_stale_runs(i.id, kizuna_store::now_ms() - STALE_RUN_MS)
         .await?;
-    let run = store
-        .start_run(
-            i.id,
-            Trigger::Import.as_str(),
-            INTO_CRM,
-            contacts::DATA_TYPE,
-        )
-        .await?;
-    let target = Target {
-        store,
-        org: &org,
-        module,
-        integration: i.id,
-        source: FILE_SOURCE,
-        settings: &mail_settings,
-        run: run.id,
+    let data_type = match kind {
+        FileKind::Vcard => contacts::DATA_TYPE,
+        FileKind::Icalendar => "calendar",
     };
-    let mut cards = VcfReader::new(input);
-    let result: Result<()> = async {
-        loop {
-            let mut batch = Vec::with_capacity(BATCH);
-            for next in cards.by_ref() {
-                let card = next.map_err(|e| {
-                    Error::bad_request(
-                        "file_unreadable",
-                        format!("{file_name} could not be read: {e}"),
-                        format!("{file_name} を読み取れませんでした: {e}"),
-                    )
-                })?;
-                let key = match &card.card {
-                    Ok(c) => match &c.uid {
-                        Some(uid) => format!("uid:{uid}"),
-                        None => format!("hash:{}", c.hash),
-                    },
-                    Err(_) => format!("unreadable:{file_name}:{}", card.line),
-                };
-                batch.push(Incoming {
-                    key,
-                    etag: None,
-                    card: card.card,
-                    at: json!({"file": file_name, "line": card.line}),
-                });
-                if batch.len() == BATCH {
-                    break;
-                }
-            }
-            if batch.is_empty() {
-                return Ok(());
-            }
-            contacts::apply(&target, batch).await?;
-            progress(cards.position());
-        }
-    }
-    .await;
+    let run = store
+        .start_run(i.id, Trigger::Import.as_str(), INTO_CRM, data_type)
+        .await?;
+    let targets: Vec<Target> = kinds
+        .iter()
+        .zip(modules)
+        .map(|(k, module)| Target {
+            store,
+            org: &org,
+            kind: *k,
+            module,
+            integration: i.id,
+            source: FILE_SOURCE,
+            settings: &options,
+            run: run.id,
+        })
+        .collect();
+    let input = std::io::BufReader::with_capacity(256 * 1024, file);
+    let result = match kind {
+        FileKind::Vcard => import_vcards(&targets[0], name, input, progress).await,
+        FileKind::Icalendar => import_calendar(&targets, name, input, progress).await,
+    };
     let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
     let run = store.finish_run(run.id, error.as_ref()).await?;
     crate::attention::after_run(store, i, &run).await?;
     result.map(|()| run)
+}
+
+fn unreadable_file(file_name: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::bad_request(
+        "file_unreadable",
+        format!("{file_name} could not be read: {e}"),
+        format!("{file_name} を読み取れませんでした: {e}"),
+    )
+}
+
+/// The key a file's item is found by again: its UID, else its content.
+fn file_key(uid: Option<&str>, hash: &str) -> String {
+    match uid {
+        Some(uid) => format!("uid:{uid}"),
+        None => format!("hash:{hash}"),
+    }
+}
+
+/// A vCard file, a batch of cards per transaction.
+async fn import_vcards<R: BufRead>(
+    target: &Target<'_>,
+    file_name: &str,
+    input: R,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<()> {
+    let mut cards = VcfReader::new(input);
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        for next in cards.by_ref() {
+            let card = next.map_err(|e| unreadable_file(file_name, &e))?;
+            let key = match &card.card {
+                Ok(c) => file_key(c.uid.as_deref(), &c.hash),
+                Err(_) => format!("unreadable:{file_name}:{}", card.line),
+            };
+            batch.push(Incoming {
+                key,
+                etag: None,
+                item: card.card.map(|c| contacts::parsed(&c)).map_err(|e| e.0),
+                at: json!({"file": file_name, "line": card.line}),
+            });
+            if batch.len() == BATCH {
+                break;
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        apply(target, batch).await?;
+        progress(cards.position());
+    }
+}
+
+/// An iCalendar file: its events and tasks (`targets`: Events, Tasks). A
+/// calendar is one document, so it is read whole, up to its cap.
+async fn import_calendar<R: BufRead>(
+    targets: &[Target<'_>],
+    file_name: &str,
+    input: R,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<()> {
+    let mut text = String::new();
+    let read = input
+        .take(MAX_CALENDAR_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| unreadable_file(file_name, &e))?;
+    if read > MAX_CALENDAR_BYTES {
+        return Err(Error::payload_too_large(MAX_CALENDAR_BYTES));
+    }
+    let cal = parse_calendar(&text).map_err(|e| unreadable_file(file_name, &e.0))?;
+    let mut batches: Vec<Vec<Incoming>> = vec![Vec::new(), Vec::new()];
+    for (n, item) in cal.items.into_iter().enumerate() {
+        let (target, key, parsed) = match item {
+            Ok(item) => {
+                let (kind, p) = calendar::parsed(&item);
+                let key = file_key(item.uid.as_deref(), &item.hash);
+                (usize::from(kind.module() == "Tasks"), key, Ok(p))
+            }
+            Err(e) => (0, format!("unreadable:{file_name}:{n}"), Err(e.0)),
+        };
+        batches[target].push(Incoming {
+            key,
+            etag: None,
+            item: parsed,
+            at: json!({"file": file_name, "item": n + 1}),
+        });
+    }
+    for (t, mut batch) in targets.iter().zip(batches) {
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(BATCH));
+            apply(t, batch).await?;
+            batch = rest;
+        }
+    }
+    progress(read as u64);
+    Ok(())
 }

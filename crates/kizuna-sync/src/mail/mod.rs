@@ -6,9 +6,11 @@
 //! other side is an outside server or a file, so what it has read is kept
 //! per item (`mail_items`) instead of behind a cursor.
 
-pub mod carddav;
+pub mod calendar;
 pub mod contacts;
+pub mod dav;
 pub mod import;
+pub mod items;
 mod reasons;
 pub mod secret;
 pub mod settings;
@@ -161,7 +163,7 @@ pub async fn sync_any(
 ) -> Result<Vec<kizuna_store::Run>> {
     match ctx {
         Some(ctx) if is_mail_id(store, id).await? => {
-            carddav::sync(store, ctx, id, trigger, allow_deletes).await
+            dav::sync(store, ctx, id, trigger, allow_deletes).await
         }
         _ => crate::engine::sync_with(store, id, trigger, allow_deletes).await,
     }

@@ -39,29 +39,23 @@ pub fn truncated(label: (&str, &str), crm_field: &str, limit: u32, length: usize
     .with_details(json!({"field": crm_field, "limit": limit, "length": length}))
 }
 
-/// MAIL-3: an item tied to the CRM record that already had its key.
-pub fn matched_existing(module: &str, id: i64, by_email: Option<&str>, name: &str) -> Error {
-    let (how_en, how_ja) = match by_email {
-        Some(e) => (
-            format!("the e-mail address {e}"),
-            format!("メールアドレス「{e}」"),
-        ),
-        None => (format!("the name {name}"), format!("氏名「{name}」")),
-    };
+/// MAIL-3, 4, 5: an item tied to the CRM record that already had its key
+/// (`by`: what the two share, in English and Japanese).
+pub fn matched_existing(module: &str, id: i64, by: (&str, &str), rule: &'static str) -> Error {
     Error::new(
         Kind::Conflict,
         "matched_existing_record",
         Text::new(
-            format!("{module} record {id} already has {how_en}: the item updated it instead of adding another."),
-            format!("{module} のレコード {id} が既に{how_ja}を持っているため、新しく追加せずにそのレコードを更新しました。"),
+            format!("{module} record {id} already has {}: the item updated it instead of adding another.", by.0),
+            format!("{module} のレコード {id} が既に{}を持っているため、新しく追加せずにそのレコードを更新しました。", by.1),
         ),
         Text::new(
-            "Nothing to do: the two are one person now.",
-            "対応は不要です。両者は同じ人物として扱われます。",
+            "Nothing to do: the two are one now.",
+            "対応は不要です。両者は同じものとして扱われます。",
         ),
     )
-    .with_rule("MAIL-3")
-    .with_details(json!({"module": module, "id": id, "by": if by_email.is_some() { "email" } else { "name" }}))
+    .with_rule(rule)
+    .with_details(json!({"module": module, "id": id}))
 }
 
 /// MAIL-12: an item outside the connection's category.

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 /// The parts of a connection this version syncs, and those it refuses
 /// until it does (a setting that would silently do nothing is worse than a
 /// refusal).
-const PARTS: &[&str] = &["carddav"];
-const NOT_YET: &[&str] = &["caldav", "imap", "smtp", "directions"];
+const PARTS: &[&str] = &["carddav", "caldav"];
+const NOT_YET: &[&str] = &["imap", "smtp", "directions"];
 
 /// The shortest and longest automatic sync interval (MAIL-9).
 pub const MIN_AUTO_SYNC_MINUTES: i64 = 5;
@@ -21,9 +21,9 @@ pub struct Server {
     pub url: String,
     pub username: Option<String>,
     pub password: Option<String>,
-    /// The address book (CardDAV) to read; every one of the account's
-    /// address books when absent.
-    pub collection: Option<String>,
+    /// The address books (CardDAV) or calendars (CalDAV) to read; every one
+    /// of the account's when empty.
+    pub collections: Vec<String>,
 }
 
 /// The settings every item of a connection is synced by.
@@ -80,7 +80,13 @@ fn server_part(
             "オブジェクト {\"url\", \"username\", \"password\", …} で指定してください。",
         ));
     };
-    let allowed = ["url", "username", "password", "address_book"];
+    // Which collections: one address book, or a list of calendars.
+    let collections = if name == "caldav" {
+        "calendars"
+    } else {
+        "address_book"
+    };
+    let allowed = ["url", "username", "password", collections];
     if let Some(unknown) = part.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(invalid(
             &format!("{name}.{unknown}"),
@@ -115,8 +121,34 @@ fn server_part(
     if let Some(u) = text(part, name, "username", 320)? {
         out.insert("username".into(), json!(u));
     }
-    if let Some(b) = text(part, name, "address_book", 2000)? {
-        out.insert("address_book".into(), json!(b));
+    match part.get(collections) {
+        None | Some(Value::Null) => {}
+        Some(Value::String(b)) if name == "carddav" && b.len() <= 2000 => {
+            out.insert(collections.into(), json!(b));
+        }
+        Some(Value::Array(list))
+            if name == "caldav"
+                && list.len() <= 50
+                && list
+                    .iter()
+                    .all(|c| c.as_str().is_some_and(|c| !c.is_empty() && c.len() <= 2000)) =>
+        {
+            out.insert(collections.into(), json!(list));
+        }
+        Some(_) => {
+            let what = if name == "caldav" {
+                (
+                    "a list of calendar paths (at most 50).",
+                    "カレンダーのパスのリスト（50 件まで）で指定してください。",
+                )
+            } else {
+                (
+                    "the address book's path.",
+                    "アドレス帳のパスを指定してください。",
+                )
+            };
+            return Err(invalid(&format!("{name}.{collections}"), what.0, what.1));
+        }
     }
     match text(part, name, "password", 1000)? {
         Some(p) => {
@@ -267,7 +299,14 @@ pub fn server(settings: &Value, part: &str, key: &SecretKey) -> Result<Option<Se
         url: s("url").unwrap_or_default(),
         username: s("username"),
         password: s("password").map(|p| key.open(&p)).transpose()?,
-        collection: s("address_book"),
+        collections: match p.get("calendars").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            None => s("address_book").into_iter().collect(),
+        },
     }))
 }
 
@@ -307,7 +346,7 @@ mod tests {
             .expect("opens")
             .expect("carddav");
         assert_eq!(dav.password.as_deref(), Some("s3cret"));
-        assert_eq!(dav.collection.as_deref(), Some("/u/book/"));
+        assert_eq!(dav.collections, ["/u/book/"]);
     }
 
     #[test]
@@ -335,7 +374,11 @@ mod tests {
             ),
             (json!({"category": ""}), "category"),
             (json!({"colour": "red"}), "colour"),
-            (json!({"caldav": {"url": "https://x"}}), "caldav"),
+            (json!({"imap": {"host": "x"}}), "imap"),
+            (
+                json!({"caldav": {"url": "https://x", "calendars": "/one/"}}),
+                "caldav.calendars",
+            ),
         ];
         for (body, named) in cases {
             let e = merge(&json!({}), &body, &key).expect_err("refused");
