@@ -210,6 +210,24 @@ fn crm() -> Vec<ModuleDef> {
                 f("Description", T::Textarea).max(32000),
             ],
         ),
+        // MAIL-11: e-mails kept with the Contact, Lead or Deal they concern.
+        module(
+            "Emails",
+            "メール",
+            vec![
+                f("Subject", T::Text).max(255),
+                f("From", T::Email),
+                f("To", T::Textarea).max(32000),
+                f("Cc", T::Textarea).max(32000),
+                f("Sent_At", T::Datetime),
+                f("Direction", T::Picklist).picklist(&["Received", "Sent"]),
+                f("Message_ID", T::Text).max(998),
+                f("Body", T::Textarea).max(32000),
+                f("Contact", T::Lookup).lookup("Contacts"),
+                f("Lead", T::Lookup).lookup("Leads"),
+                f("Deal", T::Lookup).lookup("Deals"),
+            ],
+        ),
         module(
             "Notes",
             "メモ",

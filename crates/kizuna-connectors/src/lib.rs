@@ -4,6 +4,7 @@
 
 pub mod content;
 pub mod dav;
+pub mod email;
 pub mod ical;
 pub mod net;
 pub mod smtp;

@@ -653,14 +653,14 @@ pub async fn import_file(
         .find(|(k, _)| k == "name")
         .map(|(_, v)| v.clone())
         .ok_or_else(|| Error::malformed_json("the query needs ?name= with the file's name"))?;
-    let file = spool(body).await?;
+    let file = spool(body, UPLOAD_LIMIT).await?;
     let run =
         kizuna_sync::mail::import::import_file(&s.store, &i, &name, file, &mut |_| {}).await?;
     Ok(Json(json!({"integration": i.id, "run": run_json(&run)})))
 }
 
-/// Writes a request body to a temporary file, refusing it past the limit.
-async fn spool(body: axum::body::Body) -> Result<std::fs::File, Error> {
+/// Writes a request body to a temporary file, refusing it past `limit`.
+async fn spool(body: axum::body::Body, limit: u64) -> Result<std::fs::File, Error> {
     use http_body_util::BodyExt;
     use std::io::{Seek, Write};
     let io = |e: std::io::Error| Error::internal(format!("spooling the upload: {e}"));
@@ -674,11 +674,51 @@ async fn spool(body: axum::body::Body) -> Result<std::fs::File, Error> {
             continue;
         };
         size += chunk.len() as u64;
-        if size > UPLOAD_LIMIT {
-            return Err(Error::payload_too_large(UPLOAD_LIMIT as usize));
+        if size > limit {
+            return Err(Error::payload_too_large(limit as usize));
         }
         file.write_all(&chunk).map_err(io)?;
     }
     file.rewind().map_err(io)?;
     Ok(file)
+}
+
+/// Adds one e-mail (the request body, as a `.eml` holds it) to the CRM
+/// through a mail connection (MAIL-11): to the record `?record=Contacts:ID`
+/// (or `Leads:`, `Deals:`) a person picked, else to its correspondent's
+/// Contact, else as the connection's `unmatched_email` setting says; with
+/// `?as=case`, as a Case of the Contact who sent it (MAIL-10). Added twice,
+/// it is there once (by Message-ID).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/emails", tag = "integrations",
+    params(("id" = i64, Path, description = "Integration id (a crm-mail connection)"),
+        ("record" = Option<String>, Query, description = "Contacts:ID, Leads:ID or Deals:ID"),
+        ("as" = Option<String>, Query, description = "case: make it a Case (MAIL-10)")),
+    request_body(content = String, content_type = "message/rfc822", description = "The e-mail"),
+    responses((status = 200, description = "{run}"), (status = 409, description = "As a Case: no Contact has the sender's address (MAIL-10)"),
+        (status = 413, description = "Larger than 25 MiB")))]
+pub async fn add_email(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    body: axum::body::Body,
+) -> ApiResult<Json<Value>> {
+    use kizuna_sync::mail::emails;
+    let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let to = emails::Destination::parse(param("record"), param("as"))?;
+    let mut file = spool(body, emails::MAX_MESSAGE_BYTES as u64).await?;
+    let mut message = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut message)
+        .map_err(|e| Error::internal(format!("reading the spooled upload: {e}")))?;
+    let run = emails::add_message(
+        &s.store,
+        &i,
+        Trigger::Api,
+        &to,
+        &message,
+        json!({"upload": true}),
+    )
+    .await?;
+    Ok(Json(json!({"integration": i.id, "run": run_json(&run)})))
 }

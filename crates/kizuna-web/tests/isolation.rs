@@ -532,6 +532,12 @@ async fn walk_every_route(backend: Backend) {
         ),
         case(
             "POST",
+            "/api/v1/integrations/{id}/emails",
+            integration(b_link, "emails"),
+            None,
+        ),
+        case(
+            "POST",
             "/api/v1/integrations/{id}/conflicts/{conflict}/decide",
             integration(b_link, &format!("conflicts/{b_conflict}/decide")),
             Some(json!({"take": "crm"})),

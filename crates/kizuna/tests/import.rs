@@ -137,8 +137,8 @@ async fn mail_import_of_a_vcf_file_ends_with_its_counts_and_says_by_its_exit_cod
     // Usage and connection errors: exit 2, nothing imported.
     let ics = write(
         cli.tmp.path(),
-        "calendar.ics",
-        "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+        "notes.txt",
+        "not a mail client's export\r\n",
     );
     let refused = cli
         .run(

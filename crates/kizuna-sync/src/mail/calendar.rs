@@ -6,7 +6,7 @@
 use super::items::{Kind, PARTICIPANTS, Parsed, Probe, participant_keys};
 use kizuna_connectors::ical::{CalendarItem, Event, Task, TaskStatus, What};
 use kizuna_domain::{Error, Kind as ErrorKind, Text};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 fn text<'a>(fields: &'a Map<String, Value>, f: &str) -> &'a str {
     fields.get(f).and_then(Value::as_str).unwrap_or_default()
@@ -176,19 +176,23 @@ pub fn parsed(item: &CalendarItem) -> (&'static dyn Kind, Parsed) {
 fn task(mut p: Parsed, t: &Task) -> Parsed {
     let mut v = Vec::new();
     if let Some(s) = &t.subject {
-        v.push(("Subject", ("Subject", "件名"), s.clone()));
+        v.push(("Subject", ("Subject", "件名"), json!(s.clone())));
     }
     if let Some(d) = &t.due {
-        v.push(("Due_Date", ("Due date", "期日"), d.clone()));
+        v.push(("Due_Date", ("Due date", "期日"), json!(d.clone())));
     }
     if let Some(n) = t.priority {
-        v.push(("Priority", ("Priority", "優先度"), priority(n).to_string()));
+        v.push((
+            "Priority",
+            ("Priority", "優先度"),
+            json!(priority(n).to_string()),
+        ));
     }
     if let Some(s) = t.status {
-        v.push(("Status", ("Status", "状況"), status(s).to_string()));
+        v.push(("Status", ("Status", "状況"), json!(status(s).to_string())));
     }
     if let Some(n) = &t.notes {
-        v.push(("Description", ("Notes", "メモ"), n.clone()));
+        v.push(("Description", ("Notes", "メモ"), json!(n.clone())));
     }
     p.values = v;
     p
@@ -197,15 +201,15 @@ fn task(mut p: Parsed, t: &Task) -> Parsed {
 fn event(mut p: Parsed, e: &Event) -> Parsed {
     let mut v = Vec::new();
     if let Some(s) = &e.subject {
-        v.push(("Title", ("Subject", "件名"), s.clone()));
+        v.push(("Title", ("Subject", "件名"), json!(s.clone())));
     }
-    v.push(("Start_DateTime", ("Start", "開始"), rfc3339(e.start)));
-    v.push(("End_DateTime", ("End", "終了"), rfc3339(e.end)));
+    v.push(("Start_DateTime", ("Start", "開始"), json!(rfc3339(e.start))));
+    v.push(("End_DateTime", ("End", "終了"), json!(rfc3339(e.end))));
     if let Some(l) = &e.location {
-        v.push(("Venue", ("Location", "場所"), l.clone()));
+        v.push(("Venue", ("Location", "場所"), json!(l.clone())));
     }
     if let Some(n) = &e.notes {
-        v.push(("Description", ("Notes", "メモ"), n.clone()));
+        v.push(("Description", ("Notes", "メモ"), json!(n.clone())));
     }
     p.values = v;
     p.attendees = e.attendees.clone();
@@ -218,7 +222,6 @@ fn event(mut p: Parsed, e: &Event) -> Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn mail_4_priorities_and_statuses_map_to_the_crm_picklists() {

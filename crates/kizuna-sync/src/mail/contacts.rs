@@ -5,7 +5,7 @@
 use super::items::{Kind, Parsed, Probe};
 use kizuna_connectors::vcard::{Contact, ContactField};
 use kizuna_domain::validate::email_key;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 pub const MODULE: &str = "Contacts";
 pub const DATA_TYPE: &str = "contact";
@@ -167,7 +167,7 @@ pub fn parsed(c: &Contact) -> Parsed {
         categories: c.categories.clone(),
         values: CONTACT_MAP
             .iter()
-            .filter_map(|(f, crm, label)| c.get(*f).map(|v| (*crm, *label, v.to_string())))
+            .filter_map(|(f, crm, label)| c.get(*f).map(|v| (*crm, *label, json!(v))))
             .collect(),
         attendees: Vec::new(),
         notices: Vec::new(),

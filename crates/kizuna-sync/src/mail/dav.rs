@@ -134,10 +134,10 @@ fn read_resource(dav_kind: Collections, href: &str, text: &str) -> Vec<(usize, I
             0,
             one(parse_card(text)
                 .map(|c| contacts::parsed(&c))
-                .map_err(|e| e.0)),
+                .map_err(|e| e.0.into())),
         )],
         Collections::Calendars => match parse_calendar(text) {
-            Err(e) => vec![(0, one(Err(e.0)))],
+            Err(e) => vec![(0, one(Err(e.0.into())))],
             Ok(cal) => {
                 let many = cal.items.len() > 1;
                 cal.items
@@ -149,7 +149,7 @@ fn read_resource(dav_kind: Collections, href: &str, text: &str) -> Vec<(usize, I
                                 let (kind, p) = calendar::parsed(&item);
                                 (usize::from(kind.module() == "Tasks"), Ok(p))
                             }
-                            Err(e) => (0, Err(e.0)),
+                            Err(e) => (0, Err(e.0.into())),
                         };
                         let mut incoming = one(parsed);
                         if many {
@@ -246,7 +246,7 @@ async fn sync_collection(
                     Incoming {
                         key: f.href.clone(),
                         etag: None,
-                        item: Err(format!("the server answered {status} for it")),
+                        item: Err(format!("the server answered {status} for it").into()),
                         at: json!({"href": f.href}),
                     },
                 )],

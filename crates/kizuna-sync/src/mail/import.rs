@@ -7,8 +7,9 @@
 //! unchanged.
 
 use super::items::{Incoming, Kind, Target, apply};
-use super::{INTO_CRM, calendar, contacts, crm_org, settings};
+use super::{INTO_CRM, calendar, contacts, crm_org, emails, settings};
 use crate::engine::{STALE_RUN_MS, Trigger, check_runnable};
+use kizuna_connectors::email::{MAX_MESSAGE_BYTES, MboxReader};
 use kizuna_connectors::ical::{MAX_CALENDAR_BYTES, parse_calendar};
 use kizuna_connectors::vcard::VcfReader;
 use kizuna_domain::{Error, Result};
@@ -30,6 +31,10 @@ pub enum FileKind {
     Vcard,
     /// iCalendar: `.ics`, `.ical`.
     Icalendar,
+    /// One e-mail: `.eml`.
+    Email,
+    /// A mailbox of e-mails: `.mbox`, `.mbx`.
+    Mbox,
 }
 
 impl FileKind {
@@ -42,10 +47,16 @@ impl FileKind {
         if lower.ends_with(".ics") || lower.ends_with(".ical") {
             return Ok(FileKind::Icalendar);
         }
+        if lower.ends_with(".eml") {
+            return Ok(FileKind::Email);
+        }
+        if lower.ends_with(".mbox") || lower.ends_with(".mbx") {
+            return Ok(FileKind::Mbox);
+        }
         Err(Error::bad_request(
             "unsupported_file",
-            format!("{name}: this version imports vCard (.vcf, .vcard) and iCalendar (.ics) files; e-mail, mbox and CSV files are not imported yet."),
-            format!("{name}: このバージョンで取り込めるのは vCard（.vcf、.vcard）と iCalendar（.ics）のファイルです。メール・mbox・CSV ファイルはまだ取り込めません。"),
+            format!("{name}: this version imports vCard (.vcf, .vcard), iCalendar (.ics), e-mail (.eml) and mbox (.mbox) files; the mail client's CSV is not imported yet."),
+            format!("{name}: このバージョンで取り込めるのは vCard（.vcf、.vcard）、iCalendar（.ics）、メール（.eml）、mbox（.mbox）のファイルです。メールソフトの CSV はまだ取り込めません。"),
         )
         .with_details(json!({"file": name})))
     }
@@ -61,25 +72,19 @@ pub async fn import_file(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Run> {
     if !super::is_mail(i) {
-        return Err(Error::bad_request(
-            "not_a_mail_connection",
-            format!(
-                "Integration {} is a {} integration; files are imported into a mail connection (crm-mail).",
-                i.id, i.kind
-            ),
-            format!(
-                "連携 {} は {} 連携です。ファイルはメール連携（crm-mail）に取り込みます。",
-                i.id, i.kind
-            ),
-        ));
+        return Err(not_a_mail_connection(i));
     }
     let kind = FileKind::of(name)?;
+    let input = std::io::BufReader::with_capacity(256 * 1024, file);
+    if matches!(kind, FileKind::Email | FileKind::Mbox) {
+        return import_emails(store, i, kind, name, input, progress).await;
+    }
     check_runnable(store, i).await?;
     let org = crm_org(store, i).await?;
     let options = settings::read(&i.settings.0);
     let kinds: &[&'static dyn Kind] = match kind {
         FileKind::Vcard => &[&contacts::Contacts],
-        FileKind::Icalendar => &[&calendar::Events, &calendar::Tasks],
+        _ => &[&calendar::Events, &calendar::Tasks],
     };
     let mut modules = Vec::new();
     for k in kinds {
@@ -91,7 +96,7 @@ pub async fn import_file(
         .await?;
     let data_type = match kind {
         FileKind::Vcard => contacts::DATA_TYPE,
-        FileKind::Icalendar => "calendar",
+        _ => "calendar",
     };
     let run = store
         .start_run(i.id, Trigger::Import.as_str(), INTO_CRM, data_type)
@@ -110,15 +115,29 @@ pub async fn import_file(
             run: run.id,
         })
         .collect();
-    let input = std::io::BufReader::with_capacity(256 * 1024, file);
     let result = match kind {
         FileKind::Vcard => import_vcards(&targets[0], name, input, progress).await,
-        FileKind::Icalendar => import_calendar(&targets, name, input, progress).await,
+        _ => import_calendar(&targets, name, input, progress).await,
     };
     let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
     let run = store.finish_run(run.id, error.as_ref()).await?;
     crate::attention::after_run(store, i, &run).await?;
     result.map(|()| run)
+}
+
+/// Files and e-mails go into a mail connection only.
+pub fn not_a_mail_connection(i: &Integration) -> Error {
+    Error::bad_request(
+        "not_a_mail_connection",
+        format!(
+            "Integration {} is a {} integration; files and e-mails go into a mail connection (crm-mail).",
+            i.id, i.kind
+        ),
+        format!(
+            "連携 {} は {} 連携です。ファイルやメールはメール連携（crm-mail）に取り込みます。",
+            i.id, i.kind
+        ),
+    )
 }
 
 fn unreadable_file(file_name: &str, e: &dyn std::fmt::Display) -> Error {
@@ -156,7 +175,10 @@ async fn import_vcards<R: BufRead>(
             batch.push(Incoming {
                 key,
                 etag: None,
-                item: card.card.map(|c| contacts::parsed(&c)).map_err(|e| e.0),
+                item: card
+                    .card
+                    .map(|c| contacts::parsed(&c))
+                    .map_err(|e| e.0.into()),
                 at: json!({"file": file_name, "line": card.line}),
             });
             if batch.len() == BATCH {
@@ -196,7 +218,7 @@ async fn import_calendar<R: BufRead>(
                 let key = file_key(item.uid.as_deref(), &item.hash);
                 (usize::from(kind.module() == "Tasks"), key, Ok(p))
             }
-            Err(e) => (0, format!("unreadable:{file_name}:{n}"), Err(e.0)),
+            Err(e) => (0, format!("unreadable:{file_name}:{n}"), Err(e.0.into())),
         };
         batches[target].push(Incoming {
             key,
@@ -214,4 +236,43 @@ async fn import_calendar<R: BufRead>(
     }
     progress(read as u64);
     Ok(())
+}
+
+/// An `.eml` (one e-mail, read whole up to its cap) or an mbox (read a
+/// message at a time): each e-mail goes where its correspondent is (MAIL-11).
+async fn import_emails<R: BufRead + Send>(
+    store: &Store,
+    i: &Integration,
+    kind: FileKind,
+    name: &str,
+    mut input: R,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Run> {
+    let to = emails::Destination::Correspondent;
+    if kind == FileKind::Email {
+        let mut raw = Vec::new();
+        (&mut input)
+            .take(MAX_MESSAGE_BYTES as u64 + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| unreadable_file(name, &e))?;
+        return emails::add_message(store, i, Trigger::Import, &to, &raw, json!({"file": name}))
+            .await;
+    }
+    let mut failed_read = None;
+    let mut messages = MboxReader::new(input).map_while(|m| match m {
+        Ok(m) => Some((
+            m.message.map_err(|e| e.0),
+            json!({"file": name, "message": m.number}),
+        )),
+        Err(e) => {
+            failed_read = Some(e);
+            None
+        }
+    });
+    let run = emails::add(store, i, Trigger::Import, &to, &mut messages, progress).await?;
+    drop(messages);
+    match failed_read {
+        Some(e) => Err(unreadable_file(name, &e)),
+        None => Ok(run),
+    }
 }

@@ -29,7 +29,7 @@ pub struct Parsed {
     pub categories: Vec<String>,
     /// (CRM field, its name on the mail side in English and Japanese,
     /// value), before the CRM's length checks.
-    pub values: Vec<(&'static str, (&'static str, &'static str), String)>,
+    pub values: Vec<(&'static str, (&'static str, &'static str), Value)>,
     /// The e-mail addresses of its participants (events: MAIL-6).
     pub attendees: Vec<String>,
     /// What the history must say about it even when it is written.
@@ -65,10 +65,24 @@ pub struct Incoming {
     /// Its name in its source (`mail_items.item_key`).
     pub key: String,
     pub etag: Option<String>,
-    /// The item, or why it could not be read.
-    pub item: std::result::Result<Parsed, String>,
+    /// The item, or why it is not written.
+    pub item: std::result::Result<Parsed, NotRead>,
     /// Where it was read, for the history (`{"href"}`, `{"file", "line"}`).
     pub at: Value,
+}
+
+/// Why an item is not written: it could not be read (failed), or it is
+/// left out for a reason of its own (skipped).
+#[derive(Debug)]
+pub enum NotRead {
+    Unreadable(String),
+    Skipped(Error),
+}
+
+impl From<String> for NotRead {
+    fn from(why: String) -> Self {
+        NotRead::Unreadable(why)
+    }
 }
 
 /// Where items go and how: the CRM org and the kind's module, the
@@ -100,17 +114,17 @@ pub(crate) fn crm_values(
             continue;
         }
         let mut v = v.clone();
-        if let Some(limit) = def.effective_max_length() {
-            let length = v.chars().count();
+        if let (Some(limit), Some(text)) = (def.effective_max_length(), v.as_str()) {
+            let length = text.chars().count();
             if length > limit as usize {
                 if !truncate {
                     return Err(reasons::too_long(*label, crm, limit, length));
                 }
-                v = v.chars().take(limit as usize).collect();
+                v = json!(text.chars().take(limit as usize).collect::<String>());
                 notices.push(reasons::truncated(*label, crm, limit, length));
             }
         }
-        values.insert((*crm).to_string(), json!(v));
+        values.insert((*crm).to_string(), v);
     }
     Ok(values)
 }
@@ -421,7 +435,8 @@ fn plan(t: &Target<'_>, b: &Incoming, known: Option<&MailItem>, people: &People)
     let crm = known.and_then(|m| m.crm_id);
     let c = match &b.item {
         Ok(c) => c,
-        Err(e) => return Plan::Failed(reasons::unreadable(e)),
+        Err(NotRead::Unreadable(e)) => return Plan::Failed(reasons::unreadable(e)),
+        Err(NotRead::Skipped(e)) => return Plan::Skipped(e.clone()),
     };
     if let Some(cat) = &t.settings.category
         && !c.categories.iter().any(|x| x.eq_ignore_ascii_case(cat))
@@ -442,7 +457,7 @@ fn plan(t: &Target<'_>, b: &Incoming, known: Option<&MailItem>, people: &People)
         p.values.push((
             PARTICIPANTS,
             ("Attendees", "出席者"),
-            people.describe(&c.attendees),
+            json!(people.describe(&c.attendees)),
         ));
         with_people = p;
         &with_people

@@ -9,6 +9,7 @@
 pub mod calendar;
 pub mod contacts;
 pub mod dav;
+pub mod emails;
 pub mod import;
 pub mod items;
 mod reasons;

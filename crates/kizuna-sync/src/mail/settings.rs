@@ -199,6 +199,16 @@ pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value>
                     ));
                 }
             },
+            "unmatched_email" => match value.as_str() {
+                Some("lead" | "skip") => value.clone(),
+                _ => {
+                    return Err(invalid(
+                        "unmatched_email",
+                        "where an e-mail goes when no Contact has its correspondent's address: \"lead\" (the Lead with it, or a new Lead) or \"skip\".",
+                        "相手のアドレスを持つ連絡先がないメールの扱い: \"lead\"（そのアドレスの見込み客、なければ新しい見込み客）または \"skip\" を指定してください。",
+                    ));
+                }
+            },
             "truncate" => match value {
                 Value::Bool(_) => value.clone(),
                 _ => {
@@ -233,7 +243,12 @@ pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value>
             other => {
                 let all: Vec<&str> = PARTS
                     .iter()
-                    .chain(&["category", "truncate", "auto_sync_minutes"])
+                    .chain(&[
+                        "category",
+                        "truncate",
+                        "auto_sync_minutes",
+                        "unmatched_email",
+                    ])
                     .copied()
                     .collect();
                 return Err(invalid(
@@ -287,6 +302,14 @@ pub fn read(settings: &Value) -> MailSettings {
             .and_then(Value::as_i64)
             .filter(|m| *m > 0),
     }
+}
+
+/// MAIL-11: where an e-mail goes when no Contact matches (`lead`, `skip`).
+pub fn unmatched_email(settings: &Value) -> &str {
+    settings
+        .get("unmatched_email")
+        .and_then(Value::as_str)
+        .unwrap_or("lead")
 }
 
 /// A server part of the stored settings (`carddav`, …), its password opened.

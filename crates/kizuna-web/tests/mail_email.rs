@@ -1,0 +1,372 @@
+//! E-mails into the CRM through a mail connection, over real HTTP: kept
+//! with the Contact, Lead or Deal they concern (MAIL-11), made a Case when
+//! the sender is a Contact (MAIL-10), from one upload or an mbox file.
+
+use kizuna_domain::App;
+use kizuna_testkit::{Actor, Backend, TestApp, code};
+use serde_json::{Value, json};
+
+struct World {
+    app: TestApp,
+    crm: i64,
+    admin: Actor,
+    id: i64,
+}
+
+async fn world(test: &str, settings: Value) -> Option<World> {
+    let app = TestApp::spawn(Backend::Sqlite, test).await?;
+    let admin = app.actor("owner@kizuna.example").await;
+    let crm = app.org(App::Crm, "enterprise", &admin).await.id;
+    let (status, body) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.key,
+            &json!({"kind": "crm-mail", "from_org": crm, "settings": settings}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    Some(World {
+        app,
+        crm,
+        admin,
+        id,
+    })
+}
+
+impl World {
+    async fn create(&self, module: &str, fields: Value) -> i64 {
+        let (status, body) = self
+            .app
+            .post(
+                &format!("/api/v1/orgs/{}/modules/{module}/records", self.crm),
+                &self.admin.key,
+                &json!({ "fields": fields }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_i64().expect("id")
+    }
+
+    async fn records(&self, module: &str) -> Vec<Value> {
+        let (status, body) = self
+            .app
+            .get(
+                &format!(
+                    "/api/v1/orgs/{}/modules/{module}/records?limit=100",
+                    self.crm
+                ),
+                &self.admin.key,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["records"].as_array().expect("records").clone()
+    }
+
+    async fn upload(&self, path: &str, body: String) -> (u16, Value) {
+        let r = self
+            .app
+            .http
+            .post(
+                self.app
+                    .url(&format!("/api/v1/integrations/{}/{path}", self.id)),
+            )
+            .bearer_auth(&self.admin.key)
+            .header("content-type", "message/rfc822")
+            .body(body)
+            .send()
+            .await
+            .expect("answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("JSON"))
+    }
+
+    async fn items(&self, run: &Value) -> Vec<Value> {
+        let (_, body) = self
+            .app
+            .get(
+                &format!(
+                    "/api/v1/integrations/{}/history/{}/items",
+                    self.id, run["id"]
+                ),
+                &self.admin.key,
+            )
+            .await;
+        body["items"].as_array().expect("items").clone()
+    }
+}
+
+fn mail(from: &str, to: &str, id: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Wed, 01 Apr 2026 10:00:00 +0900\r\n\
+         Message-ID: <{id}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+fn field<'a>(r: &'a Value, f: &str) -> &'a str {
+    r["fields"][f].as_str().unwrap_or_default()
+}
+
+fn counts(run: &Value) -> [i64; 6] {
+    ["added", "updated", "linked", "deleted", "skipped", "failed"]
+        .map(|k| run[k].as_i64().expect(k))
+}
+
+#[tokio::test]
+async fn mail_11_an_email_goes_to_the_contact_it_concerns_and_is_there_once() {
+    let Some(w) = world("mail_11_contact", json!({})).await else {
+        return;
+    };
+    let taro = w
+        .create(
+            "Contacts",
+            json!({"Last_Name": "Yamada", "Email": "taro@example.jp"}),
+        )
+        .await;
+    let hanako = w
+        .create(
+            "Contacts",
+            json!({"Last_Name": "Suzuki", "Email": "hanako@example.jp"}),
+        )
+        .await;
+    // Received: the sender's Contact.
+    let received = mail(
+        "Taro <TARO@example.jp>",
+        "owner@kizuna.example",
+        "m1@example.jp",
+        "見積もり",
+        "お願いします",
+    );
+    let (status, body) = w.upload("emails", received.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&body["run"]), [1, 0, 0, 0, 0, 0]);
+    // Sent by the connection's owner: the recipient's Contact.
+    let sent = mail(
+        "owner@kizuna.example",
+        "Hanako <hanako@example.jp>",
+        "m2@kizuna.example",
+        "Re: 見積もり",
+        "送付します",
+    );
+    let (status, _) = w.upload("emails", sent).await;
+    assert_eq!(status, 200);
+    let emails = w.records("Emails").await;
+    assert_eq!(emails.len(), 2);
+    let first = emails
+        .iter()
+        .find(|e| field(e, "Message_ID") == "m1@example.jp")
+        .expect("m1");
+    assert_eq!(first["fields"]["Contact"], taro);
+    assert_eq!(field(first, "Direction"), "Received");
+    assert_eq!(field(first, "Subject"), "見積もり");
+    assert_eq!(field(first, "Body"), "お願いします");
+    assert_eq!(field(first, "Sent_At"), "2026-04-01T01:00:00Z");
+    let second = emails
+        .iter()
+        .find(|e| field(e, "Message_ID") == "m2@kizuna.example")
+        .expect("m2");
+    assert_eq!(second["fields"]["Contact"], hanako);
+    assert_eq!(field(second, "Direction"), "Sent");
+    // On the Contact's page, as a related list.
+    let (_, related) = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/orgs/{}/modules/Contacts/records/{taro}/related/Emails",
+                w.crm
+            ),
+            &w.admin.key,
+        )
+        .await;
+    assert_eq!(
+        related["records"].as_array().map(Vec::len),
+        Some(1),
+        "{related}"
+    );
+    // Added again: there once.
+    let (_, again) = w.upload("emails", received).await;
+    assert_eq!(again["run"]["added"], 0, "{again}");
+    assert_eq!(w.records("Emails").await.len(), 2);
+}
+
+#[tokio::test]
+async fn mail_11_without_a_contact_the_setting_decides_a_lead_or_nothing() {
+    let Some(w) = world("mail_11_unmatched", json!({})).await else {
+        return;
+    };
+    // By default: a new Lead, then the same Lead.
+    for n in 0..2 {
+        let m = mail(
+            "Newcomer <new@example.jp>",
+            "owner@kizuna.example",
+            &format!("n{n}@example.jp"),
+            "Hello",
+            "hi",
+        );
+        let (status, body) = w.upload("emails", m).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let leads = w.records("Leads").await;
+    assert_eq!(leads.len(), 1, "one Lead for one address");
+    assert_eq!(field(&leads[0], "Email"), "new@example.jp");
+    assert_eq!(field(&leads[0], "Last_Name"), "Newcomer");
+    assert!(
+        w.records("Emails")
+            .await
+            .iter()
+            .all(|e| e["fields"]["Lead"] == leads[0]["id"])
+    );
+    // Set to skip: not added, and the history says why.
+    let (status, body) = w
+        .app
+        .patch(
+            &format!("/api/v1/integrations/{}/settings", w.id),
+            &w.admin.key,
+            &json!({"unmatched_email": "skip"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let m = mail(
+        "stranger@example.jp",
+        "owner@kizuna.example",
+        "s@example.jp",
+        "Offer",
+        "buy",
+    );
+    let (_, body) = w.upload("emails", m).await;
+    assert_eq!(counts(&body["run"]), [0, 0, 0, 0, 1, 0], "{body}");
+    let skipped = &w.items(&body["run"]).await[0];
+    assert_eq!(skipped["rule"], "MAIL-11");
+    assert_eq!(skipped["code"], "no_matching_record");
+    assert_eq!(w.records("Emails").await.len(), 2);
+}
+
+#[tokio::test]
+async fn mail_11_a_person_picks_the_contact_lead_or_deal_it_goes_to() {
+    let Some(w) = world("mail_11_picked", json!({})).await else {
+        return;
+    };
+    let account = w.create("Accounts", json!({"Account_Name": "Acme"})).await;
+    let deal = w
+        .create(
+            "Deals",
+            json!({"Deal_Name": "Big one", "Stage": "Qualification", "Account": account}),
+        )
+        .await;
+    let m = mail(
+        "someone@example.jp",
+        "owner@kizuna.example",
+        "d@example.jp",
+        "Terms",
+        "see attached",
+    );
+    let (status, body) = w
+        .upload(&format!("emails?record=Deals:{deal}"), m.clone())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let emails = w.records("Emails").await;
+    assert_eq!(emails[0]["fields"]["Deal"], deal);
+    assert!(
+        w.records("Leads").await.is_empty(),
+        "a picked record needs no correspondent"
+    );
+    let (status, body) = w
+        .upload(&format!("emails?record=Accounts:{account}"), m.clone())
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(code(&body), "invalid_email_record");
+    let (status, _) = w.upload("emails?record=Deals:999999", m).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn mail_10_an_email_becomes_a_case_only_when_its_sender_is_a_contact() {
+    let Some(w) = world("mail_10_case", json!({})).await else {
+        return;
+    };
+    let taro = w
+        .create(
+            "Contacts",
+            json!({"Last_Name": "Yamada", "Email": "taro@example.jp"}),
+        )
+        .await;
+    let m = mail(
+        "Taro <taro@example.jp>",
+        "support@kizuna.example",
+        "c1@example.jp",
+        "動かない",
+        "ログインできません",
+    );
+    let (status, body) = w.upload("emails?as=case", m.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let cases = w.records("Cases").await;
+    assert_eq!(cases.len(), 1);
+    let c = &cases[0];
+    assert_eq!(field(c, "Email"), "taro@example.jp");
+    assert_eq!(c["fields"]["Contact_Name"], taro);
+    assert_eq!(field(c, "Subject"), "動かない");
+    assert_eq!(field(c, "Description"), "ログインできません");
+    // Twice: one Case.
+    w.upload("emails?as=case", m).await;
+    assert_eq!(w.records("Cases").await.len(), 1);
+    // A sender who is no Contact: refused, saying so, and nothing written.
+    let stranger = mail(
+        "who@example.jp",
+        "support@kizuna.example",
+        "c2@example.jp",
+        "?",
+        "?",
+    );
+    let (status, body) = w.upload("emails?as=case", stranger).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(code(&body), "no_contact_for_case");
+    assert_eq!(body["error"]["rule"], "MAIL-10");
+    assert!(
+        body["error"]["message"]["ja"]
+            .as_str()
+            .expect("ja")
+            .contains("who@example.jp")
+    );
+    assert_eq!(w.records("Cases").await.len(), 1);
+}
+
+#[tokio::test]
+async fn mail_11_an_mbox_file_is_imported_a_message_at_a_time_and_a_bad_message_fails_alone() {
+    let Some(w) = world("mail_11_mbox", json!({})).await else {
+        return;
+    };
+    w.create(
+        "Contacts",
+        json!({"Last_Name": "Yamada", "Email": "taro@example.jp"}),
+    )
+    .await;
+    let mbox = format!(
+        "From taro@example.jp Wed Apr  1 10:00:00 2026\r\n{}\r\nFrom x Wed Apr  1 10:00:00 2026\r\nnot a message at all\r\n\r\n\
+         From taro@example.jp Wed Apr  1 11:00:00 2026\r\n{}",
+        mail(
+            "taro@example.jp",
+            "owner@kizuna.example",
+            "a@example.jp",
+            "one",
+            "1"
+        ),
+        mail(
+            "taro@example.jp",
+            "owner@kizuna.example",
+            "b@example.jp",
+            "two",
+            "2"
+        ),
+    );
+    let (status, body) = w.upload("import?name=inbox.mbox", mbox).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&body["run"]), [2, 0, 0, 0, 0, 1], "{body}");
+    assert_eq!(body["run"]["data_type"], "email");
+    let failed = w
+        .items(&body["run"])
+        .await
+        .into_iter()
+        .find(|i| i["outcome"] == "failed")
+        .expect("the bad one");
+    assert_eq!(failed["details"]["item"]["message"], 2);
+}
