@@ -437,7 +437,7 @@ pub async fn add(
         let mut n = 0usize;
         loop {
             let mut items = Vec::new();
-            while let Some((message, at)) = messages.next() {
+            for (message, at) in &mut *messages {
                 n += 1;
                 items.push(how.incoming(n, message, at).await?);
                 if items.len() == 500 {
