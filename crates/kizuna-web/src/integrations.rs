@@ -722,3 +722,22 @@ pub async fn add_email(
     .await?;
     Ok(Json(json!({"integration": i.id, "run": run_json(&run)})))
 }
+
+/// Sends a message through the connection's own SMTP server and keeps it in
+/// the CRM as a Sent e-mail (MAIL-11): `{"to": [..], "cc": [..], "subject",
+/// "body", "record": "Contacts:12"}` — with the record given, or its
+/// recipients' Contact.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/send", tag = "integrations", request_body = Value,
+    params(("id" = i64, Path, description = "Integration id (a crm-mail connection)")),
+    responses((status = 200, description = "{run}"), (status = 400, description = "No SMTP server set, or a bad address"),
+        (status = 502, description = "The SMTP server did not take it; nothing was recorded")))]
+pub async fn send_email(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
+    let run = kizuna_sync::mail::emails::send(&s.store, s.options.mail()?, &i, &body.0).await?;
+    Ok(Json(json!({"integration": i.id, "run": run_json(&run)})))
+}

@@ -78,6 +78,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::reset_mapping))
         .routes(routes!(integrations::import_file))
         .routes(routes!(integrations::add_email))
+        .routes(routes!(integrations::send_email))
         .routes(routes!(integrations::patch_settings))
         .routes(routes!(integrations::doctor))
         .routes(routes!(integrations::sync))

@@ -538,6 +538,12 @@ async fn walk_every_route(backend: Backend) {
         ),
         case(
             "POST",
+            "/api/v1/integrations/{id}/send",
+            integration(b_link, "send"),
+            Some(json!({"to": ["x@example.jp"], "subject": "s", "body": "b"})),
+        ),
+        case(
+            "POST",
             "/api/v1/integrations/{id}/conflicts/{conflict}/decide",
             integration(b_link, &format!("conflicts/{b_conflict}/decide")),
             Some(json!({"take": "crm"})),

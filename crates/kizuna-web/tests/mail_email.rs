@@ -370,3 +370,62 @@ async fn mail_11_an_mbox_file_is_imported_a_message_at_a_time_and_a_bad_message_
         .expect("the bad one");
     assert_eq!(failed["details"]["item"]["message"], 2);
 }
+
+#[tokio::test]
+async fn mail_11_a_message_sent_through_the_users_smtp_server_is_kept_with_its_recipient() {
+    let Some(mut sink) = kizuna_testkit::smtp::SmtpSink::start("mail_11_send") else {
+        return;
+    };
+    // aiosmtpd takes mail without a login on a plain connection.
+    let settings = json!({"smtp": {"host": "127.0.0.1", "port": sink.port, "security": "none",
+        "from": "Owner <owner@kizuna.example>"}});
+    let Some(w) = world("mail_11_send", settings).await else {
+        return;
+    };
+    let hanako = w
+        .create(
+            "Contacts",
+            json!({"Last_Name": "Suzuki", "Email": "hanako@example.jp"}),
+        )
+        .await;
+    let (status, shown) = w
+        .app
+        .get(&format!("/api/v1/integrations/{}", w.id), &w.admin.key)
+        .await;
+    assert_eq!(status, 200);
+    assert!(!shown.to_string().contains("smtp secret"), "{shown}");
+    let send = json!({"to": ["Hanako <hanako@example.jp>"], "subject": "お見積もり", "body": "添付のとおりです。"});
+    let (status, body) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{}/send", w.id),
+            &w.admin.key,
+            &send,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run"]["added"], 1);
+    let got = sink.wait_for(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "the SMTP server received it");
+    let raw = String::from_utf8_lossy(&got[0]);
+    assert!(raw.contains("hanako@example.jp"), "{raw}");
+    let emails = w.records("Emails").await;
+    assert_eq!(emails.len(), 1);
+    assert_eq!(field(&emails[0], "Direction"), "Sent");
+    assert_eq!(emails[0]["fields"]["Contact"], hanako);
+    assert_eq!(field(&emails[0], "Subject"), "お見積もり");
+    assert!(!field(&emails[0], "Message_ID").is_empty());
+    // The server down: refused, nothing kept.
+    sink.stop();
+    let (status, body) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{}/send", w.id),
+            &w.admin.key,
+            &send,
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(code(&body), "smtp_send_failed");
+    assert_eq!(w.records("Emails").await.len(), 1);
+}

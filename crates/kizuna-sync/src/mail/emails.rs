@@ -136,11 +136,94 @@ impl Destination {
     }
 }
 
-/// Whether the connection's owner sent the e-mail.
-fn sent_by(owner: &str, e: &Email) -> bool {
+/// Whether the connection's owner sent the e-mail (from their login
+/// address, or the sender of their SMTP settings).
+fn sent_by(owner: &[String], e: &Email) -> bool {
     e.from
         .as_ref()
-        .is_some_and(|f| email_key(&f.address) == email_key(owner))
+        .is_some_and(|f| owner.iter().any(|o| email_key(o) == email_key(&f.address)))
+}
+
+/// The addresses the connection's owner sends from.
+async fn owner_addresses(store: &Store, i: &Integration) -> Result<Vec<String>> {
+    let mut out: Vec<String> = store
+        .user_by_id(i.created_by)
+        .await?
+        .map(|u| u.email)
+        .into_iter()
+        .collect();
+    if let Some(from) = i.settings.0["smtp"]["from"].as_str() {
+        // `Name <address>` or the bare address.
+        let address = from
+            .rsplit_once('<')
+            .map_or(from, |(_, a)| a.trim_end_matches('>'));
+        out.push(address.trim().to_string());
+    }
+    Ok(out)
+}
+
+/// MAIL-11's fourth way: a message the user writes, sent through their own
+/// SMTP server and then kept in the CRM as a Sent e-mail with the record it
+/// concerns (`record`, else its recipients' Contact). Body:
+/// `{"to": [..], "cc": [..], "subject", "body", "record": "Contacts:12"}`.
+pub async fn send(
+    store: &Store,
+    ctx: &super::MailContext,
+    i: &Integration,
+    body: &Value,
+) -> Result<Run> {
+    if !super::is_mail(i) {
+        return Err(super::import::not_a_mail_connection(i));
+    }
+    check_runnable(store, i).await?;
+    let list = |k: &str| -> Vec<String> {
+        match &body[k] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let message = kizuna_connectors::smtp::Outgoing {
+        to: list("to"),
+        cc: list("cc"),
+        subject: body["subject"].as_str().unwrap_or_default().to_string(),
+        body: body["body"].as_str().unwrap_or_default().to_string(),
+    };
+    let destination = Destination::parse(body["record"].as_str(), None)?;
+    let owner = owner_addresses(store, i).await?;
+    let account = settings::smtp_account(&i.settings.0, &ctx.key()?, &owner[0])?
+        .ok_or_else(|| no_smtp(i.id))?;
+    let raw =
+        kizuna_connectors::smtp::send_as(&account, ctx.allow_private_addresses, &message).await?;
+    add_message(
+        store,
+        i,
+        Trigger::Api,
+        &destination,
+        &raw,
+        json!({"sent": true}),
+    )
+    .await
+}
+
+fn no_smtp(id: i64) -> Error {
+    Error::new(
+        ErrorKind::BadInput,
+        "no_smtp_server",
+        Text::new(
+            format!("Mail connection {id} has no SMTP server to send through."),
+            format!("メール連携 {id} には送信に使う SMTP サーバーがありません。"),
+        ),
+        Text::new(
+            format!("Set it: PATCH /api/v1/integrations/{id}/settings {{\"smtp\": {{\"host\", \"port\", \"username\", \"password\"}}}}."),
+            format!("設定してください: PATCH /api/v1/integrations/{id}/settings {{\"smtp\": {{\"host\", \"port\", \"username\", \"password\"}}}}。"),
+        ),
+    )
+    .with_rule("MAIL-11")
 }
 
 fn addresses(list: &[Mailbox]) -> String {
@@ -290,7 +373,7 @@ async fn correspondent(
     store: &Store,
     org: &Org,
     i: &Integration,
-    owner: &str,
+    owner: &[String],
     e: &Email,
 ) -> Result<std::result::Result<(&'static str, i64), Error>> {
     let people: Vec<&Mailbox> = if sent_by(owner, e) {
@@ -381,11 +464,7 @@ pub async fn add(
     }
     check_runnable(store, i).await?;
     let org = crm_org(store, i).await?;
-    let owner = store
-        .user_by_id(i.created_by)
-        .await?
-        .map(|u| u.email)
-        .unwrap_or_default();
+    let owner = owner_addresses(store, i).await?;
     let kind: &'static dyn Kind = match destination {
         Destination::Case => &Cases,
         _ => &Emails,
@@ -463,7 +542,7 @@ struct How<'a> {
     store: &'a Store,
     org: &'a Org,
     i: &'a Integration,
-    owner: &'a str,
+    owner: &'a [String],
     destination: &'a Destination,
     picked: Option<(&'static str, i64)>,
 }

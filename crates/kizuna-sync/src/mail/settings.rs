@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 /// until it does (a setting that would silently do nothing is worse than a
 /// refusal).
 const PARTS: &[&str] = &["carddav", "caldav"];
-const NOT_YET: &[&str] = &["imap", "smtp", "directions"];
+const NOT_YET: &[&str] = &["imap", "directions"];
 
 /// The shortest and longest automatic sync interval (MAIL-9).
 pub const MIN_AUTO_SYNC_MINUTES: i64 = 5;
@@ -165,6 +165,110 @@ fn server_part(
     Ok(Value::Object(out))
 }
 
+/// Checks the `smtp` part (the user's own server for sending, MAIL-11) and
+/// seals its password; a password left out keeps the stored one.
+fn smtp_part(value: &Value, current: Option<&Value>, key: &SecretKey) -> Result<Value> {
+    let Some(part) = value.as_object() else {
+        return Err(invalid(
+            "smtp",
+            "must be an object {\"host\", \"port\", \"security\", \"username\", \"password\", \"from\"}.",
+            "オブジェクト {\"host\", \"port\", \"security\", \"username\", \"password\", \"from\"} で指定してください。",
+        ));
+    };
+    let allowed = ["host", "port", "security", "username", "password", "from"];
+    if let Some(unknown) = part.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(
+            &format!("smtp.{unknown}"),
+            &format!("is not a setting; the settings are {}.", allowed.join(", ")),
+            &format!(
+                "という設定はありません。設定は {} です。",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let host = text(part, "smtp", "host", 255)?
+        .filter(|h| !h.trim().is_empty() && !h.contains(char::is_whitespace))
+        .ok_or_else(|| {
+            invalid(
+                "smtp.host",
+                "the SMTP server's host name is required.",
+                "SMTP サーバーのホスト名が必要です。",
+            )
+        })?;
+    let port = match part.get("port") {
+        None | Some(Value::Null) => 587,
+        Some(p) => p
+            .as_u64()
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| {
+                invalid(
+                    "smtp.port",
+                    "a port number, 1 to 65535.",
+                    "1〜65535 のポート番号を指定してください。",
+                )
+            })?,
+    };
+    let security = match part.get("security").and_then(Value::as_str) {
+        None => "starttls",
+        Some(s @ ("starttls" | "tls" | "none")) => s,
+        Some(_) => {
+            return Err(invalid(
+                "smtp.security",
+                "\"starttls\" (port 587), \"tls\" (port 465) or \"none\".",
+                "\"starttls\"（ポート 587）、\"tls\"（ポート 465）、\"none\" のいずれかを指定してください。",
+            ));
+        }
+    };
+    let mut out = Map::new();
+    out.insert("host".into(), json!(host));
+    out.insert("port".into(), json!(port));
+    out.insert("security".into(), json!(security));
+    for name in ["username", "from"] {
+        if let Some(v) = text(part, "smtp", name, 320)? {
+            out.insert(name.into(), json!(v));
+        }
+    }
+    match text(part, "smtp", "password", 1000)? {
+        Some(p) => {
+            out.insert("password".into(), json!(key.seal(&p)));
+        }
+        None => {
+            if !part.contains_key("password")
+                && let Some(kept) = current.and_then(|c| c.get("password"))
+            {
+                out.insert("password".into(), kept.clone());
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// The user's SMTP account, password opened; the sender is `from`, else
+/// the connection owner's address.
+pub fn smtp_account(
+    settings: &Value,
+    key: &SecretKey,
+    owner: &str,
+) -> Result<Option<kizuna_connectors::smtp::Account>> {
+    use kizuna_connectors::smtp::{Account, Security};
+    let Some(p) = settings.get("smtp").filter(|v| v.is_object()) else {
+        return Ok(None);
+    };
+    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(Some(Account {
+        host: s("host").unwrap_or_default(),
+        port: p.get("port").and_then(Value::as_u64).unwrap_or(587) as u16,
+        security: match s("security").as_deref() {
+            Some("tls") => Security::Tls,
+            Some("none") => Security::None,
+            _ => Security::StartTls,
+        },
+        username: s("username"),
+        password: s("password").map(|p| key.open(&p)).transpose()?,
+        from: s("from").unwrap_or_else(|| owner.to_string()),
+    }))
+}
+
 /// Merges `changes` into the stored settings `current` after checking every
 /// entry (bad input changes nothing), with new passwords sealed.
 pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value> {
@@ -182,6 +286,10 @@ pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value>
             ).with_details(json!({"setting": name})));
         }
         let checked = match name {
+            "smtp" => match value {
+                Value::Null => Value::Null,
+                v => smtp_part(v, current.get("smtp"), key)?,
+            },
             part if PARTS.contains(&part) => match value {
                 Value::Null => Value::Null,
                 v => server_part(part, v, current.get(part), key)?,
@@ -243,6 +351,7 @@ pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value>
             other => {
                 let all: Vec<&str> = PARTS
                     .iter()
+                    .chain(&["smtp"])
                     .chain(&[
                         "category",
                         "truncate",
@@ -370,6 +479,36 @@ mod tests {
             .expect("carddav");
         assert_eq!(dav.password.as_deref(), Some("s3cret"));
         assert_eq!(dav.collections, ["/u/book/"]);
+    }
+
+    #[test]
+    fn an_smtp_password_is_sealed_and_the_account_reads_it_back() {
+        let (_d, key) = key();
+        let stored = merge(
+            &json!({}),
+            &json!({"smtp": {"host": "smtp.example.jp", "username": "taro", "password": "pw 1"}}),
+            &key,
+        )
+        .expect("valid");
+        assert!(!stored.to_string().contains("pw 1"));
+        assert_eq!(redacted(&stored)["smtp"]["password_set"], true);
+        let a = smtp_account(&stored, &key, "taro@example.jp")
+            .expect("opens")
+            .expect("an account");
+        assert_eq!((a.port, a.password.as_deref()), (587, Some("pw 1")));
+        assert_eq!(a.from, "taro@example.jp", "the owner's address by default");
+        for bad in [
+            json!({"port": 25}),
+            json!({"host": "x", "security": "ssl"}),
+            json!({"host": "x", "port": 0}),
+        ] {
+            assert_eq!(
+                merge(&json!({}), &json!({"smtp": bad}), &key)
+                    .expect_err("refused")
+                    .code,
+                "invalid_setting"
+            );
+        }
     }
 
     #[test]
