@@ -22,7 +22,9 @@ use hyper_util::rt::TokioExecutor;
 use kizuna_domain::{Error, Kind, Text};
 use libdav::caldav::{FindCalendarHomeSet, FindCalendars, GetCalendarResources};
 use libdav::carddav::{FindAddressBookHomeSet, FindAddressBooks, GetAddressBookResources};
-use libdav::dav::{ListResources, SyncCollection, WebDavClient, WebDavError};
+use libdav::dav::{
+    Delete, GetEtag, ListResources, PutResource, SyncCollection, WebDavClient, WebDavError,
+};
 use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;
@@ -399,6 +401,70 @@ impl Dav {
                 },
             })
             .collect())
+    }
+}
+
+/// What a conditional write found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Put {
+    /// Written; the new etag when the server says it.
+    Done(Option<String>),
+    /// A create found the resource there already (a write whose answer was
+    /// lost): the caller replaces it instead of making a second one.
+    Exists,
+    /// A replace found the resource changed since its etag.
+    Changed,
+}
+
+impl Dav {
+    /// Writes a calendar object at `href`: created only where there is none
+    /// (`If-None-Match: *`) when `etag` is `None`, else replaced only while
+    /// it still has `etag` (`If-Match`). Nothing is ever written twice.
+    pub async fn put(&self, href: &str, data: &str, etag: Option<&str>) -> Result<Put, Error> {
+        let content_type = match self.kind {
+            Collections::AddressBooks => "text/vcard; charset=utf-8",
+            Collections::Calendars => "text/calendar; charset=utf-8",
+        };
+        let result = match etag {
+            None => {
+                self.dav
+                    .request(PutResource::new(href).create(data, content_type))
+                    .await
+            }
+            Some(etag) => {
+                self.dav
+                    .request(PutResource::new(href).update(data, content_type, etag))
+                    .await
+            }
+        };
+        match result {
+            Ok(r) => Ok(Put::Done(r.etag)),
+            Err(WebDavError::BadStatusCode(s)) if s.as_u16() == 412 => Ok(if etag.is_none() {
+                Put::Exists
+            } else {
+                Put::Changed
+            }),
+            Err(WebDavError::PreconditionFailed(_)) if etag.is_none() => Ok(Put::Exists),
+            Err(e) => Err(self.fail("a write")(e)),
+        }
+    }
+
+    /// The etag of the resource at `href`, or `None` when it is gone.
+    pub async fn etag(&self, href: &str) -> Result<Option<String>, Error> {
+        match self.dav.request(GetEtag::new(href)).await {
+            Ok(r) => Ok(Some(r.etag)),
+            Err(WebDavError::BadStatusCode(s)) if s.as_u16() == 404 => Ok(None),
+            Err(e) => Err(self.fail("an etag")(e)),
+        }
+    }
+
+    /// Deletes the resource at `href`; one already gone is fine.
+    pub async fn delete(&self, href: &str) -> Result<(), Error> {
+        match self.dav.request(Delete::new(href).force()).await {
+            Ok(_) => Ok(()),
+            Err(WebDavError::BadStatusCode(s)) if s.as_u16() == 404 => Ok(()),
+            Err(e) => Err(self.fail("a delete")(e)),
+        }
     }
 }
 

@@ -312,6 +312,64 @@ fn read_task(ical: &ICalendar, c: &ICalendarComponent) -> Task {
     }
 }
 
+/// An event to write to a calendar (MAIL-7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEvent {
+    pub uid: String,
+    pub subject: String,
+    /// UTC milliseconds.
+    pub start: i64,
+    pub end: i64,
+    pub location: Option<String>,
+    pub notes: Option<String>,
+    /// The participants' e-mail addresses, as attendees.
+    pub attendees: Vec<String>,
+}
+
+fn utc(ms: i64) -> PartialDateTime {
+    use chrono::{Datelike, Timelike};
+    let d = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    PartialDateTime {
+        year: Some(d.year() as u16),
+        month: Some(d.month() as u8),
+        day: Some(d.day() as u8),
+        hour: Some(d.hour() as u8),
+        minute: Some(d.minute() as u8),
+        second: Some(d.second() as u8),
+        tz_hour: Some(0),
+        tz_minute: Some(0),
+        tz_minus: false,
+    }
+}
+
+/// A calendar object holding one event, written by calcard (escaping and
+/// line folding are its).
+pub fn write_event(e: &OutgoingEvent, prodid: &str) -> String {
+    let mut root = ICalendarComponent::new(ICalendarComponentType::VCalendar);
+    root.add_property(ICalendarProperty::Version, "2.0".to_string());
+    root.add_property(ICalendarProperty::Prodid, prodid.to_string());
+    root.component_ids = vec![1];
+    let mut ev = ICalendarComponent::new(ICalendarComponentType::VEvent);
+    ev.add_uid(&e.uid);
+    ev.add_dtstamp(utc(chrono::Utc::now().timestamp_millis()));
+    ev.add_property(ICalendarProperty::Summary, e.subject.clone());
+    ev.add_property(ICalendarProperty::Dtstart, utc(e.start));
+    ev.add_property(ICalendarProperty::Dtend, utc(e.end));
+    if let Some(l) = &e.location {
+        ev.add_property(ICalendarProperty::Location, l.clone());
+    }
+    if let Some(n) = &e.notes {
+        ev.add_property(ICalendarProperty::Description, n.clone());
+    }
+    for a in &e.attendees {
+        ev.add_property(ICalendarProperty::Attendee, format!("mailto:{a}"));
+    }
+    ICalendar {
+        components: vec![root, ev],
+    }
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +438,31 @@ mod tests {
             .remove(0)
             .expect("e");
         assert_ne!(a.hash, c.hash);
+    }
+
+    #[test]
+    fn mail_7_an_event_written_reads_back_the_same() {
+        let out = OutgoingEvent {
+            uid: "kizuna-event-7@org-1".into(),
+            subject: "Kick-off; phase 1, \"A\"".into(),
+            start: 1_775_005_200_000,
+            end: 1_775_010_600_000,
+            location: Some("Room 3, Tokyo".into()),
+            notes: Some("Agenda:\n1. scope".into()),
+            attendees: vec!["taro@example.jp".into(), "hanako@example.jp".into()],
+        };
+        let text = write_event(&out, "-//Kizuna//EN");
+        let mut cal = parse_calendar(&text).expect("it parses");
+        let item = cal.items.remove(0).expect("an item");
+        assert_eq!(item.uid.as_deref(), Some("kizuna-event-7@org-1"));
+        let What::Event(e) = item.what else {
+            panic!("an event")
+        };
+        assert_eq!((e.start, e.end), (out.start, out.end));
+        assert_eq!(e.subject.as_deref(), Some(out.subject.as_str()));
+        assert_eq!(e.location, out.location);
+        assert_eq!(e.notes, out.notes);
+        assert_eq!(e.attendees, out.attendees);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! already runs. Each connector turns the peer's failures into words a person
 //! can act on; none of them knows the store.
 
+pub mod contacts_csv;
 pub mod content;
 pub mod dav;
 pub mod email;

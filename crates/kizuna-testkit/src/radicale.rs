@@ -163,6 +163,22 @@ impl Radicale {
         etag
     }
 
+    /// The text of an item, or `None` when there is none.
+    pub async fn get(&self, path: &str) -> Option<String> {
+        let r = self
+            .http
+            .get(self.at(path))
+            .basic_auth(USER, Some(PASSWORD))
+            .send()
+            .await
+            .expect("Radicale answers");
+        if r.status().as_u16() == 404 {
+            return None;
+        }
+        assert_eq!(r.status().as_u16(), 200, "GET {path}");
+        Some(r.text().await.expect("a body"))
+    }
+
     /// Deletes an item.
     pub async fn delete(&self, path: &str) {
         let (status, _) = self.send("DELETE", path, String::new(), "text/plain").await;

@@ -80,7 +80,10 @@ impl Caller {
     /// What the change log records as the author of this caller's writes.
     pub fn origin(&self) -> Origin {
         match self.0.key_id {
-            Some(key) => Origin::Key(key),
+            Some(key) => Origin::Key {
+                key,
+                user: self.0.user.id,
+            },
             None => Origin::User(self.0.user.id),
         }
     }

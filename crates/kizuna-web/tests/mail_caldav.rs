@@ -362,3 +362,133 @@ async fn mail_5_an_ics_file_imports_events_and_tasks_and_an_event_that_exists_is
     assert!(events.iter().any(|e| e["id"] == existing));
     assert_eq!(w.records("Tasks").await.len(), 1);
 }
+
+#[tokio::test]
+async fn mail_7_the_owners_crm_events_go_to_the_calendar_with_their_participants_and_do_not_come_back()
+ {
+    let Some(w) = world("mail_7_events_out").await else {
+        return;
+    };
+    let (status, body) = w
+        .app
+        .post(
+            "/api/v1/integrations",
+            &w.admin.key,
+            &json!({"kind": "crm-mail", "from_org": w.crm, "settings": {
+                "caldav": {"url": w.dav.url(), "username": USER, "password": PASSWORD, "calendars": [w.calendar]},
+                "directions": ["crm-events-to-calendar"]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    let event = w
+        .create(
+            "Events",
+            json!({"Title": "Visit Acme", "Start_DateTime": "2026-06-01T10:00:00+09:00",
+                   "End_DateTime": "2026-06-01T11:00:00+09:00", "Venue": "Acme HQ",
+                   "Participants": "taro@example.jp (Contacts 1)\nhanako@example.jp"}),
+        )
+        .await;
+    // Someone else's event stays in the CRM.
+    let other = w.app.actor("other@example.jp").await;
+    w.app
+        .store
+        .add_member(w.crm, other.user.id, Role::Administrator)
+        .await
+        .expect("member");
+    let (status, _) = w
+        .app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Events/records", w.crm),
+            &other.key,
+            &json!({"fields": {"Title": "Not mine", "Start_DateTime": "2026-06-02T10:00:00Z", "End_DateTime": "2026-06-02T11:00:00Z"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{id}/sync"),
+            &w.admin.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let out = body["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["direction"] == "crm-to-mail")
+        .expect("the run out")
+        .clone();
+    assert_eq!(counts(&out), [1, 0, 0, 0, 0, 0], "{body}");
+    let path = format!("{}kizuna-{event}.ics", w.calendar);
+    let ics = w.dav.get(&path).await.expect("in the calendar");
+    assert!(ics.contains("SUMMARY:Visit Acme"), "{ics}");
+    assert!(ics.contains("DTSTART:20260601T010000Z"), "{ics}");
+    assert!(
+        ics.to_lowercase().contains("mailto:taro@example.jp"),
+        "{ics}"
+    );
+    assert!(
+        ics.to_lowercase().contains("mailto:hanako@example.jp"),
+        "{ics}"
+    );
+    // Nothing comes back, nothing is sent twice.
+    let (_, again) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{id}/sync"),
+            &w.admin.key,
+            &json!({}),
+        )
+        .await;
+    for r in again["runs"].as_array().expect("runs") {
+        assert_eq!(counts(r), [0; 6], "{again}");
+    }
+    assert_eq!(w.records("Events").await.len(), 2);
+    // A change follows; a delete removes the calendar's copy.
+    let (status, _) = w
+        .app
+        .patch(
+            &format!("/api/v1/orgs/{}/modules/Events/records/{event}", w.crm),
+            &w.admin.key,
+            &json!({"fields": {"Title": "Visit Acme (moved)"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    w.app
+        .post(
+            &format!("/api/v1/integrations/{id}/sync"),
+            &w.admin.key,
+            &json!({}),
+        )
+        .await;
+    let ics = w.dav.get(&path).await.expect("still there");
+    assert!(ics.contains("Visit Acme (moved)"), "{ics}");
+    let (status, _) = w
+        .app
+        .delete(
+            &format!("/api/v1/orgs/{}/modules/Events/records/{event}", w.crm),
+            &w.admin.key,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{id}/sync"),
+            &w.admin.key,
+            &json!({}),
+        )
+        .await;
+    let out = body["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["direction"] == "crm-to-mail")
+        .expect("the run out")
+        .clone();
+    assert_eq!(out["deleted"], 1, "{body}");
+    assert!(w.dav.get(&path).await.is_none(), "gone from the calendar");
+}

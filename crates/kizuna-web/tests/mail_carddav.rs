@@ -825,7 +825,141 @@ async fn mail_import_through_the_api_takes_a_vcf_upload_by_the_same_rules_and_hi
     let (status, body) = upload("contacts.vcf", file).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["run"]["added"], 0, "nothing twice: {body}");
-    let (status, body) = upload("message.eml", "From: a@example.jp\r\n\r\nhi".into()).await;
+    let (status, body) = upload("notes.txt", "not an export".into()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(code(&body), "unsupported_file");
+}
+
+#[tokio::test]
+async fn mail_9_automatic_sync_is_due_after_its_interval_and_off_without_one() {
+    let Some(w) = world("mail_9_schedule").await else {
+        return;
+    };
+    let id = w.connect(json!({"auto_sync_minutes": 5})).await;
+    let load = || async {
+        w.app
+            .store
+            .integration(id)
+            .await
+            .expect("read")
+            .expect("there")
+    };
+    let due = |i| {
+        let store = w.app.store.clone();
+        async move { kizuna_sync::mail::due(&store, &i).await.expect("due") }
+    };
+    assert!(due(load().await).await, "never synced: due");
+    w.sync(id).await;
+    assert!(!due(load().await).await, "just synced");
+    // An import is not a sync of the servers.
+    let vcf = vcard("x", "Xu", "Xi", None, &[]);
+    let r = w
+        .app
+        .http
+        .post(
+            w.app
+                .url(&format!("/api/v1/integrations/{id}/import?name=x.vcf")),
+        )
+        .bearer_auth(&w.rep.key)
+        .body(vcf)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 200);
+    // Six minutes later.
+    w.app
+        .store
+        .db()
+        .x()
+        .execute(
+            "UPDATE sync_runs SET started_at = started_at - 360000 WHERE integration_id = $1 AND trigger <> 'import'",
+            &kizuna_store::args![id],
+        )
+        .await
+        .expect("moved back");
+    assert!(due(load().await).await, "the interval has passed");
+    let (status, _) = w
+        .app
+        .patch(
+            &format!("/api/v1/integrations/{id}/settings"),
+            &w.rep.key,
+            &json!({"auto_sync_minutes": 0}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(!due(load().await).await, "off");
+}
+
+#[tokio::test]
+async fn mail_2_the_mail_clients_csv_export_in_japanese_and_shift_jis_imports_by_the_contact_map() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "mail_csv").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let crm = app.org(App::Crm, "enterprise", &admin).await.id;
+    let (status, body) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.key,
+            &json!({"kind": "crm-mail", "from_org": crm, "settings": {}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    let text = format!(
+        "姓,名,電子メール アドレス,会社名,部署,役職,携帯電話,誕生日\r\n\
+         山田,太郎,taro@example.jp,株式会社絆,営業部,部長,090-1111-2222,1980/4/1\r\n\
+         佐藤,花子,hanako@example.jp,株式会社絆,総務部,{},,\r\n",
+        "長".repeat(101)
+    );
+    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&text);
+    assert!(!unmappable);
+    let upload = |bytes: Vec<u8>| {
+        let app = &app;
+        let key = admin.key.clone();
+        async move {
+            let r = app
+                .http
+                .post(app.url(&format!(
+                    "/api/v1/integrations/{id}/import?name=contacts.csv"
+                )))
+                .bearer_auth(key)
+                .body(bytes)
+                .send()
+                .await
+                .expect("answers");
+            (r.status().as_u16(), r.json::<Value>().await.expect("JSON"))
+        }
+    };
+    let (status, body) = upload(bytes.to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&body["run"]), [1, 0, 0, 0, 0, 1], "{body}");
+    let (_, list) = app
+        .get(
+            &format!("/api/v1/orgs/{crm}/modules/Contacts/records"),
+            &admin.key,
+        )
+        .await;
+    let taro = &list["records"][0];
+    assert_eq!(field(taro, "Last_Name"), "山田");
+    assert_eq!(field(taro, "First_Name"), "太郎");
+    assert_eq!(field(taro, "Account_Name"), "株式会社絆");
+    assert_eq!(field(taro, "Department"), "営業部");
+    assert_eq!(field(taro, "Mobile"), "090-1111-2222");
+    assert_eq!(field(taro, "Date_of_Birth"), "1980-04-01");
+    // Hanako's 101-character title failed alone, naming the field (MAIL-2).
+    let (_, items) = app
+        .get(
+            &format!(
+                "/api/v1/integrations/{id}/history/{}/items",
+                body["run"]["id"]
+            ),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(items["items"][0]["details"]["cause"]["field"], "Title");
+    assert_eq!(items["items"][0]["details"]["item"]["row"], 3);
+    // Again: nothing twice.
+    let (_, body) = upload(bytes.to_vec()).await;
+    assert_eq!(body["run"]["added"], 0, "{body}");
 }

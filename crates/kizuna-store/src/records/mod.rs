@@ -19,7 +19,12 @@ use sqlx::types::Json;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     User(i64),
-    Key(i64),
+    /// An API key (`key`) of a user (`user`, recorded as a new record's
+    /// creator).
+    Key {
+        key: i64,
+        user: i64,
+    },
     Integration(i64),
     System,
 }
@@ -28,7 +33,7 @@ impl Origin {
     fn parts(self) -> (&'static str, Option<i64>) {
         match self {
             Origin::User(id) => ("user", Some(id)),
-            Origin::Key(id) => ("key", Some(id)),
+            Origin::Key { key, .. } => ("key", Some(key)),
             Origin::Integration(id) => ("integration", Some(id)),
             Origin::System => ("system", None),
         }

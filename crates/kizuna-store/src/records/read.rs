@@ -540,3 +540,35 @@ async fn by_email_keys_in<T: Rowed + OfModule>(
     }
     Ok(out)
 }
+
+impl Store {
+    /// Who created each of the records `ids` of an org (`None`: an
+    /// integration or the system did), inside the caller's transaction.
+    pub async fn record_creators_in(
+        &self,
+        tx: &mut Tx,
+        org_id: i64,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Option<i64>)>> {
+        #[derive(sqlx::FromRow)]
+        struct Creator {
+            id: i64,
+            created_by: Option<i64>,
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(super::INSERT_CHUNK) {
+            let mut sql =
+                Sql::new("SELECT id, created_by FROM records WHERE org_id = $1 AND id IN (");
+            sql.arg(org_id);
+            sql.push_list(chunk.iter().copied());
+            sql.push(")");
+            let rows: Vec<Creator> = tx
+                .x()
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(rows.into_iter().map(|c| (c.id, c.created_by)));
+        }
+        Ok(out)
+    }
+}

@@ -52,7 +52,7 @@ impl Store {
         self.check_unique(tx, org_id, module, &rows, None).await?;
         let ids = self.allocate_ids(tx, rows.len()).await?;
         let created_by = match origin {
-            Origin::User(id) => Some(id),
+            Origin::User(id) | Origin::Key { user: id, .. } => Some(id),
             _ => None,
         };
         for (chunk_rows, chunk_ids) in rows.chunks(INSERT_CHUNK).zip(ids.chunks(INSERT_CHUNK)) {

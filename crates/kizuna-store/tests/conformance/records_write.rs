@@ -56,7 +56,10 @@ conformance!(records_create_batch_with_change_log, |store| async move {
             w.org.id,
             &accounts(),
             vec![values(json!({"Account_Name": "K"}))],
-            Origin::Key(77),
+            Origin::Key {
+                key: 77,
+                user: w.admin.id,
+            },
         )
         .await?;
     let l = store
@@ -137,7 +140,10 @@ conformance!(records_update_versions_and_no_op, |store| async move {
             r.id,
             values(json!({"Score": 2, "Email": "ken@example.com"})),
             None,
-            Origin::Key(9),
+            Origin::Key {
+                key: 9,
+                user: w.admin.id,
+            },
         )
         .await?;
     assert_eq!(u.version, 2);

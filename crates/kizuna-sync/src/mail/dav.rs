@@ -17,7 +17,7 @@
 //! connection and deletes nothing until a person confirms.
 
 use super::items::{Incoming, Kind as ItemKind, Target, apply};
-use super::{INTO_CRM, MailContext, calendar, contacts, crm_org, settings};
+use super::{INTO_CRM, MailContext, OUT_OF_CRM, calendar, contacts, crm_org, outbound, settings};
 use crate::engine::{
     MASS_DELETE_MIN, MASS_DELETE_SHARE, Outcome, STALE_RUN_MS, Trigger, check_runnable,
     lift_delete_guard, mass_delete,
@@ -89,7 +89,8 @@ pub async fn sync(
             Collections::AddressBooks => contacts::DATA_TYPE,
             Collections::Calendars => "calendar",
         };
-        for collection in collections {
+        for collection in &collections {
+            let collection = collection.clone();
             let run = store
                 .start_run(i.id, trigger.as_str(), INTO_CRM, data_type)
                 .await?;
@@ -109,6 +110,21 @@ pub async fn sync(
             }
             let result =
                 sync_collection(&targets, &i, &org, &dav, &collection, !allow_deletes).await;
+            let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
+            let run = store.finish_run(run.id, error.as_ref()).await?;
+            crate::attention::after_run(store, &i, &run).await?;
+            runs.push(run);
+            result?;
+        }
+        // MAIL-7: the owner's CRM events to their (first) calendar.
+        if kind == Collections::Calendars
+            && settings::direction_on(&i.settings.0, outbound::DIRECTION)
+            && let Some(calendar) = collections.first()
+        {
+            let run = store
+                .start_run(i.id, trigger.as_str(), OUT_OF_CRM, "event")
+                .await?;
+            let result = outbound::push(store, &i, &org, &dav, calendar, run.id).await;
             let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
             let run = store.finish_run(run.id, error.as_ref()).await?;
             crate::attention::after_run(store, &i, &run).await?;
@@ -184,7 +200,7 @@ async fn sync_collection(
         .collect();
     // A resource that held several items has them under `href#n`.
     let resource = |key: &str| key.split('#').next().unwrap_or(key).to_string();
-    let (listed, deleted, new_token) = match dav.changes(collection, token.as_deref()).await? {
+    let (mut listed, deleted, new_token) = match dav.changes(collection, token.as_deref()).await? {
         // Only what changed since the token.
         Some(c) if token.is_some() => (c.changed, c.deleted, Some(c.token)),
         // A first sync-collection lists everything: what is not in it is gone.
@@ -198,6 +214,8 @@ async fn sync_collection(
             (all, gone, None)
         }
     };
+    // MAIL-7: what this connection wrote from the CRM is not read back.
+    listed.retain(|l| !outbound::is_ours(&l.href));
     let gone: HashSet<String> = deleted.iter().map(|h| resource(h)).collect();
     // An etag the last sync saw needs no fetch. An item that was not written
     // last time (it failed, or was outside the category) is read again even

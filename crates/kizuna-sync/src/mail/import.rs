@@ -9,6 +9,7 @@
 use super::items::{Incoming, Kind, Target, apply};
 use super::{INTO_CRM, calendar, contacts, crm_org, emails, settings};
 use crate::engine::{STALE_RUN_MS, Trigger, check_runnable};
+use kizuna_connectors::contacts_csv::CsvReader;
 use kizuna_connectors::email::{MAX_MESSAGE_BYTES, MboxReader};
 use kizuna_connectors::ical::{MAX_CALENDAR_BYTES, parse_calendar};
 use kizuna_connectors::vcard::VcfReader;
@@ -35,6 +36,8 @@ pub enum FileKind {
     Email,
     /// A mailbox of e-mails: `.mbox`, `.mbx`.
     Mbox,
+    /// The desktop mail client's contacts export: `.csv`.
+    ContactsCsv,
 }
 
 impl FileKind {
@@ -53,10 +56,13 @@ impl FileKind {
         if lower.ends_with(".mbox") || lower.ends_with(".mbx") {
             return Ok(FileKind::Mbox);
         }
+        if lower.ends_with(".csv") {
+            return Ok(FileKind::ContactsCsv);
+        }
         Err(Error::bad_request(
             "unsupported_file",
-            format!("{name}: this version imports vCard (.vcf, .vcard), iCalendar (.ics), e-mail (.eml) and mbox (.mbox) files; the mail client's CSV is not imported yet."),
-            format!("{name}: このバージョンで取り込めるのは vCard（.vcf、.vcard）、iCalendar（.ics）、メール（.eml）、mbox（.mbox）のファイルです。メールソフトの CSV はまだ取り込めません。"),
+            format!("{name}: the files imported are vCard (.vcf, .vcard), iCalendar (.ics), e-mail (.eml), mbox (.mbox) and the mail client's contacts export (.csv)."),
+            format!("{name}: 取り込めるファイルは vCard（.vcf、.vcard）、iCalendar（.ics）、メール（.eml）、mbox（.mbox）、メールソフトの連絡先エクスポート（.csv）です。"),
         )
         .with_details(json!({"file": name})))
     }
@@ -83,7 +89,7 @@ pub async fn import_file(
     let org = crm_org(store, i).await?;
     let options = settings::read(&i.settings.0);
     let kinds: &[&'static dyn Kind] = match kind {
-        FileKind::Vcard => &[&contacts::Contacts],
+        FileKind::Vcard | FileKind::ContactsCsv => &[&contacts::Contacts],
         _ => &[&calendar::Events, &calendar::Tasks],
     };
     let mut modules = Vec::new();
@@ -95,7 +101,7 @@ pub async fn import_file(
         .interrupt_stale_runs(i.id, kizuna_store::now_ms() - STALE_RUN_MS)
         .await?;
     let data_type = match kind {
-        FileKind::Vcard => contacts::DATA_TYPE,
+        FileKind::Vcard | FileKind::ContactsCsv => contacts::DATA_TYPE,
         _ => "calendar",
     };
     let run = store
@@ -117,6 +123,7 @@ pub async fn import_file(
         .collect();
     let result = match kind {
         FileKind::Vcard => import_vcards(&targets[0], name, input, progress).await,
+        FileKind::ContactsCsv => import_csv(&targets[0], name, input).await,
         _ => import_calendar(&targets, name, input, progress).await,
     };
     let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
@@ -190,6 +197,41 @@ async fn import_vcards<R: BufRead>(
         }
         apply(target, batch).await?;
         progress(cards.position());
+    }
+}
+
+/// The mail client's contacts export, a batch of rows per transaction
+/// (decoded as it is read, so no byte position for a progress bar).
+async fn import_csv<R: BufRead + Send + 'static>(
+    target: &Target<'_>,
+    file_name: &str,
+    input: R,
+) -> Result<()> {
+    let mut rows = CsvReader::new(input).map_err(|e| unreadable_file(file_name, &e.0))?;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        for row in rows.by_ref() {
+            let key = match &row.contact {
+                Ok(c) => file_key(None, &c.hash),
+                Err(_) => format!("unreadable:{file_name}:{}", row.row),
+            };
+            batch.push(Incoming {
+                key,
+                etag: None,
+                item: row
+                    .contact
+                    .map(|c| contacts::parsed(&c))
+                    .map_err(|e| e.0.into()),
+                at: json!({"file": file_name, "row": row.row}),
+            });
+            if batch.len() == BATCH {
+                break;
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        apply(target, batch).await?;
     }
 }
 

@@ -12,6 +12,7 @@ pub mod dav;
 pub mod emails;
 pub mod import;
 pub mod items;
+pub mod outbound;
 mod reasons;
 pub mod secret;
 pub mod settings;
@@ -63,6 +64,8 @@ impl MailContext {
 
 /// The history's direction of everything a mail connection brings in.
 pub const INTO_CRM: &str = "mail-to-crm";
+/// The history's direction of what it sends out (MAIL-7).
+pub const OUT_OF_CRM: &str = "crm-to-mail";
 
 /// Sets up a mail connection for the caller in a CRM org they are a member
 /// of: active at once (there is no other org to enable it). One per user per

@@ -9,7 +9,9 @@ use serde_json::{Map, Value, json};
 /// until it does (a setting that would silently do nothing is worse than a
 /// refusal).
 const PARTS: &[&str] = &["carddav", "caldav"];
-const NOT_YET: &[&str] = &["imap", "directions"];
+const NOT_YET: &[&str] = &["imap"];
+/// The directions a connection may add to mail → CRM (MAIL-7).
+const DIRECTIONS: &[&str] = &[super::outbound::DIRECTION];
 
 /// The shortest and longest automatic sync interval (MAIL-9).
 pub const MIN_AUTO_SYNC_MINUTES: i64 = 5;
@@ -307,6 +309,28 @@ pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value>
                     ));
                 }
             },
+            "directions" => match value {
+                Value::Array(list)
+                    if list
+                        .iter()
+                        .all(|d| d.as_str().is_some_and(|d| DIRECTIONS.contains(&d))) =>
+                {
+                    value.clone()
+                }
+                _ => {
+                    return Err(invalid(
+                        "directions",
+                        &format!(
+                            "a list of the directions to add: {}.",
+                            DIRECTIONS.join(", ")
+                        ),
+                        &format!(
+                            "追加する方向のリストを指定してください: {}。",
+                            DIRECTIONS.join(", ")
+                        ),
+                    ));
+                }
+            },
             "unmatched_email" => match value.as_str() {
                 Some("lead" | "skip") => value.clone(),
                 _ => {
@@ -411,6 +435,13 @@ pub fn read(settings: &Value) -> MailSettings {
             .and_then(Value::as_i64)
             .filter(|m| *m > 0),
     }
+}
+
+/// Whether a direction (MAIL-7) is on.
+pub fn direction_on(settings: &Value, direction: &str) -> bool {
+    settings["directions"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|d| d.as_str() == Some(direction)))
 }
 
 /// MAIL-11: where an e-mail goes when no Contact matches (`lead`, `skip`).
