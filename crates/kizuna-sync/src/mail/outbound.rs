@@ -93,6 +93,9 @@ fn changed_in_calendar(id: i64) -> Error {
     .with_rule("MAIL-7")
 }
 
+/// A resource written: its href, its new etag, the event and its version.
+type Written = (String, Option<String>, Option<(i64, i64)>);
+
 /// Sends the owner's changed CRM events to `calendar`, recording what it did
 /// in run `run`.
 pub async fn push(
@@ -140,7 +143,7 @@ pub async fn push(
             .collect();
         drop(tx);
         let mut out = Outcome::default();
-        let mut rows: Vec<(String, Option<String>, Option<(i64, i64)>)> = Vec::new();
+        let mut rows: Vec<Written> = Vec::new();
         let mut gone: Vec<i64> = Vec::new();
         for id in ids {
             // The owner's own events only; those the calendar sent are its own.
