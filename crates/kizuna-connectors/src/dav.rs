@@ -215,29 +215,14 @@ impl Dav {
         move |e| dav_error(self.kind.protocol(), &self.server, &what, &e.to_string())
     }
 
-    /// The account's collections of its kind (see `address_books`, `calendars`).
+    /// The collections of the account's kind (address books or calendars):
+    /// the configured URL when it is one, those under it when it is a home
+    /// set, else those of the principal's home set (the discovery of
+    /// RFC 6352 and RFC 4791).
     pub async fn collections(&self) -> Result<Vec<String>, Error> {
-        match self.kind {
-            Collections::AddressBooks => self.address_books().await,
-            Collections::Calendars => self.calendars().await,
-        }
-    }
-
-    /// The account's calendars: the configured URL when it is one, those
-    /// under it when it is a home set, else those of the principal's
-    /// calendar home set (RFC 4791 discovery).
-    pub async fn calendars(&self) -> Result<Vec<String>, Error> {
         let base = self.dav.base_url().path().to_string();
         let same = |a: &str| a.trim_end_matches('/') == base.trim_end_matches('/');
-        let here: Vec<String> = self
-            .dav
-            .request(FindCalendars::new(&base))
-            .await
-            .map_err(self.fail("the calendars"))?
-            .calendars
-            .into_iter()
-            .map(|c| c.href)
-            .collect();
+        let here = self.collections_under(&base).await?;
         if let Some(c) = here.iter().find(|c| same(c)) {
             return Ok(vec![c.clone()]);
         }
@@ -251,68 +236,52 @@ impl Dav {
             .await
             .map_err(self.fail("the current user"))?
         {
-            let homes = self
-                .dav
-                .request(FindCalendarHomeSet::new(principal.path()))
-                .await
-                .map_err(self.fail("the calendar home"))?
-                .home_sets;
-            for home in homes {
-                let cals = self
-                    .dav
-                    .request(FindCalendars::new(home.path()))
-                    .await
-                    .map_err(self.fail("the calendars"))?;
-                found.extend(cals.calendars.into_iter().map(|c| c.href));
+            for home in self.home_sets(principal.path()).await? {
+                found.extend(self.collections_under(home.path()).await?);
             }
         }
         Ok(found)
     }
 
-    /// The account's address books: the configured URL when it is one,
-    /// those under it when it is a home set, else those of the principal's
-    /// address book home set (RFC 6352 discovery).
-    pub async fn address_books(&self) -> Result<Vec<String>, Error> {
-        let base = self.dav.base_url().path().to_string();
-        let same = |a: &str| a.trim_end_matches('/') == base.trim_end_matches('/');
-        let here: Vec<String> = self
-            .dav
-            .request(FindAddressBooks::new(&base))
-            .await
-            .map_err(self.fail("the address books"))?
-            .addressbooks
-            .into_iter()
-            .map(|c| c.href)
-            .collect();
-        if let Some(book) = here.iter().find(|b| same(b)) {
-            return Ok(vec![book.clone()]);
-        }
-        if !here.is_empty() {
-            return Ok(here);
-        }
-        let mut books = Vec::new();
-        if let Some(principal) = self
-            .dav
-            .find_current_user_principal()
-            .await
-            .map_err(self.fail("the current user"))?
-        {
-            let homes = self
-                .dav
-                .request(FindAddressBookHomeSet::new(principal.path()))
-                .await
-                .map_err(self.fail("the address book home"))?
-                .home_sets;
-            for home in homes {
-                let found = self
-                    .dav
-                    .request(FindAddressBooks::new(home.path()))
+    /// The collections of the account's kind at or under `path`.
+    async fn collections_under(&self, path: &str) -> Result<Vec<String>, Error> {
+        let found = match self.kind {
+            Collections::AddressBooks => {
+                self.dav
+                    .request(FindAddressBooks::new(path))
                     .await
-                    .map_err(self.fail("the address books"))?;
-                books.extend(found.addressbooks.into_iter().map(|c| c.href));
+                    .map_err(self.fail("the address books"))?
+                    .addressbooks
             }
-        }
-        Ok(books)
+            Collections::Calendars => {
+                self.dav
+                    .request(FindCalendars::new(path))
+                    .await
+                    .map_err(self.fail("the calendars"))?
+                    .calendars
+            }
+        };
+        Ok(found.into_iter().map(|c| c.href).collect())
+    }
+
+    /// The principal's home sets of the account's kind.
+    async fn home_sets(&self, principal: &str) -> Result<Vec<Uri>, Error> {
+        Ok(match self.kind {
+            Collections::AddressBooks => {
+                self.dav
+                    .request(FindAddressBookHomeSet::new(principal))
+                    .await
+                    .map_err(self.fail("the address book home"))?
+                    .home_sets
+            }
+            Collections::Calendars => {
+                self.dav
+                    .request(FindCalendarHomeSet::new(principal))
+                    .await
+                    .map_err(self.fail("the calendar home"))?
+                    .home_sets
+            }
+        })
     }
 
     /// What changed since `token` (everything when `None`). `Ok(None)` when

@@ -7,6 +7,7 @@ pub mod content;
 pub mod dav;
 pub mod email;
 pub mod ical;
+pub mod imap;
 pub mod net;
 pub mod smtp;
 pub mod vcard;

@@ -54,23 +54,7 @@ impl Store {
         source: &str,
         keys: &[&str],
     ) -> Result<Vec<MailItem>> {
-        let mut out = Vec::new();
-        for chunk in keys.chunks(INSERT_CHUNK) {
-            let mut sql = Sql::new(&format!(
-                "SELECT {COLUMNS} FROM mail_items WHERE integration_id = $1 AND source = $2 AND item_key IN ("
-            ));
-            sql.arg(integration);
-            sql.arg(source);
-            sql.push_list(chunk.iter().copied());
-            sql.push(")");
-            let rows: Vec<MailItem> = tx
-                .x()
-                .fetch_all(&sql.text, &sql.args)
-                .await
-                .map_err(db_error)?;
-            out.extend(rows);
-        }
-        Ok(out)
+        mail_items_where_in(tx, integration, source, "item_key", keys).await
     }
 
     /// The items of one source holding any of `uids`, inside the caller's
@@ -83,23 +67,7 @@ impl Store {
         source: &str,
         uids: &[&str],
     ) -> Result<Vec<MailItem>> {
-        let mut out = Vec::new();
-        for chunk in uids.chunks(INSERT_CHUNK) {
-            let mut sql = Sql::new(&format!(
-                "SELECT {COLUMNS} FROM mail_items WHERE integration_id = $1 AND source = $2 AND uid IN ("
-            ));
-            sql.arg(integration);
-            sql.arg(source);
-            sql.push_list(chunk.iter().copied());
-            sql.push(")");
-            let rows: Vec<MailItem> = tx
-                .x()
-                .fetch_all(&sql.text, &sql.args)
-                .await
-                .map_err(db_error)?;
-            out.extend(rows);
-        }
-        Ok(out)
+        mail_items_where_in(tx, integration, source, "uid", uids).await
     }
 
     /// The sync token a source was last synced to, if the server offers them.
@@ -220,4 +188,32 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The items of one source whose `column` (`item_key`, `uid`) is one of
+/// `values`.
+async fn mail_items_where_in(
+    tx: &mut Tx,
+    integration: i64,
+    source: &str,
+    column: &'static str,
+    values: &[&str],
+) -> Result<Vec<MailItem>> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(INSERT_CHUNK) {
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM mail_items WHERE integration_id = $1 AND source = $2 AND {column} IN ("
+        ));
+        sql.arg(integration);
+        sql.arg(source);
+        sql.push_list(chunk.iter().copied());
+        sql.push(")");
+        let rows: Vec<MailItem> = tx
+            .x()
+            .fetch_all(&sql.text, &sql.args)
+            .await
+            .map_err(db_error)?;
+        out.extend(rows);
+    }
+    Ok(out)
 }

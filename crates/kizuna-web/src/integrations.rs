@@ -692,8 +692,10 @@ async fn spool(body: axum::body::Body, limit: u64) -> Result<std::fs::File, Erro
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/emails", tag = "integrations",
     params(("id" = i64, Path, description = "Integration id (a crm-mail connection)"),
         ("record" = Option<String>, Query, description = "Contacts:ID, Leads:ID or Deals:ID"),
-        ("as" = Option<String>, Query, description = "case: make it a Case (MAIL-10)")),
-    request_body(content = String, content_type = "message/rfc822", description = "The e-mail"),
+        ("as" = Option<String>, Query, description = "case: make it a Case (MAIL-10)"),
+        ("imap" = Option<String>, Query, description = "A folder of the connection's IMAP mailbox to pick the message from, with uid"),
+        ("uid" = Option<u32>, Query, description = "The picked message's UID")),
+    request_body(content = String, content_type = "message/rfc822", description = "The e-mail (none when picked from IMAP)"),
     responses((status = 200, description = "{run}"), (status = 409, description = "As a Case: no Contact has the sender's address (MAIL-10)"),
         (status = 413, description = "Larger than 25 MiB")))]
 pub async fn add_email(
@@ -707,6 +709,15 @@ pub async fn add_email(
     let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let to = emails::Destination::parse(param("record"), param("as"))?;
+    if let Some(folder) = param("imap") {
+        let uid = param("uid").and_then(|u| u.parse().ok()).ok_or_else(|| {
+            Error::malformed_json("?imap=FOLDER needs &uid= with the message's UID")
+        })?;
+        let run =
+            kizuna_sync::mail::imap::add_picked(&s.store, s.options.mail()?, &i, folder, uid, &to)
+                .await?;
+        return Ok(Json(json!({"integration": i.id, "run": run_json(&run)})));
+    }
     let mut file = spool(body, emails::MAX_MESSAGE_BYTES as u64).await?;
     let mut message = Vec::new();
     std::io::Read::read_to_end(&mut file, &mut message)

@@ -429,3 +429,127 @@ async fn mail_11_a_message_sent_through_the_users_smtp_server_is_kept_with_its_r
     assert_eq!(code(&body), "smtp_send_failed");
     assert_eq!(w.records("Emails").await.len(), 1);
 }
+
+#[tokio::test]
+async fn mail_11_the_sent_folder_is_added_automatically_and_a_renumbered_folder_adds_nothing_twice()
+{
+    use kizuna_testkit::dovecot::{Dovecot, PASSWORD, USER};
+    let Some(imap) = Dovecot::start("mail_11_imap") else {
+        return;
+    };
+    let settings = json!({"imap": {"host": "127.0.0.1", "port": imap.port, "tls": false,
+        "username": USER, "password": PASSWORD, "sent_folder": "Sent"}});
+    let Some(w) = world("mail_11_imap", settings).await else {
+        return;
+    };
+    let taro = w
+        .create(
+            "Contacts",
+            json!({"Last_Name": "Yamada", "Email": "taro@example.jp"}),
+        )
+        .await;
+    imap.create("Sent");
+    let sent = [
+        mail(
+            "owner@kizuna.example",
+            "taro@example.jp",
+            "s1@kizuna.example",
+            "Quote",
+            "attached",
+        ),
+        mail(
+            "owner@kizuna.example",
+            "Taro <taro@example.jp>",
+            "s2@kizuna.example",
+            "Re: Quote",
+            "thanks",
+        ),
+    ];
+    for m in &sent {
+        imap.append("Sent", m);
+    }
+    let sync = || async {
+        let (status, body) = w
+            .app
+            .post(
+                &format!("/api/v1/integrations/{}/sync", w.id),
+                &w.admin.key,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .map(|r| r["added"].as_i64().unwrap_or_default())
+            .sum::<i64>()
+    };
+    assert_eq!(sync().await, 2);
+    let emails = w.records("Emails").await;
+    assert_eq!(emails.len(), 2);
+    assert!(
+        emails
+            .iter()
+            .all(|e| e["fields"]["Contact"] == taro && field(e, "Direction") == "Sent")
+    );
+    assert_eq!(sync().await, 0, "nothing new");
+    imap.append(
+        "Sent",
+        &mail(
+            "owner@kizuna.example",
+            "taro@example.jp",
+            "s3@kizuna.example",
+            "Invoice",
+            "due",
+        ),
+    );
+    assert_eq!(sync().await, 1);
+    // The server renumbers the folder (a new UIDVALIDITY): read again from
+    // the start, and found by Message-ID.
+    imap.delete("Sent");
+    imap.create("Sent");
+    for m in &sent {
+        imap.append("Sent", m);
+    }
+    assert_eq!(sync().await, 0, "nothing imported twice");
+    assert_eq!(w.records("Emails").await.len(), 3);
+    // A message picked from the inbox.
+    imap.append(
+        "INBOX",
+        &mail(
+            "Taro <taro@example.jp>",
+            "owner@kizuna.example",
+            "i1@example.jp",
+            "Question",
+            "how much?",
+        ),
+    );
+    let (status, body) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{}/emails?imap=INBOX&uid=1", w.id),
+            &w.admin.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run"]["added"], 1);
+    let picked = w
+        .records("Emails")
+        .await
+        .into_iter()
+        .find(|e| field(e, "Message_ID") == "i1@example.jp")
+        .expect("the picked message");
+    assert_eq!(field(&picked, "Direction"), "Received");
+    assert_eq!(picked["fields"]["Contact"], taro);
+    let (status, _) = w
+        .app
+        .post(
+            &format!("/api/v1/integrations/{}/emails?imap=INBOX&uid=99", w.id),
+            &w.admin.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+}

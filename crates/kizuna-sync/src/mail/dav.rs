@@ -58,7 +58,7 @@ pub async fn sync(
         }
     }
     if parts.is_empty() {
-        return Err(no_server(i.id));
+        return Ok(Vec::new());
     }
     let org = crm_org(store, &i).await?;
     let options = settings::read(&i.settings.0);
@@ -454,22 +454,6 @@ fn kept_changed(module: &str, id: i64) -> Error {
         Text::new(
             format!("Delete record {id} in the CRM if it should go too."),
             format!("不要であれば CRM でレコード {id} を削除してください。"),
-        ),
-    )
-    .with_rule("MAIL-1")
-}
-
-fn no_server(id: i64) -> Error {
-    Error::new(
-        Kind::BadInput,
-        "no_mail_server",
-        Text::new(
-            format!("Mail connection {id} has no CardDAV or CalDAV server to sync."),
-            format!("メール連携 {id} には同期する CardDAV・CalDAV サーバーがありません。"),
-        ),
-        Text::new(
-            format!("Set one: PATCH /api/v1/integrations/{id}/settings {{\"carddav\": {{\"url\", \"username\", \"password\"}}}} (or \"caldav\"), or import a file instead (POST …/import)."),
-            format!("サーバーを設定してください: PATCH /api/v1/integrations/{id}/settings {{\"carddav\": {{\"url\", \"username\", \"password\"}}}}（または \"caldav\"）。またはファイルを取り込んでください（POST …/import）。"),
         ),
     )
     .with_rule("MAIL-1")

@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod contacts;
 pub mod dav;
 pub mod emails;
+pub mod imap;
 pub mod import;
 pub mod items;
 pub mod outbound;
@@ -167,10 +168,54 @@ pub async fn sync_any(
 ) -> Result<Vec<kizuna_store::Run>> {
     match ctx {
         Some(ctx) if is_mail_id(store, id).await? => {
-            dav::sync(store, ctx, id, trigger, allow_deletes).await
+            sync_connection(store, ctx, id, trigger, allow_deletes).await
         }
         _ => crate::engine::sync_with(store, id, trigger, allow_deletes).await,
     }
+}
+
+/// Syncs a mail connection with its servers: its address books and
+/// calendars (and its CRM events out, MAIL-7), then its sent folder.
+async fn sync_connection(
+    store: &Store,
+    ctx: &MailContext,
+    id: i64,
+    trigger: crate::engine::Trigger,
+    allow_deletes: bool,
+) -> Result<Vec<kizuna_store::Run>> {
+    let i = store
+        .integration(id)
+        .await?
+        .ok_or_else(|| Error::not_found("Integration", id))?;
+    let s = &i.settings.0;
+    let has_dav = s.get("carddav").is_some_and(Value::is_object)
+        || s.get("caldav").is_some_and(Value::is_object);
+    let has_sent = s["imap"]["sent_folder"].is_string();
+    if !has_dav && !has_sent {
+        return Err(no_server(i.id));
+    }
+    let mut runs = dav::sync(store, ctx, id, trigger, allow_deletes).await?;
+    if has_sent {
+        crate::engine::check_runnable(store, &i).await?;
+        runs.extend(imap::sync_sent(store, ctx, &i, trigger).await?);
+    }
+    Ok(runs)
+}
+
+fn no_server(id: i64) -> Error {
+    Error::new(
+        Kind::BadInput,
+        "no_mail_server",
+        Text::new(
+            format!("Mail connection {id} has no CardDAV or CalDAV server, nor an IMAP sent folder, to sync."),
+            format!("メール連携 {id} には同期する CardDAV・CalDAV サーバーも IMAP の送信済みフォルダーもありません。"),
+        ),
+        Text::new(
+            format!("Set one: PATCH /api/v1/integrations/{id}/settings {{\"carddav\": {{\"url\", \"username\", \"password\"}}}} (or \"caldav\"), or import a file instead (POST …/import)."),
+            format!("サーバーを設定してください: PATCH /api/v1/integrations/{id}/settings {{\"carddav\": {{\"url\", \"username\", \"password\"}}}}（または \"caldav\"）。またはファイルを取り込んでください（POST …/import）。"),
+        ),
+    )
+    .with_rule("MAIL-1")
 }
 
 /// The CRM org of a connection.

@@ -5,11 +5,8 @@ use super::secret::SecretKey;
 use kizuna_domain::{Error, Result};
 use serde_json::{Map, Value, json};
 
-/// The parts of a connection this version syncs, and those it refuses
-/// until it does (a setting that would silently do nothing is worse than a
-/// refusal).
+/// The server parts that read collections (CardDAV, CalDAV).
 const PARTS: &[&str] = &["carddav", "caldav"];
-const NOT_YET: &[&str] = &["imap"];
 /// The directions a connection may add to mail → CRM (MAIL-7).
 const DIRECTIONS: &[&str] = &[super::outbound::DIRECTION];
 
@@ -65,6 +62,30 @@ fn text(part: &Map<String, Value>, prefix: &str, name: &str, max: usize) -> Resu
             "文字列で指定してください。",
         )),
     }
+}
+
+/// A part's new password, sealed; a password left out keeps the stored one
+/// (`null` removes it).
+fn seal_password(
+    name: &str,
+    part: &Map<String, Value>,
+    current: Option<&Value>,
+    key: &SecretKey,
+    out: &mut Map<String, Value>,
+) -> Result<()> {
+    match text(part, name, "password", 1000)? {
+        Some(p) => {
+            out.insert("password".into(), json!(key.seal(&p)));
+        }
+        None => {
+            if !part.contains_key("password")
+                && let Some(kept) = current.and_then(|c| c.get("password"))
+            {
+                out.insert("password".into(), kept.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks a server part (`carddav`, …) and seals its password; a password
@@ -152,18 +173,7 @@ fn server_part(
             return Err(invalid(&format!("{name}.{collections}"), what.0, what.1));
         }
     }
-    match text(part, name, "password", 1000)? {
-        Some(p) => {
-            out.insert("password".into(), json!(key.seal(&p)));
-        }
-        None => {
-            if !part.contains_key("password")
-                && let Some(kept) = current.and_then(|c| c.get("password"))
-            {
-                out.insert("password".into(), kept.clone());
-            }
-        }
-    }
+    seal_password(name, part, current, key, &mut out)?;
     Ok(Value::Object(out))
 }
 
@@ -230,19 +240,105 @@ fn smtp_part(value: &Value, current: Option<&Value>, key: &SecretKey) -> Result<
             out.insert(name.into(), json!(v));
         }
     }
-    match text(part, "smtp", "password", 1000)? {
-        Some(p) => {
-            out.insert("password".into(), json!(key.seal(&p)));
-        }
-        None => {
-            if !part.contains_key("password")
-                && let Some(kept) = current.and_then(|c| c.get("password"))
-            {
-                out.insert("password".into(), kept.clone());
-            }
-        }
-    }
+    seal_password("smtp", part, current, key, &mut out)?;
     Ok(Value::Object(out))
+}
+
+/// Checks the `imap` part (the user's mailbox: its sent folder added to the
+/// CRM automatically, and messages picked from any folder, MAIL-11).
+fn imap_part(value: &Value, current: Option<&Value>, key: &SecretKey) -> Result<Value> {
+    let Some(part) = value.as_object() else {
+        return Err(invalid(
+            "imap",
+            "must be an object {\"host\", \"port\", \"tls\", \"username\", \"password\", \"sent_folder\"}.",
+            "オブジェクト {\"host\", \"port\", \"tls\", \"username\", \"password\", \"sent_folder\"} で指定してください。",
+        ));
+    };
+    let allowed = ["host", "port", "tls", "username", "password", "sent_folder"];
+    if let Some(unknown) = part.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(
+            &format!("imap.{unknown}"),
+            &format!("is not a setting; the settings are {}.", allowed.join(", ")),
+            &format!(
+                "という設定はありません。設定は {} です。",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let host = text(part, "imap", "host", 255)?
+        .filter(|h| !h.trim().is_empty() && !h.contains(char::is_whitespace))
+        .ok_or_else(|| {
+            invalid(
+                "imap.host",
+                "the IMAP server's host name is required.",
+                "IMAP サーバーのホスト名が必要です。",
+            )
+        })?;
+    let username = text(part, "imap", "username", 320)?.ok_or_else(|| {
+        invalid(
+            "imap.username",
+            "the user name is required.",
+            "ユーザー名が必要です。",
+        )
+    })?;
+    let port = match part.get("port") {
+        None | Some(Value::Null) => 993,
+        Some(p) => p
+            .as_u64()
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| {
+                invalid(
+                    "imap.port",
+                    "a port number, 1 to 65535.",
+                    "1〜65535 のポート番号を指定してください。",
+                )
+            })?,
+    };
+    let tls = match part.get("tls") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(invalid(
+                "imap.tls",
+                "true or false.",
+                "true または false を指定してください。",
+            ));
+        }
+    };
+    let mut out = Map::new();
+    out.insert("host".into(), json!(host));
+    out.insert("port".into(), json!(port));
+    out.insert("tls".into(), json!(tls));
+    out.insert("username".into(), json!(username));
+    if let Some(f) = text(part, "imap", "sent_folder", 255)? {
+        out.insert("sent_folder".into(), json!(f));
+    }
+    seal_password("imap", part, current, key, &mut out)?;
+    Ok(Value::Object(out))
+}
+
+/// The user's IMAP account, password opened, and the sent folder to add.
+pub fn imap_account(
+    settings: &Value,
+    key: &SecretKey,
+) -> Result<Option<(kizuna_connectors::imap::Account, Option<String>)>> {
+    let Some(p) = settings.get("imap").filter(|v| v.is_object()) else {
+        return Ok(None);
+    };
+    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(Some((
+        kizuna_connectors::imap::Account {
+            host: s("host").unwrap_or_default(),
+            port: p.get("port").and_then(Value::as_u64).unwrap_or(993) as u16,
+            tls: p.get("tls").and_then(Value::as_bool) != Some(false),
+            username: s("username").unwrap_or_default(),
+            password: s("password")
+                .map(|p| key.open(&p))
+                .transpose()?
+                .unwrap_or_default(),
+        },
+        s("sent_folder"),
+    )))
 }
 
 /// The user's SMTP account, password opened; the sender is `from`, else
@@ -280,17 +376,14 @@ pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value>
     let mut out = current.as_object().cloned().unwrap_or_default();
     for (name, value) in changes {
         let name = name.as_str();
-        if NOT_YET.contains(&name) {
-            return Err(Error::bad_request(
-                "mail_part_not_available",
-                format!("{name} is not available in this version of the mail connection; contacts sync over CardDAV (\"carddav\") and from files."),
-                format!("このバージョンのメール連携では {name} は利用できません。連絡先は CardDAV（\"carddav\"）とファイルから同期できます。"),
-            ).with_details(json!({"setting": name})));
-        }
         let checked = match name {
             "smtp" => match value {
                 Value::Null => Value::Null,
                 v => smtp_part(v, current.get("smtp"), key)?,
+            },
+            "imap" => match value {
+                Value::Null => Value::Null,
+                v => imap_part(v, current.get("imap"), key)?,
             },
             part if PARTS.contains(&part) => match value {
                 Value::Null => Value::Null,
@@ -375,7 +468,7 @@ pub fn merge(current: &Value, changes: &Value, key: &SecretKey) -> Result<Value>
             other => {
                 let all: Vec<&str> = PARTS
                     .iter()
-                    .chain(&["smtp"])
+                    .chain(&["smtp", "imap"])
                     .chain(&[
                         "category",
                         "truncate",
@@ -567,7 +660,7 @@ mod tests {
             ),
             (json!({"category": ""}), "category"),
             (json!({"colour": "red"}), "colour"),
-            (json!({"imap": {"host": "x"}}), "imap"),
+            (json!({"imap": {"host": "x"}}), "imap.username"),
             (
                 json!({"caldav": {"url": "https://x", "calendars": "/one/"}}),
                 "caldav.calendars",
