@@ -1,8 +1,10 @@
-//! `kizuna import` as a process: vCard files into the CRM through the user's
-//! mail connection by the rules of a sync (MAIL-2, MAIL-3), its closing
-//! line and exit codes, and crash safety — the import killed with SIGKILL
-//! again and again in the middle of a 100,000-contact file, then run to its
-//! end: every contact once.
+//! `kizuna import` and `kizuna sync run` of a mail connection as processes:
+//! vCard files into the CRM through the user's mail connection by the rules
+//! of a sync (MAIL-2, MAIL-3), the closing line and exit codes, and crash
+//! safety — the import killed with SIGKILL again and again in the middle of
+//! a 100,000-contact file, and the sync in the middle of a 10,000-contact
+//! CardDAV address book (a real Radicale), then run to their end: every
+//! contact once.
 
 // Shared by the CLI test binaries; each uses a part of it.
 #[allow(dead_code)]
@@ -304,5 +306,148 @@ async fn mail_import_killed_with_sigkill_during_a_100k_contact_vcf_resumes_with_
     )
     .await;
     assert_eq!(added_in_history, CARDS as i64, "the history adds up");
+    assert_integrity(&store).await;
+}
+
+/// Contacts in the address book of the CardDAV crash test.
+const DAV_CARDS: usize = 10_000;
+
+#[tokio::test]
+async fn mail_1_sigkill_during_a_10k_contact_carddav_sync_resumes_with_no_duplicate_and_no_loss() {
+    let Some(dav) = kizuna_testkit::radicale::Radicale::start("mail_1_carddav_crash") else {
+        return;
+    };
+    let book = dav.make_address_book("big").await;
+    for n in 0..DAV_CARDS {
+        // Written into Radicale's storage: 10,000 PUTs would take minutes.
+        dav.put_file_directly(
+            &book,
+            &format!("c{n}.vcf"),
+            &kizuna_testkit::radicale::vcard(
+                &format!("u{n}"),
+                &format!("Last{n}"),
+                "First",
+                Some(&format!("p{n}@example.jp")),
+                &[],
+            ),
+        );
+    }
+    let cli = Cli::sqlite();
+    let org = crm_with_user(&cli).await;
+    let store = data_store(&cli).await;
+    // The connection, its password sealed with the data directory's key, as
+    // the server would.
+    let user = store
+        .user_by_email("rep@example.jp")
+        .await
+        .expect("read")
+        .expect("the rep");
+    let ctx =
+        kizuna_sync::mail::MailContext::new(cli.tmp.path().join("data").join("secret.key"), true);
+    let connection = kizuna_sync::mail::connect(
+        &store,
+        &ctx,
+        &user,
+        org,
+        &serde_json::json!({"carddav": {"url": dav.url(), "username": kizuna_testkit::radicale::USER,
+            "password": kizuna_testkit::radicale::PASSWORD, "address_book": book}}),
+    )
+    .await
+    .expect("connected");
+    let id = connection.id.to_string();
+    let contacts = || async {
+        count(
+            &store,
+            "SELECT COUNT(*) AS n FROM records WHERE module = 'Contacts'",
+            &[],
+        )
+        .await
+    };
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new();
+    let mut seen = vec![0];
+    for cycle in 0..5u64 {
+        let mut child = std::process::Command::new(KIZUNA)
+            .args([
+                "sync",
+                "run",
+                "--integration",
+                &id,
+                "--allow-private-addresses",
+            ])
+            .args(cli.data_args())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the sync starts");
+        let before = *seen.last().unwrap_or(&0);
+        let started = Instant::now();
+        while contacts().await == before && started.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(random.hash_one(cycle) % 200)).await;
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        seen.push(contacts().await);
+        if *seen.last().unwrap_or(&0) == DAV_CARDS as i64 {
+            break;
+        }
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]) && seen.len() > 3,
+        "the kills landed during the sync, after progress: {seen:?}"
+    );
+    cli.run(
+        &[
+            "sync",
+            "run",
+            "--integration",
+            &id,
+            "--allow-private-addresses",
+        ],
+        None,
+    )
+    .await
+    .success();
+    assert_eq!(contacts().await, DAV_CARDS as i64, "none lost, none twice");
+    let distinct = count(
+        &store,
+        "SELECT COUNT(DISTINCT email_key) AS n FROM records WHERE module = 'Contacts'",
+        &[],
+    )
+    .await;
+    assert_eq!(distinct, DAV_CARDS as i64);
+    let items = count(
+        &store,
+        "SELECT COUNT(*) AS n FROM mail_items WHERE crm_id IS NOT NULL",
+        &[],
+    )
+    .await;
+    assert_eq!(items, DAV_CARDS as i64, "every card has its row");
+    let added = count(
+        &store,
+        "SELECT COALESCE(SUM(added), 0) AS n FROM sync_runs",
+        &[],
+    )
+    .await;
+    assert_eq!(added, DAV_CARDS as i64, "the history adds up");
+    // A sync right after writes nothing.
+    let before = count(&store, "SELECT COUNT(*) AS n FROM changes", &[]).await;
+    cli.run(
+        &[
+            "sync",
+            "run",
+            "--integration",
+            &id,
+            "--allow-private-addresses",
+        ],
+        None,
+    )
+    .await
+    .success();
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) AS n FROM changes", &[]).await,
+        before
+    );
     assert_integrity(&store).await;
 }
