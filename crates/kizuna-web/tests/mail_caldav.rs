@@ -4,9 +4,14 @@
 //! into CRM Tasks (MAIL-4), dedup by the rules' keys, and `.ics` files
 //! through the same rules.
 
+// Shared by the mail test binaries; each uses a part of it.
+#[allow(dead_code)]
+mod mail_world;
+
 use kizuna_domain::{App, Role};
 use kizuna_testkit::radicale::{PASSWORD, Radicale, USER};
 use kizuna_testkit::{Actor, Backend, TestApp};
+use mail_world::*;
 use serde_json::{Value, json};
 
 struct World {
@@ -34,31 +39,11 @@ async fn world(test: &str) -> Option<World> {
 
 impl World {
     async fn create(&self, module: &str, fields: Value) -> i64 {
-        let (status, body) = self
-            .app
-            .post(
-                &format!("/api/v1/orgs/{}/modules/{module}/records", self.crm),
-                &self.admin.key,
-                &json!({ "fields": fields }),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_i64().expect("id")
+        create(&self.app, self.crm, &self.admin.key, module, fields).await
     }
 
     async fn records(&self, module: &str) -> Vec<Value> {
-        let (status, body) = self
-            .app
-            .get(
-                &format!(
-                    "/api/v1/orgs/{}/modules/{module}/records?limit=100",
-                    self.crm
-                ),
-                &self.admin.key,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["records"].as_array().expect("records").clone()
+        records(&self.app, self.crm, &self.admin.key, module).await
     }
 
     async fn connect(&self) -> i64 {
@@ -90,21 +75,12 @@ impl World {
     }
 }
 
-fn counts(run: &Value) -> [i64; 6] {
-    ["added", "updated", "linked", "deleted", "skipped", "failed"]
-        .map(|k| run[k].as_i64().expect(k))
-}
-
 fn ics(body: &str) -> String {
     format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\n{body}END:VCALENDAR\r\n")
 }
 
 const TOKYO: &str = "BEGIN:VTIMEZONE\r\nTZID:Asia/Tokyo\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n\
     TZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
-
-fn field<'a>(r: &'a Value, f: &str) -> &'a str {
-    r["fields"][f].as_str().unwrap_or_default()
-}
 
 #[tokio::test]
 async fn mail_5_6_8_an_event_comes_in_with_its_participants_as_contacts_leads_users_or_addresses() {

@@ -5,9 +5,14 @@
 //! it no longer accepts, duplicate UIDs, an address book that comes back
 //! empty) handled without a silent skip.
 
+// Shared by the mail test binaries; each uses a part of it.
+#[allow(dead_code)]
+mod mail_world;
+
 use kizuna_domain::{App, Role};
 use kizuna_testkit::radicale::{PASSWORD, Radicale, USER, vcard};
 use kizuna_testkit::{Actor, Backend, TestApp, code};
+use mail_world::*;
 use serde_json::{Value, json};
 
 /// A CRM org, a member (not an administrator) who owns the connection, and
@@ -105,15 +110,6 @@ impl World {
         assert_eq!(status, 200, "{body}");
         body["items"].as_array().expect("items").clone()
     }
-}
-
-fn field<'a>(r: &'a Value, f: &str) -> &'a str {
-    r["fields"][f].as_str().unwrap_or_default()
-}
-
-fn counts(run: &Value) -> [i64; 6] {
-    ["added", "updated", "linked", "deleted", "skipped", "failed"]
-        .map(|k| run[k].as_i64().expect(k))
 }
 
 #[tokio::test]

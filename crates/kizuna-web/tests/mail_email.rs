@@ -2,8 +2,13 @@
 //! with the Contact, Lead or Deal they concern (MAIL-11), made a Case when
 //! the sender is a Contact (MAIL-10), from one upload or an mbox file.
 
+// Shared by the mail test binaries; each uses a part of it.
+#[allow(dead_code)]
+mod mail_world;
+
 use kizuna_domain::App;
 use kizuna_testkit::{Actor, Backend, TestApp, code};
+use mail_world::*;
 use serde_json::{Value, json};
 
 struct World {
@@ -36,31 +41,11 @@ async fn world(test: &str, settings: Value) -> Option<World> {
 
 impl World {
     async fn create(&self, module: &str, fields: Value) -> i64 {
-        let (status, body) = self
-            .app
-            .post(
-                &format!("/api/v1/orgs/{}/modules/{module}/records", self.crm),
-                &self.admin.key,
-                &json!({ "fields": fields }),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_i64().expect("id")
+        create(&self.app, self.crm, &self.admin.key, module, fields).await
     }
 
     async fn records(&self, module: &str) -> Vec<Value> {
-        let (status, body) = self
-            .app
-            .get(
-                &format!(
-                    "/api/v1/orgs/{}/modules/{module}/records?limit=100",
-                    self.crm
-                ),
-                &self.admin.key,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["records"].as_array().expect("records").clone()
+        records(&self.app, self.crm, &self.admin.key, module).await
     }
 
     async fn upload(&self, path: &str, body: String) -> (u16, Value) {
@@ -101,15 +86,6 @@ fn mail(from: &str, to: &str, id: &str, subject: &str, body: &str) -> String {
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Wed, 01 Apr 2026 10:00:00 +0900\r\n\
          Message-ID: <{id}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
-}
-
-fn field<'a>(r: &'a Value, f: &str) -> &'a str {
-    r["fields"][f].as_str().unwrap_or_default()
-}
-
-fn counts(run: &Value) -> [i64; 6] {
-    ["added", "updated", "linked", "deleted", "skipped", "failed"]
-        .map(|k| run[k].as_i64().expect(k))
 }
 
 #[tokio::test]

@@ -230,45 +230,9 @@ async fn mail_import_killed_with_sigkill_during_a_100k_contact_vcf_resumes_with_
     }
     let file = path_str(&path);
     let store = data_store(&cli).await;
-    let contacts = || async {
-        count(
-            &store,
-            "SELECT COUNT(*) AS n FROM records WHERE module = 'Contacts'",
-            &[],
-        )
-        .await
-    };
-    use std::hash::BuildHasher;
-    let random = std::collections::hash_map::RandomState::new();
-    let mut seen = vec![0];
-    for cycle in 0..5u64 {
-        let mut cmd = std::process::Command::new(KIZUNA);
-        cmd.args(["import", "--org", &org, "--user", "rep@example.jp", &file])
-            .args(cli.data_args())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let mut child = cmd.spawn().expect("the import starts");
-        let before = *seen.last().unwrap_or(&0);
-        let started = Instant::now();
-        while contacts().await == before && started.elapsed() < Duration::from_secs(120) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(random.hash_one(cycle) % 300)).await;
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        seen.push(contacts().await);
-    }
-    assert!(
-        seen.windows(2).all(|w| w[0] < w[1]) && seen.last().is_some_and(|n| *n < CARDS as i64),
-        "every kill landed during the import, after progress: {seen:?}"
-    );
-    let last = cli
-        .run(
-            &["import", "--org", &org, "--user", "rep@example.jp", &file],
-            None,
-        )
-        .await
-        .success();
+    let import = ["import", "--org", &org, "--user", "rep@example.jp", &file];
+    let seen = kill_during_progress(&cli, &import, CARDS as i64).await;
+    let last = cli.run(&import, None).await.success();
     let added_now: i64 = last
         .last_line()
         .strip_prefix("added ")
@@ -281,32 +245,7 @@ async fn mail_import_killed_with_sigkill_during_a_100k_contact_vcf_resumes_with_
         "the last run added exactly what the killed ones had not: {}",
         last.last_line()
     );
-    assert_eq!(contacts().await, CARDS as i64, "none lost, none twice");
-    let distinct = count(
-        &store,
-        "SELECT COUNT(DISTINCT email_key) AS n FROM records WHERE module = 'Contacts'",
-        &[],
-    )
-    .await;
-    assert_eq!(distinct, CARDS as i64);
-    let items = count(
-        &store,
-        "SELECT COUNT(*) AS n FROM mail_items WHERE crm_id IS NOT NULL",
-        &[],
-    )
-    .await;
-    assert_eq!(
-        items, CARDS as i64,
-        "every card is recorded with its contact"
-    );
-    let added_in_history = count(
-        &store,
-        "SELECT COALESCE(SUM(added), 0) AS n FROM sync_runs",
-        &[],
-    )
-    .await;
-    assert_eq!(added_in_history, CARDS as i64, "the history adds up");
-    assert_integrity(&store).await;
+    assert_each_contact_once(&store, CARDS as i64).await;
 }
 
 /// Contacts in the address book of the CardDAV crash test.
@@ -355,99 +294,96 @@ async fn mail_1_sigkill_during_a_10k_contact_carddav_sync_resumes_with_no_duplic
     .await
     .expect("connected");
     let id = connection.id.to_string();
-    let contacts = || async {
-        count(
-            &store,
-            "SELECT COUNT(*) AS n FROM records WHERE module = 'Contacts'",
-            &[],
-        )
-        .await
-    };
+    let sync = [
+        "sync",
+        "run",
+        "--integration",
+        &id,
+        "--allow-private-addresses",
+    ];
+    kill_during_progress(&cli, &sync, DAV_CARDS as i64).await;
+    cli.run(&sync, None).await.success();
+    assert_each_contact_once(&store, DAV_CARDS as i64).await;
+    // A sync right after writes nothing.
+    let before = count(&store, "SELECT COUNT(*) AS n FROM changes", &[]).await;
+    cli.run(&sync, None).await.success();
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) AS n FROM changes", &[]).await,
+        before
+    );
+}
+
+/// Contacts in the data directory's database.
+async fn contacts(store: &kizuna_store::Store) -> i64 {
+    count(
+        store,
+        "SELECT COUNT(*) AS n FROM records WHERE module = 'Contacts'",
+        &[],
+    )
+    .await
+}
+
+/// Starts `kizuna <args>` up to five times and kills it with SIGKILL each
+/// time at a random moment once it has added contacts, until all `total`
+/// are there; returns the contacts after each kill, having checked that
+/// every kill landed after progress.
+async fn kill_during_progress(cli: &Cli, args: &[&str], total: i64) -> Vec<i64> {
     use std::hash::BuildHasher;
+    let store = data_store(cli).await;
     let random = std::collections::hash_map::RandomState::new();
     let mut seen = vec![0];
     for cycle in 0..5u64 {
         let mut child = std::process::Command::new(KIZUNA)
-            .args([
-                "sync",
-                "run",
-                "--integration",
-                &id,
-                "--allow-private-addresses",
-            ])
+            .args(args)
             .args(cli.data_args())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("the sync starts");
+            .expect("it starts");
         let before = *seen.last().unwrap_or(&0);
         let started = Instant::now();
-        while contacts().await == before && started.elapsed() < Duration::from_secs(120) {
+        while contacts(&store).await == before && started.elapsed() < Duration::from_secs(120) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(random.hash_one(cycle) % 200)).await;
+        tokio::time::sleep(Duration::from_millis(random.hash_one(cycle) % 250)).await;
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        seen.push(contacts().await);
-        if *seen.last().unwrap_or(&0) == DAV_CARDS as i64 {
+        seen.push(contacts(&store).await);
+        if seen.last() == Some(&total) {
             break;
         }
     }
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]) && seen.len() > 3,
-        "the kills landed during the sync, after progress: {seen:?}"
+        "the kills landed during the work, after progress: {seen:?}"
     );
-    cli.run(
-        &[
-            "sync",
-            "run",
-            "--integration",
-            &id,
-            "--allow-private-addresses",
-        ],
-        None,
-    )
-    .await
-    .success();
-    assert_eq!(contacts().await, DAV_CARDS as i64, "none lost, none twice");
+    seen
+}
+
+/// Every one of `total` contacts is there once, with its item row; the
+/// history's added adds up; the database is sound.
+async fn assert_each_contact_once(store: &kizuna_store::Store, total: i64) {
+    assert_eq!(contacts(store).await, total, "none lost, none twice");
     let distinct = count(
-        &store,
+        store,
         "SELECT COUNT(DISTINCT email_key) AS n FROM records WHERE module = 'Contacts'",
         &[],
     )
     .await;
-    assert_eq!(distinct, DAV_CARDS as i64);
+    assert_eq!(distinct, total);
     let items = count(
-        &store,
+        store,
         "SELECT COUNT(*) AS n FROM mail_items WHERE crm_id IS NOT NULL",
         &[],
     )
     .await;
-    assert_eq!(items, DAV_CARDS as i64, "every card has its row");
+    assert_eq!(items, total, "every item has its row");
     let added = count(
-        &store,
+        store,
         "SELECT COALESCE(SUM(added), 0) AS n FROM sync_runs",
         &[],
     )
     .await;
-    assert_eq!(added, DAV_CARDS as i64, "the history adds up");
-    // A sync right after writes nothing.
-    let before = count(&store, "SELECT COUNT(*) AS n FROM changes", &[]).await;
-    cli.run(
-        &[
-            "sync",
-            "run",
-            "--integration",
-            &id,
-            "--allow-private-addresses",
-        ],
-        None,
-    )
-    .await
-    .success();
-    assert_eq!(
-        count(&store, "SELECT COUNT(*) AS n FROM changes", &[]).await,
-        before
-    );
-    assert_integrity(&store).await;
+    assert_eq!(added, total, "the history adds up");
+    assert_integrity(store).await;
 }
