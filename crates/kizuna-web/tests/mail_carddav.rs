@@ -959,3 +959,52 @@ async fn mail_2_the_mail_clients_csv_export_in_japanese_and_shift_jis_imports_by
     let (_, body) = upload(bytes.to_vec()).await;
     assert_eq!(body["run"]["added"], 0, "{body}");
 }
+
+#[tokio::test]
+async fn mail_2_a_linked_card_that_fails_keeps_its_contact_and_is_read_again() {
+    let Some(w) = world("mail_2_linked_failure").await else {
+        return;
+    };
+    w.dav
+        .put_card(
+            &w.book,
+            "a.vcf",
+            &vcard("a", "Abe", "Ai", Some("ai@example.jp"), &[]),
+        )
+        .await;
+    let id = w.connect(json!({})).await;
+    assert_eq!(counts(&w.sync(id).await), [1, 0, 0, 0, 0, 0]);
+    let contact = w.contacts().await[0]["id"].clone();
+    let long = format!("TITLE:{}", "x".repeat(101));
+    w.dav
+        .put_card(
+            &w.book,
+            "a.vcf",
+            &vcard("a", "Abe", "Ai", Some("ai@example.jp"), &[&long]),
+        )
+        .await;
+    let run = w.sync(id).await;
+    assert_eq!(counts(&run), [0, 0, 0, 0, 0, 1], "{run}");
+    let failed = &w.items(id, &run).await[0];
+    assert_eq!(
+        failed["target_id"], contact,
+        "the failure names the contact it would update"
+    );
+    // Fixed by a setting, not by the server: the card is read again and
+    // updates the same contact.
+    let (status, _) = w
+        .app
+        .patch(
+            &format!("/api/v1/integrations/{id}/settings"),
+            &w.rep.key,
+            &json!({"truncate": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(counts(&w.sync(id).await), [0, 1, 0, 0, 0, 0]);
+    let all = w.contacts().await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["id"], contact);
+    assert_eq!(field(&all[0], "Title").len(), 100);
+    assert_eq!(counts(&w.sync(id).await), [0; 6], "settled");
+}

@@ -225,7 +225,13 @@ async fn sync_collection(
         known
             .values()
             .filter(|m| resource(&m.item_key) == href)
-            .map(|m| (m.crm_id.is_some(), m.etag.clone()))
+            // Written and settled: linked, with the content it was written from.
+            .map(|m| {
+                (
+                    m.crm_id.is_some() && !m.content_hash.is_empty(),
+                    m.etag.clone(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     let mut changed: Vec<String> = listed
@@ -242,7 +248,7 @@ async fn sync_collection(
     let listed_now: HashSet<String> = changed.iter().cloned().collect();
     let again: HashSet<String> = known
         .values()
-        .filter(|m| m.crm_id.is_none())
+        .filter(|m| m.crm_id.is_none() || m.content_hash.is_empty())
         .map(|m| resource(&m.item_key))
         .filter(|r| !gone.contains(r) && !listed_now.contains(r))
         .collect();

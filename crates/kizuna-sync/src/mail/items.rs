@@ -260,6 +260,8 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
     }
     let mut out = Outcome::default();
     let mut states: Vec<Option<Became>> = Vec::with_capacity(batch.len());
+    // The items to read again next time (they failed).
+    let mut again: Vec<usize> = Vec::new();
     // Items' outcomes name the item by its `mail_items` id, known only once
     // the rows are saved: (index of the item, index in out.items).
     let mut item_of: Vec<(usize, usize)> = Vec::new();
@@ -268,9 +270,13 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
         let before = out.items.len();
         let linked = was(b);
         let state = match p {
+            // A failed item keeps the record it is linked to (so a later
+            // sync updates it rather than matching it afresh) and is read
+            // again: its row keeps no content hash.
             Plan::Failed(e) => {
-                out.fail(&e, (t.source, 0), None);
-                None
+                out.fail(&e, (t.source, 0), linked.map(|w| (module, w.id)));
+                again.push(n);
+                linked
             }
             Plan::Skipped(e) => {
                 out.skip(&e, (t.source, 0), linked.map(|w| (module, w.id)));
@@ -366,8 +372,9 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
                     }
                     Err(e) if e.kind == kizuna_domain::Kind::Internal => return Err(e),
                     Err(e) => {
-                        out.fail(&e, (t.source, 0), None);
-                        None
+                        out.fail(&e, (t.source, 0), linked.map(|w| (module, w.id)));
+                        again.push(n);
+                        linked
                     }
                 }
             }
@@ -378,16 +385,18 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
     let rows: Vec<MailItemState> = batch
         .iter()
         .zip(&states)
-        .map(|(b, state)| {
+        .enumerate()
+        .map(|(n, (b, state))| {
             let card = b.item.as_ref().ok();
             MailItemState {
                 source: t.source,
                 item_key: &b.key,
                 data_type: kind.data_type(),
                 etag: b.etag.as_deref(),
-                // An item that was not written is read again next time.
+                // An item that was not written, or failed, is read again
+                // next time.
                 content_hash: match (card, state) {
-                    (Some(c), Some(_)) => &c.hash,
+                    (Some(c), Some(_)) if !again.contains(&n) => &c.hash,
                     _ => "",
                 },
                 crm: state.map(|w| (module, w.id, w.version)),
