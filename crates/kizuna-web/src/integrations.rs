@@ -632,12 +632,13 @@ const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
 
 /// Imports a file a mail client exported into a mail connection (its owner
 /// or an administrator), by the rules and into the history of a sync: the
-/// request body is the file, `?name=` its file name (`.vcf`). Answers with
-/// the run: added, updated, linked, skipped, failed.
+/// request body is the file, `?name=` its file name, whose extension says
+/// its kind (`.vcf`, `.ics`, `.csv`, `.eml`, `.mbox`). Answers with the run:
+/// added, updated, linked, skipped, failed.
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/import", tag = "integrations",
     params(("id" = i64, Path, description = "Integration id (a crm-mail connection)"),
         ("name" = String, Query, description = "The file's name, e.g. contacts.vcf")),
-    request_body(content = String, content_type = "text/vcard", description = "The file"),
+    request_body(content = String, content_type = "application/octet-stream", description = "The file"),
     responses((status = 200, description = "{run}"), (status = 400, description = "Not a mail connection, or a file kind that is not imported"),
         (status = 413, description = "Larger than 1 GiB")))]
 pub async fn import_file(
