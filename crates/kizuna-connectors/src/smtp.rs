@@ -123,11 +123,19 @@ pub async fn send_as(account: &Account, allow_private: bool, m: &Outgoing) -> Re
     use lettre::transport::smtp::client::{Tls, TlsParameters};
     let server = format!("{}:{}", account.host, account.port);
     let bad = |what: &str, e: &dyn std::fmt::Display| {
-        Error::bad_request(
+        Error::new(
+            Kind::BadInput,
             "invalid_message",
-            format!("{what}: {e}"),
-            format!("{what}: {e}"),
+            Text::new(
+                format!("The message cannot be sent: {what} is not usable ({e})."),
+                format!("メッセージを送信できません: {what} が使用できません（{e}）。"),
+            ),
+            Text::new(
+                "Give each address as name@example.jp or Name <name@example.jp>, at least one recipient in \"to\", and a sender in the connection's smtp.from; nothing was sent.",
+                "アドレスは name@example.jp または Name <name@example.jp> の形で、\"to\" に宛先を 1 つ以上、連携の smtp.from に差出人を指定してください。何も送信されていません。",
+            ),
         )
+        .with_details(serde_json::json!({"field": what}))
     };
     let from: Mailbox = account.from.parse().map_err(|e| bad("from", &e))?;
     // A Message-ID of its own, so the copy kept in the CRM is one item.

@@ -239,10 +239,22 @@ pub async fn settle_figures(store: &Store, id: i64) -> Result<Option<Run>> {
         )
         .await?;
     let result = plan.settle(store, &stream, Some(run.id)).await;
-    let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
-    let run = store.finish_run(run.id, error.as_ref()).await?;
-    crate::attention::after_run(store, &i, &run).await?;
+    let run = close_run(store, &i, run.id, &result).await?;
     result.map(|()| Some(run))
+}
+
+/// Ends a run with what its work came to — finished, or failed with the
+/// error — and queues what needs the administrators (GEN-9).
+pub(crate) async fn close_run<T>(
+    store: &Store,
+    i: &Integration,
+    run: i64,
+    result: &Result<T>,
+) -> Result<Run> {
+    let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
+    let run = store.finish_run(run, error.as_ref()).await?;
+    crate::attention::after_run(store, i, &run).await?;
+    Ok(run)
 }
 
 /// The history's data type of a run that only wrote derived figures.
@@ -374,9 +386,7 @@ pub async fn sync_with(
         // should not wait for it. A person who asked for a sync sees them.
         let settle = trigger != Trigger::Worker;
         let result = drive(store, &i, &plan, &stream, run.id, guard, settle).await;
-        let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
-        let run = store.finish_run(run.id, error.as_ref()).await?;
-        crate::attention::after_run(store, &i, &run).await?;
+        let run = close_run(store, &i, run.id, &result).await?;
         runs.push(run);
         result?;
     }

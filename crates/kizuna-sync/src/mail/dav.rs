@@ -110,9 +110,7 @@ pub async fn sync(
             }
             let result =
                 sync_collection(&targets, &i, &org, &dav, &collection, !allow_deletes).await;
-            let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
-            let run = store.finish_run(run.id, error.as_ref()).await?;
-            crate::attention::after_run(store, &i, &run).await?;
+            let run = crate::engine::close_run(store, &i, run.id, &result).await?;
             runs.push(run);
             result?;
         }
@@ -125,9 +123,7 @@ pub async fn sync(
                 .start_run(i.id, trigger.as_str(), OUT_OF_CRM, "event")
                 .await?;
             let result = outbound::push(store, &i, &org, &dav, calendar, run.id).await;
-            let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
-            let run = store.finish_run(run.id, error.as_ref()).await?;
-            crate::attention::after_run(store, &i, &run).await?;
+            let run = crate::engine::close_run(store, &i, run.id, &result).await?;
             runs.push(run);
             result?;
         }

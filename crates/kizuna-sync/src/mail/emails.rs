@@ -531,9 +531,7 @@ pub async fn add(
         }
     }
     .await;
-    let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
-    let run = store.finish_run(run.id, error.as_ref()).await?;
-    crate::attention::after_run(store, i, &run).await?;
+    let run = crate::engine::close_run(store, i, run.id, &result).await?;
     result.map(|()| run)
 }
 

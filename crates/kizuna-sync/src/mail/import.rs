@@ -126,9 +126,7 @@ pub async fn import_file(
         FileKind::ContactsCsv => import_csv(&targets[0], name, input).await,
         _ => import_calendar(&targets, name, input, progress).await,
     };
-    let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
-    let run = store.finish_run(run.id, error.as_ref()).await?;
-    crate::attention::after_run(store, i, &run).await?;
+    let run = crate::engine::close_run(store, i, run.id, &result).await?;
     result.map(|()| run)
 }
 

@@ -6,7 +6,7 @@
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use kizuna_domain::{Error, Result};
+use kizuna_domain::{Error, Kind, Result, Text};
 use std::path::Path;
 
 /// What a sealed value starts with, so a stored value says how to open it.
@@ -39,7 +39,23 @@ impl SecretKey {
     /// Reads the key file, or makes it (mode 0600) when there is none.
     pub fn load_or_create(path: &Path) -> Result<SecretKey> {
         let unreadable = |e: &dyn std::fmt::Display| {
-            Error::internal(format!("the secret key file {}: {e}", path.display()))
+            let p = path.display();
+            Error::new(
+                Kind::BadInput,
+                "secret_key_unusable",
+                Text::new(
+                    format!("The secret key file {p} cannot be used: {e}."),
+                    format!("秘密鍵ファイル {p} を使用できません: {e}。"),
+                ),
+                Text::new(
+                    format!(
+                        "Restore {p} from where it is kept (it holds 64 hexadecimal digits), or name another with --secret-key-file; a new key cannot read the passwords stored with the old one."
+                    ),
+                    format!(
+                        "保管している {p}（16 進数 64 桁）を元に戻すか、--secret-key-file で別のファイルを指定してください。新しい鍵では、古い鍵で保存したパスワードは読めません。"
+                    ),
+                ),
+            )
         };
         match std::fs::read_to_string(path) {
             Ok(text) => {
@@ -138,6 +154,10 @@ mod tests {
             other.open(&sealed).expect_err("wrong key").code,
             "secret_unreadable"
         );
+        std::fs::write(dir.path().join("bad.key"), "not a key").expect("write");
+        let e = SecretKey::load_or_create(&dir.path().join("bad.key")).expect_err("refused");
+        assert_eq!(e.code, "secret_key_unusable");
+        assert!(e.fix.en.contains("--secret-key-file") && e.fix.ja.contains("--secret-key-file"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

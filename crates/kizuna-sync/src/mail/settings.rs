@@ -88,6 +88,61 @@ fn seal_password(
     Ok(())
 }
 
+/// A part of the settings (`carddav`, `smtp`, …) as an object holding only
+/// the keys it takes.
+fn part_object<'a>(
+    name: &str,
+    value: &'a Value,
+    allowed: &[&str],
+) -> Result<&'a Map<String, Value>> {
+    let list = allowed.join(", ");
+    let Some(part) = value.as_object() else {
+        return Err(invalid(
+            name,
+            &format!("must be an object with the settings {list}."),
+            &format!("設定 {list} を持つオブジェクトで指定してください。"),
+        ));
+    };
+    if let Some(unknown) = part.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(
+            &format!("{name}.{unknown}"),
+            &format!("is not a setting; the settings are {list}."),
+            &format!("という設定はありません。設定は {list} です。"),
+        ));
+    }
+    Ok(part)
+}
+
+/// A part's server host name, required.
+fn host(part: &Map<String, Value>, name: &str, server: &str) -> Result<String> {
+    text(part, name, "host", 255)?
+        .filter(|h| !h.trim().is_empty() && !h.contains(char::is_whitespace))
+        .ok_or_else(|| {
+            invalid(
+                &format!("{name}.host"),
+                &format!("the {server} server's host name is required."),
+                &format!("{server} サーバーのホスト名が必要です。"),
+            )
+        })
+}
+
+/// A part's port, `default` when left out.
+fn port(part: &Map<String, Value>, name: &str, default: u64) -> Result<u64> {
+    match part.get("port") {
+        None | Some(Value::Null) => Ok(default),
+        Some(p) => p
+            .as_u64()
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| {
+                invalid(
+                    &format!("{name}.port"),
+                    "a port number, 1 to 65535.",
+                    "1〜65535 のポート番号を指定してください。",
+                )
+            }),
+    }
+}
+
 /// Checks a server part (`carddav`, …) and seals its password; a password
 /// left out keeps the one already stored.
 fn server_part(
@@ -96,30 +151,13 @@ fn server_part(
     current: Option<&Value>,
     key: &SecretKey,
 ) -> Result<Value> {
-    let Some(part) = value.as_object() else {
-        return Err(invalid(
-            name,
-            "must be an object {\"url\", \"username\", \"password\", …}.",
-            "オブジェクト {\"url\", \"username\", \"password\", …} で指定してください。",
-        ));
-    };
     // Which collections: one address book, or a list of calendars.
     let collections = if name == "caldav" {
         "calendars"
     } else {
         "address_book"
     };
-    let allowed = ["url", "username", "password", collections];
-    if let Some(unknown) = part.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(
-            &format!("{name}.{unknown}"),
-            &format!("is not a setting; the settings are {}.", allowed.join(", ")),
-            &format!(
-                "という設定はありません。設定は {} です。",
-                allowed.join(", ")
-            ),
-        ));
-    }
+    let part = part_object(name, value, &["url", "username", "password", collections])?;
     let url = text(part, name, "url", 2000)?.ok_or_else(|| {
         invalid(
             &format!("{name}.url"),
@@ -180,46 +218,13 @@ fn server_part(
 /// Checks the `smtp` part (the user's own server for sending, MAIL-11) and
 /// seals its password; a password left out keeps the stored one.
 fn smtp_part(value: &Value, current: Option<&Value>, key: &SecretKey) -> Result<Value> {
-    let Some(part) = value.as_object() else {
-        return Err(invalid(
-            "smtp",
-            "must be an object {\"host\", \"port\", \"security\", \"username\", \"password\", \"from\"}.",
-            "オブジェクト {\"host\", \"port\", \"security\", \"username\", \"password\", \"from\"} で指定してください。",
-        ));
-    };
-    let allowed = ["host", "port", "security", "username", "password", "from"];
-    if let Some(unknown) = part.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(
-            &format!("smtp.{unknown}"),
-            &format!("is not a setting; the settings are {}.", allowed.join(", ")),
-            &format!(
-                "という設定はありません。設定は {} です。",
-                allowed.join(", ")
-            ),
-        ));
-    }
-    let host = text(part, "smtp", "host", 255)?
-        .filter(|h| !h.trim().is_empty() && !h.contains(char::is_whitespace))
-        .ok_or_else(|| {
-            invalid(
-                "smtp.host",
-                "the SMTP server's host name is required.",
-                "SMTP サーバーのホスト名が必要です。",
-            )
-        })?;
-    let port = match part.get("port") {
-        None | Some(Value::Null) => 587,
-        Some(p) => p
-            .as_u64()
-            .filter(|p| (1..=65535).contains(p))
-            .ok_or_else(|| {
-                invalid(
-                    "smtp.port",
-                    "a port number, 1 to 65535.",
-                    "1〜65535 のポート番号を指定してください。",
-                )
-            })?,
-    };
+    let part = part_object(
+        "smtp",
+        value,
+        &["host", "port", "security", "username", "password", "from"],
+    )?;
+    let host = host(part, "smtp", "SMTP")?;
+    let port = port(part, "smtp", 587)?;
     let security = match part.get("security").and_then(Value::as_str) {
         None => "starttls",
         Some(s @ ("starttls" | "tls" | "none")) => s,
@@ -247,33 +252,12 @@ fn smtp_part(value: &Value, current: Option<&Value>, key: &SecretKey) -> Result<
 /// Checks the `imap` part (the user's mailbox: its sent folder added to the
 /// CRM automatically, and messages picked from any folder, MAIL-11).
 fn imap_part(value: &Value, current: Option<&Value>, key: &SecretKey) -> Result<Value> {
-    let Some(part) = value.as_object() else {
-        return Err(invalid(
-            "imap",
-            "must be an object {\"host\", \"port\", \"tls\", \"username\", \"password\", \"sent_folder\"}.",
-            "オブジェクト {\"host\", \"port\", \"tls\", \"username\", \"password\", \"sent_folder\"} で指定してください。",
-        ));
-    };
-    let allowed = ["host", "port", "tls", "username", "password", "sent_folder"];
-    if let Some(unknown) = part.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(
-            &format!("imap.{unknown}"),
-            &format!("is not a setting; the settings are {}.", allowed.join(", ")),
-            &format!(
-                "という設定はありません。設定は {} です。",
-                allowed.join(", ")
-            ),
-        ));
-    }
-    let host = text(part, "imap", "host", 255)?
-        .filter(|h| !h.trim().is_empty() && !h.contains(char::is_whitespace))
-        .ok_or_else(|| {
-            invalid(
-                "imap.host",
-                "the IMAP server's host name is required.",
-                "IMAP サーバーのホスト名が必要です。",
-            )
-        })?;
+    let part = part_object(
+        "imap",
+        value,
+        &["host", "port", "tls", "username", "password", "sent_folder"],
+    )?;
+    let host = host(part, "imap", "IMAP")?;
     let username = text(part, "imap", "username", 320)?.ok_or_else(|| {
         invalid(
             "imap.username",
@@ -281,19 +265,7 @@ fn imap_part(value: &Value, current: Option<&Value>, key: &SecretKey) -> Result<
             "ユーザー名が必要です。",
         )
     })?;
-    let port = match part.get("port") {
-        None | Some(Value::Null) => 993,
-        Some(p) => p
-            .as_u64()
-            .filter(|p| (1..=65535).contains(p))
-            .ok_or_else(|| {
-                invalid(
-                    "imap.port",
-                    "a port number, 1 to 65535.",
-                    "1〜65535 のポート番号を指定してください。",
-                )
-            })?,
-    };
+    let port = port(part, "imap", 993)?;
     let tls = match part.get("tls") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
