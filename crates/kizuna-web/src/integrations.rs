@@ -653,11 +653,34 @@ pub async fn import_file(
         .iter()
         .find(|(k, _)| k == "name")
         .map(|(_, v)| v.clone())
-        .ok_or_else(|| Error::malformed_json("the query needs ?name= with the file's name"))?;
+        .ok_or_else(|| {
+            query_needs(
+                "name",
+                "the file's name, e.g. ?name=contacts.vcf (its extension says its kind)",
+                "ファイル名（例: ?name=contacts.vcf。拡張子で種類を判断します）",
+            )
+        })?;
     let file = spool(body, UPLOAD_LIMIT).await?;
     let run =
         kizuna_sync::mail::import::import_file(&s.store, &i, &name, file, &mut |_| {}).await?;
     Ok(Json(json!({"integration": i.id, "run": run_json(&run)})))
+}
+
+/// A query parameter the request lacks, with what it holds.
+fn query_needs(name: &str, what_en: &str, what_ja: &str) -> Error {
+    Error::new(
+        kizuna_domain::Kind::BadInput,
+        "query_parameter_missing",
+        Text::new(
+            format!("The request lacks the query parameter {name}: {what_en}."),
+            format!("リクエストにクエリパラメーター {name} がありません: {what_ja}。"),
+        ),
+        Text::new(
+            format!("Add {name} to the query and send the request again; nothing was changed."),
+            format!("クエリに {name} を加えて再送信してください。何も変更されていません。"),
+        ),
+    )
+    .with_details(json!({"parameter": name}))
 }
 
 /// Writes a request body to a temporary file, refusing it past `limit`.
@@ -669,8 +692,13 @@ async fn spool(body: axum::body::Body, limit: u64) -> Result<std::fs::File, Erro
     let mut body = body;
     let mut size = 0u64;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| Error::malformed_json(&format!("the upload broke off: {e}")))?;
+        let frame = frame.map_err(|e| {
+            Error::bad_request(
+                "upload_broken",
+                format!("The upload broke off before its end ({e}); nothing was imported."),
+                format!("アップロードが途中で切れました（{e}）。何も取り込まれていません。"),
+            )
+        })?;
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
@@ -712,7 +740,11 @@ pub async fn add_email(
     let to = emails::Destination::parse(param("record"), param("as"))?;
     if let Some(folder) = param("imap") {
         let uid = param("uid").and_then(|u| u.parse().ok()).ok_or_else(|| {
-            Error::malformed_json("?imap=FOLDER needs &uid= with the message's UID")
+            query_needs(
+                "uid",
+                "the UID of the message picked with ?imap=FOLDER, e.g. &uid=42",
+                "?imap=FOLDER で選ぶメッセージの UID（例: &uid=42）",
+            )
         })?;
         let run =
             kizuna_sync::mail::imap::add_picked(&s.store, s.options.mail()?, &i, folder, uid, &to)
