@@ -228,6 +228,31 @@ impl Body {
     }
 }
 
+/// A query parameter's text, `None` when absent.
+pub fn query_text<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A query parameter the request lacks, with what it holds.
+pub fn query_needs(name: &str, what_en: &str, what_ja: &str) -> Error {
+    Error::new(
+        kizuna_domain::Kind::BadInput,
+        "query_parameter_missing",
+        kizuna_domain::Text::new(
+            format!("The request lacks the query parameter {name}: {what_en}."),
+            format!("リクエストにクエリパラメーター {name} がありません: {what_ja}。"),
+        ),
+        kizuna_domain::Text::new(
+            format!("Add {name} to the query and send the request again; nothing was changed."),
+            format!("クエリに {name} を加えて再送信してください。何も変更されていません。"),
+        ),
+    )
+    .with_details(json!({"parameter": name}))
+}
+
 /// A whole-number query parameter within `range`, `None` when absent; any
 /// other text is refused (400), never silently replaced by a default.
 pub fn query_number(
@@ -235,7 +260,7 @@ pub fn query_number(
     name: &str,
     range: std::ops::RangeInclusive<i64>,
 ) -> Result<Option<i64>, Error> {
-    let Some((_, raw)) = params.iter().find(|(k, _)| k == name) else {
+    let Some(raw) = query_text(params, name) else {
         return Ok(None);
     };
     match raw.parse::<i64>() {

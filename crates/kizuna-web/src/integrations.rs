@@ -1,7 +1,8 @@
 //! Integrations between orgs: set up, enable, pause, resume, disable, delete.
 
 use crate::http::{
-    ApiResult, AppState, Body, Caller, OrgAdmin, OrgMember, id, instant, query_number,
+    ApiResult, AppState, Body, Caller, OrgAdmin, OrgMember, id, instant, query_needs, query_number,
+    query_text,
 };
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -649,38 +650,16 @@ pub async fn import_file(
     body: axum::body::Body,
 ) -> ApiResult<Json<Value>> {
     let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
-    let name = params
-        .iter()
-        .find(|(k, _)| k == "name")
-        .map(|(_, v)| v.clone())
-        .ok_or_else(|| {
-            query_needs(
-                "name",
-                "the file's name, e.g. ?name=contacts.vcf (its extension says its kind)",
-                "ファイル名（例: ?name=contacts.vcf。拡張子で種類を判断します）",
-            )
-        })?;
+    let name = query_text(&params, "name").ok_or_else(|| {
+        query_needs(
+            "name",
+            "the file's name, e.g. ?name=contacts.vcf (its extension says its kind)",
+            "ファイル名（例: ?name=contacts.vcf。拡張子で種類を判断します）",
+        )
+    })?;
     let file = spool(body, UPLOAD_LIMIT).await?;
-    let run =
-        kizuna_sync::mail::import::import_file(&s.store, &i, &name, file, &mut |_| {}).await?;
+    let run = kizuna_sync::mail::import::import_file(&s.store, &i, name, file, &mut |_| {}).await?;
     Ok(Json(json!({"integration": i.id, "run": run_json(&run)})))
-}
-
-/// A query parameter the request lacks, with what it holds.
-fn query_needs(name: &str, what_en: &str, what_ja: &str) -> Error {
-    Error::new(
-        kizuna_domain::Kind::BadInput,
-        "query_parameter_missing",
-        Text::new(
-            format!("The request lacks the query parameter {name}: {what_en}."),
-            format!("リクエストにクエリパラメーター {name} がありません: {what_ja}。"),
-        ),
-        Text::new(
-            format!("Add {name} to the query and send the request again; nothing was changed."),
-            format!("クエリに {name} を加えて再送信してください。何も変更されていません。"),
-        ),
-    )
-    .with_details(json!({"parameter": name}))
 }
 
 /// Writes a request body to a temporary file, refusing it past `limit`.
@@ -736,19 +715,25 @@ pub async fn add_email(
 ) -> ApiResult<Json<Value>> {
     use kizuna_sync::mail::emails;
     let i = lifecycle::administered(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
-    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let param = |k: &str| query_text(&params, k);
     let to = emails::Destination::parse(param("record"), param("as"))?;
     if let Some(folder) = param("imap") {
-        let uid = param("uid").and_then(|u| u.parse().ok()).ok_or_else(|| {
+        let uid = query_number(&params, "uid", 1..=i64::from(u32::MAX))?.ok_or_else(|| {
             query_needs(
                 "uid",
                 "the UID of the message picked with ?imap=FOLDER, e.g. &uid=42",
                 "?imap=FOLDER で選ぶメッセージの UID（例: &uid=42）",
             )
         })?;
-        let run =
-            kizuna_sync::mail::imap::add_picked(&s.store, s.options.mail()?, &i, folder, uid, &to)
-                .await?;
+        let run = kizuna_sync::mail::imap::add_picked(
+            &s.store,
+            s.options.mail()?,
+            &i,
+            folder,
+            uid as u32,
+            &to,
+        )
+        .await?;
         return Ok(Json(json!({"integration": i.id, "run": run_json(&run)})));
     }
     let mut file = spool(body, emails::MAX_MESSAGE_BYTES as u64).await?;

@@ -528,4 +528,27 @@ async fn mail_11_the_sent_folder_is_added_automatically_and_a_renumbered_folder_
         )
         .await;
     assert_eq!(status, 404);
+    // A UID that is absent or not a number is refused by name, nothing added.
+    let kept = w.records("Emails").await.len();
+    for (query, error) in [
+        ("imap=INBOX", "query_parameter_missing"),
+        ("imap=INBOX&uid=abc", "invalid_parameter"),
+    ] {
+        let (status, body) = w
+            .app
+            .post(
+                &format!("/api/v1/integrations/{}/emails?{query}", w.id),
+                &w.admin.key,
+                &json!({}),
+            )
+            .await;
+        assert_eq!((status, code(&body)), (400, error), "{body}");
+        assert_eq!(body["error"]["details"]["parameter"], "uid", "{body}");
+        assert!(
+            body["error"]["fix"]["ja"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        );
+    }
+    assert_eq!(w.records("Emails").await.len(), kept);
 }
