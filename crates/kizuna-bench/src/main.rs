@@ -4,6 +4,7 @@
 
 mod api_get;
 mod attendee_sync;
+mod carddav_import;
 mod common;
 mod desk_sync;
 mod store_insert;
@@ -24,6 +25,9 @@ enum Scenario {
     /// The initial two-way CRM ⇄ Desk sync of contacts and accounts vs a
     /// plain batched upsert; then one change's propagation via the worker.
     DeskSync,
+    /// A CardDAV address book on Radicale into the CRM vs vdirsyncer into a
+    /// directory; the no-op re-sync; a large `.vcf` file's import memory.
+    CarddavImport,
 }
 
 #[derive(Parser)]
@@ -32,9 +36,14 @@ struct Cli {
     scenario: Scenario,
     /// Records to insert (store-insert), to seed (api-get), or attendees to
     /// sync per run (attendee-sync), or contacts, half in each org
-    /// (desk-sync) [default: 1000000; attendee-sync, desk-sync: 100000].
+    /// (desk-sync), or cards in the address book (carddav-import)
+    /// [default: 1000000; attendee-sync, desk-sync: 100000; carddav-import:
+    /// 10000].
     #[arg(long)]
     size: Option<u64>,
+    /// carddav-import: cards in the imported `.vcf` file.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    file_size: u64,
     /// desk-sync: accounts, half in each org.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(2..))]
     accounts: u64,
@@ -60,7 +69,7 @@ struct Cli {
     /// api-get: requests in flight.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     concurrency: u64,
-    /// api-get, attendee-sync, desk-sync: timed runs of each side (the median is
+    /// api-get, attendee-sync, desk-sync, carddav-import: timed runs of each side (the median is
     /// reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     reps: u64,
@@ -71,6 +80,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let size = cli.size.unwrap_or(match cli.scenario {
         Scenario::AttendeeSync | Scenario::DeskSync => 100_000,
+        Scenario::CarddavImport => 10_000,
         _ => 1_000_000,
     });
     anyhow::ensure!(size > 0, "--size must be at least 1");
@@ -104,6 +114,14 @@ async fn main() -> Result<()> {
                 seconds: cli.seconds,
             };
             desk_sync::run(&db, &options).await
+        }
+        Scenario::CarddavImport => {
+            let options = carddav_import::Options {
+                cards: size,
+                file_cards: cli.file_size,
+                reps: cli.reps as usize,
+            };
+            carddav_import::run(&db, &options).await
         }
     };
     db.remove().await;

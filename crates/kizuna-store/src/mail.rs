@@ -7,6 +7,16 @@ use crate::records::{INSERT_CHUNK, Sql};
 use crate::{Store, now_ms};
 use kizuna_domain::Result;
 use serde::Serialize;
+use std::collections::HashMap;
+
+/// The id a saved item got, by its key (a multi-row statement returns its
+/// rows in no promised order).
+#[derive(sqlx::FromRow)]
+struct SavedItem {
+    id: i64,
+    source: String,
+    item_key: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct MailItem {
@@ -129,6 +139,8 @@ impl Store {
 
     /// Records items as a sync leaves them, inside the chunk's transaction;
     /// returns their ids in the order given (the history names items by id).
+    /// Multi-row statements: a round trip per row would cost more than the
+    /// rows. An item given twice is saved as its last state.
     pub async fn save_mail_items_in(
         &self,
         tx: &mut Tx,
@@ -136,42 +148,61 @@ impl Store {
         items: &[MailItemState<'_>],
     ) -> Result<Vec<i64>> {
         let now = now_ms();
-        let mut ids = Vec::with_capacity(items.len());
-        for it in items {
-            let (module, crm_id, version) = match it.crm {
-                Some((m, id, v)) => (Some(m.to_string()), Some(id), Some(v)),
-                None => (None, None, None),
-            };
-            let row: crate::db::IdRow = tx
+        let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+        for (n, it) in items.iter().enumerate() {
+            last.insert((it.source, it.item_key), n);
+        }
+        let mut unique: Vec<&MailItemState<'_>> = last.values().map(|n| &items[*n]).collect();
+        unique.sort_by_key(|it| last[&(it.source, it.item_key)]);
+        let mut ids: HashMap<(String, String), i64> = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(INSERT_CHUNK) {
+            let mut sql = Sql::new(
+                "INSERT INTO mail_items (integration_id, source, item_key, data_type, etag, content_hash, \
+                 crm_module, crm_id, crm_version, how, uid, seen_at) VALUES ",
+            );
+            let (i, at) = (sql.arg(integration), sql.arg(now));
+            for (n, it) in chunk.iter().enumerate() {
+                let (module, crm_id, version) = match it.crm {
+                    Some((m, id, v)) => (Some(m.to_string()), Some(id), Some(v)),
+                    None => (None, None, None),
+                };
+                let cols = [
+                    sql.arg(it.source),
+                    sql.arg(it.item_key),
+                    sql.arg(it.data_type),
+                    sql.arg(it.etag.map(str::to_string)),
+                    sql.arg(it.content_hash),
+                    sql.arg(module),
+                    sql.arg(crm_id),
+                    sql.arg(version),
+                    sql.arg(it.how.map(str::to_string)),
+                    sql.arg(it.uid.map(str::to_string)),
+                ];
+                let cols: Vec<String> = cols.iter().map(|c| format!("${c}")).collect();
+                let comma = if n > 0 { ", " } else { "" };
+                sql.push(&format!("{comma}(${i}, {}, ${at})", cols.join(", ")));
+            }
+            sql.push(
+                " ON CONFLICT (integration_id, source, item_key) DO UPDATE SET data_type = excluded.data_type, \
+                 etag = excluded.etag, content_hash = excluded.content_hash, crm_module = excluded.crm_module, \
+                 crm_id = excluded.crm_id, crm_version = excluded.crm_version, how = excluded.how, \
+                 uid = excluded.uid, seen_at = excluded.seen_at RETURNING id, source, item_key",
+            );
+            let rows: Vec<SavedItem> = tx
                 .x()
-                .fetch_one(
-                    "INSERT INTO mail_items (integration_id, source, item_key, data_type, etag, content_hash, \
-                     crm_module, crm_id, crm_version, how, uid, seen_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                     ON CONFLICT (integration_id, source, item_key) DO UPDATE SET data_type = excluded.data_type, \
-                     etag = excluded.etag, content_hash = excluded.content_hash, crm_module = excluded.crm_module, \
-                     crm_id = excluded.crm_id, crm_version = excluded.crm_version, how = excluded.how, \
-                     uid = excluded.uid, seen_at = excluded.seen_at RETURNING id",
-                    &crate::args![
-                        integration,
-                        it.source,
-                        it.item_key,
-                        it.data_type,
-                        it.etag.map(str::to_string),
-                        it.content_hash,
-                        module,
-                        crm_id,
-                        version,
-                        it.how.map(str::to_string),
-                        it.uid.map(str::to_string),
-                        now
-                    ],
-                )
+                .fetch_all(&sql.text, &sql.args)
                 .await
                 .map_err(db_error)?;
-            ids.push(row.id);
+            ids.extend(rows.into_iter().map(|r| ((r.source, r.item_key), r.id)));
         }
-        Ok(ids)
+        items
+            .iter()
+            .map(|it| {
+                ids.get(&(it.source.to_string(), it.item_key.to_string()))
+                    .copied()
+                    .ok_or_else(|| kizuna_domain::Error::internal("a saved mail item has no id"))
+            })
+            .collect()
     }
 
     /// Forgets items that are gone from the mail side, inside the caller's

@@ -22,7 +22,7 @@ use crate::engine::{
     MASS_DELETE_MIN, MASS_DELETE_SHARE, Outcome, STALE_RUN_MS, Trigger, check_runnable,
     lift_delete_guard, mass_delete,
 };
-use kizuna_connectors::dav::{Account, Collections, Dav, FETCH_BATCH, Listed};
+use kizuna_connectors::dav::{Account, Collections, Dav, FETCH_BATCH, Fetched, Listed};
 use kizuna_connectors::ical::parse_calendar;
 use kizuna_connectors::vcard::parse_card;
 use kizuna_domain::{Error, Kind, Result, Text};
@@ -217,34 +217,29 @@ async fn sync_collection(
     // last time (it failed, or was outside the category) is read again even
     // when the server lists no change to it: the connection's settings or
     // the CRM may have changed since.
-    let seen_etag = |href: &str| {
-        known
-            .values()
-            .filter(|m| resource(&m.item_key) == href)
-            // Written and settled: linked, with the content it was written from.
-            .map(|m| {
-                (
-                    m.crm_id.is_some() && !m.content_hash.is_empty(),
-                    m.etag.clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let mut by_resource: HashMap<String, Vec<&MailItem>> = HashMap::new();
+    for m in known.values() {
+        by_resource
+            .entry(resource(&m.item_key))
+            .or_default()
+            .push(m);
+    }
+    // Written and settled: linked, with the content it was written from.
+    let settled = |m: &MailItem| m.crm_id.is_some() && !m.content_hash.is_empty();
     let mut changed: Vec<String> = listed
         .into_iter()
-        .filter(|l| {
-            let seen = seen_etag(&l.href);
-            seen.is_empty()
-                || seen
-                    .iter()
-                    .any(|(written, etag)| !written || etag.is_none() || *etag != l.etag)
+        .filter(|l| match by_resource.get(&l.href) {
+            None => true,
+            Some(items) => items
+                .iter()
+                .any(|m| !settled(m) || m.etag.is_none() || m.etag != l.etag),
         })
         .map(|l| l.href)
         .collect();
     let listed_now: HashSet<String> = changed.iter().cloned().collect();
     let again: HashSet<String> = known
         .values()
-        .filter(|m| m.crm_id.is_none() || m.content_hash.is_empty())
+        .filter(|m| !settled(m))
         .map(|m| resource(&m.item_key))
         .filter(|r| !gone.contains(r) && !listed_now.contains(r))
         .collect();
@@ -256,41 +251,74 @@ async fn sync_collection(
     if guard {
         check_mass_delete(i, &known, &deleted, store).await?;
     }
-    let mut batches: Vec<Vec<Incoming>> = targets.iter().map(|_| Vec::new()).collect();
-    for hrefs in changed.chunks(FETCH_BATCH) {
-        for f in dav.fetch(collection, hrefs).await? {
-            let items = match &f.data {
-                Ok(text) => read_resource(dav_kind(targets), &f.href, text),
-                Err(status) => vec![(
-                    0,
-                    Incoming {
-                        key: f.href.clone(),
-                        etag: None,
-                        item: Err(format!("the server answered {status} for it").into()),
-                        at: json!({"href": f.href}),
-                    },
-                )],
-            };
-            for (target, mut incoming) in items {
-                incoming.etag = f.etag.clone();
-                batches[target].push(incoming);
-            }
-        }
-        for (t, batch) in targets.iter().zip(batches.iter_mut()) {
-            if batch.len() >= BATCH {
-                apply(t, std::mem::take(batch)).await?;
-            }
-        }
-    }
-    for (t, batch) in targets.iter().zip(batches) {
-        if !batch.is_empty() {
-            apply(t, batch).await?;
-        }
-    }
+    fetch_and_apply(targets, dav, collection, changed).await?;
     take_back(&targets[0], org, &deleted).await?;
     store
         .set_mail_sync_token(i.id, source, new_token.as_deref())
         .await
+}
+
+/// Fetched batches waiting to be written: the server sends the next ones
+/// while the CRM writes these, and memory stays bounded.
+const PREFETCH: usize = 5;
+
+/// Fetches the resources at `hrefs` in batches and writes their items into
+/// the CRM, the fetching of one batch overlapping the writing of those
+/// before it (the server and the database work at once).
+async fn fetch_and_apply(
+    targets: &[Target<'_>],
+    dav: &Dav,
+    collection: &str,
+    hrefs: Vec<String>,
+) -> Result<()> {
+    let (send, mut received) = tokio::sync::mpsc::channel::<Vec<Fetched>>(PREFETCH);
+    let fetching = async move {
+        for chunk in hrefs.chunks(FETCH_BATCH) {
+            let fetched = dav.fetch(collection, chunk).await?;
+            if send.send(fetched).await.is_err() {
+                // The writer stopped: its error is the sync's.
+                break;
+            }
+        }
+        Ok::<(), Error>(())
+    };
+    // Owning its receiver, the writer closes the channel when it stops.
+    let writing = async move {
+        let mut batches: Vec<Vec<Incoming>> = targets.iter().map(|_| Vec::new()).collect();
+        while let Some(fetched) = received.recv().await {
+            for f in fetched {
+                let items = match &f.data {
+                    Ok(text) => read_resource(dav_kind(targets), &f.href, text),
+                    Err(status) => vec![(
+                        0,
+                        Incoming {
+                            key: f.href.clone(),
+                            etag: None,
+                            item: Err(format!("the server answered {status} for it").into()),
+                            at: json!({"href": f.href}),
+                        },
+                    )],
+                };
+                for (target, mut incoming) in items {
+                    incoming.etag = f.etag.clone();
+                    batches[target].push(incoming);
+                }
+            }
+            for (t, batch) in targets.iter().zip(batches.iter_mut()) {
+                if batch.len() >= BATCH {
+                    apply(t, std::mem::take(batch)).await?;
+                }
+            }
+        }
+        for (t, batch) in targets.iter().zip(batches) {
+            if !batch.is_empty() {
+                apply(t, batch).await?;
+            }
+        }
+        Ok::<(), Error>(())
+    };
+    let (fetched, written) = tokio::join!(fetching, writing);
+    written.and(fetched)
 }
 
 /// Whether a collection's targets are an address book's or a calendar's.

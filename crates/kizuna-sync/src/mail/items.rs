@@ -17,7 +17,7 @@ use kizuna_domain::validate::{Mode, email_key, validate_fields};
 use kizuna_domain::{Error, Result};
 use kizuna_store::{Counts, MailItem, MailItemState, Org, Origin, Record, Store, Tx};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A mail item read, in CRM terms.
@@ -258,130 +258,125 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
         }
         current.entry(r.id).or_insert(r);
     }
-    let mut out = Outcome::default();
-    let mut states: Vec<Option<Became>> = Vec::with_capacity(batch.len());
-    // The items to read again next time (they failed).
-    let mut again: Vec<usize> = Vec::new();
-    // Items' outcomes name the item by its `mail_items` id, known only once
-    // the rows are saved: (index of the item, index in out.items).
-    let mut item_of: Vec<(usize, usize)> = Vec::new();
     let origin = Origin::Integration(t.integration);
+    let mut w = Written {
+        out: Outcome::default(),
+        states: vec![None; batch.len()],
+        again: Vec::new(),
+        item_of: Vec::new(),
+        by_key,
+        current,
+    };
+    // New records are made together at the end of the batch: a round trip
+    // per record would cost more than the records. An item whose key a
+    // record still to be made has gets those made first, and then matches.
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut pending_keys: HashSet<String> = HashSet::new();
     for (n, (b, p)) in batch.iter().zip(plans).enumerate() {
-        let before = out.items.len();
+        let before = w.out.items.len();
         let linked = was(b);
-        let state = match p {
+        let (values, notices) = match p {
             // A failed item keeps the record it is linked to (so a later
             // sync updates it rather than matching it afresh) and is read
             // again: its row keeps no content hash.
             Plan::Failed(e) => {
-                out.fail(&e, (t.source, 0), linked.map(|w| (module, w.id)));
-                again.push(n);
-                linked
+                w.out
+                    .fail(&e, (t.source, 0), linked.map(|l| (module, l.id)));
+                w.again.push(n);
+                w.end(n, before, linked);
+                continue;
             }
             Plan::Skipped(e) => {
-                out.skip(&e, (t.source, 0), linked.map(|w| (module, w.id)));
-                linked
+                w.out
+                    .skip(&e, (t.source, 0), linked.map(|l| (module, l.id)));
+                w.end(n, before, linked);
+                continue;
             }
-            Plan::Write { values, notices } => {
-                let found = match linked {
-                    Some(w) => Some((w.id, None)),
-                    None => kind
-                        .keys(&values)
-                        .into_iter()
-                        .find_map(|k| by_key.get(&k).map(|id| (*id, Some(k)))),
-                };
-                // A linked record purged from the bin since: the item is new again.
-                let existing = found.and_then(|(id, by)| current.get(&id).map(|r| (r, by)));
-                let written = match existing {
-                    Some((rec, _)) if rec.deleted_at.is_some() => {
-                        let e = reasons::crm_record_deleted(module, rec.id);
-                        out.skip(&e, (t.source, 0), Some((module, rec.id)));
-                        Ok(linked)
-                    }
-                    Some((rec, matched_by)) => {
-                        let id = rec.id;
-                        let how = linked.map_or("matched", |w| w.how);
-                        let changes: Map<String, Value> = values
-                            .iter()
-                            .filter(|(k, v)| rec.fields.get(*k) != Some(*v))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        if linked.is_none() {
-                            let (en, ja) = kind.explain(matched_by.as_deref().unwrap_or_default());
-                            let e = reasons::matched_existing(
-                                module,
-                                id,
-                                (&en, &ja),
-                                kind.dedup_rule(),
-                            );
-                            out.link(&e, (t.source, 0), (module, id));
+            Plan::Write { values, notices } => (values, notices),
+        };
+        let keys = kind.keys(&values);
+        if linked.is_none() && keys.iter().any(|k| pending_keys.contains(k)) {
+            pending_keys.clear();
+            w.create(t, &mut tx, &people, &batch, std::mem::take(&mut pending))
+                .await?;
+        }
+        let found = match linked {
+            Some(l) => Some((l.id, None)),
+            None => keys
+                .iter()
+                .find_map(|k| w.by_key.get(k).map(|id| (*id, Some(k.clone())))),
+        };
+        // A linked record purged from the bin since: the item is new again.
+        let existing = found.and_then(|(id, by)| w.current.get(&id).map(|r| (r.clone(), by)));
+        let written = match existing {
+            Some((rec, _)) if rec.deleted_at.is_some() => {
+                let e = reasons::crm_record_deleted(module, rec.id);
+                w.out.skip(&e, (t.source, 0), Some((module, rec.id)));
+                Ok(linked)
+            }
+            Some((rec, matched_by)) => {
+                let id = rec.id;
+                let how = linked.map_or("matched", |l| l.how);
+                let changes: Map<String, Value> = values
+                    .iter()
+                    .filter(|(k, v)| rec.fields.get(*k) != Some(*v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if linked.is_none() {
+                    let (en, ja) = kind.explain(matched_by.as_deref().unwrap_or_default());
+                    let e = reasons::matched_existing(module, id, (&en, &ja), kind.dedup_rule());
+                    w.out.link(&e, (t.source, 0), (module, id));
+                }
+                if changes.is_empty() {
+                    Ok(Some(Became {
+                        id,
+                        version: rec.version,
+                        how,
+                    }))
+                } else {
+                    let updated = store
+                        .update_record_in(&mut tx, t.org.id, &t.module, id, changes, None, origin)
+                        .await;
+                    updated.map(|r| {
+                        if linked.is_some() {
+                            w.out.counts.updated += 1;
                         }
-                        if changes.is_empty() {
-                            Ok(Some(Became {
-                                id,
-                                version: rec.version,
-                                how,
-                            }))
-                        } else {
-                            let updated = store
-                                .update_record_in(
-                                    &mut tx, t.org.id, &t.module, id, changes, None, origin,
-                                )
-                                .await;
-                            updated.map(|r| {
-                                if linked.is_some() {
-                                    out.counts.updated += 1;
-                                }
-                                let became = Became {
-                                    id,
-                                    version: r.version,
-                                    how,
-                                };
-                                current.insert(id, r);
-                                Some(became)
-                            })
-                        }
-                    }
-                    None => create(t, &mut tx, &values, origin).await.map(|r| {
                         let became = Became {
-                            id: r.id,
+                            id,
                             version: r.version,
-                            how: "created",
+                            how,
                         };
-                        out.counts.added += 1;
-                        for k in kind.keys(&values) {
-                            by_key.entry(k).or_insert(r.id);
-                        }
-                        current.insert(r.id, r);
+                        w.current.insert(id, r);
                         Some(became)
-                    }),
-                };
-                let written = match (written, b.item.as_ref()) {
-                    (Ok(Some(w)), Ok(p)) if !p.attendees.is_empty() => people
-                        .associate(t, &mut tx, w.id, &p.attendees)
-                        .await
-                        .map(|()| Some(w)),
-                    (w, _) => w,
-                };
-                match written {
-                    Ok(became) => {
-                        for notice in &notices {
-                            out.notice(notice, (t.source, 0), became.map(|w| (module, w.id)));
-                        }
-                        became
-                    }
-                    Err(e) if e.kind == kizuna_domain::Kind::Internal => return Err(e),
-                    Err(e) => {
-                        out.fail(&e, (t.source, 0), linked.map(|w| (module, w.id)));
-                        again.push(n);
-                        linked
-                    }
+                    })
                 }
             }
+            None => {
+                pending_keys.extend(keys);
+                pending.push(Pending { n, values, notices });
+                continue;
+            }
         };
-        item_of.extend((before..out.items.len()).map(|i| (n, i)));
-        states.push(state);
+        w.settle(
+            t,
+            &mut tx,
+            &people,
+            (n, before),
+            &batch[n],
+            written,
+            &notices,
+            linked,
+        )
+        .await?;
     }
+    w.create(t, &mut tx, &people, &batch, pending).await?;
+    let Written {
+        mut out,
+        states,
+        again,
+        item_of,
+        ..
+    } = w;
     let rows: Vec<MailItemState> = batch
         .iter()
         .zip(&states)
@@ -422,21 +417,150 @@ pub async fn apply(t: &Target<'_>, batch: Vec<Incoming>) -> Result<Counts> {
     Ok(out.counts)
 }
 
-async fn create(
-    t: &Target<'_>,
-    tx: &mut Tx,
-    values: &Map<String, Value>,
-    origin: Origin,
-) -> Result<Record> {
-    let valid = validate_fields(&t.module, values, Mode::Create)?;
-    let created = t
-        .store
-        .create_records_in(tx, t.org.id, &t.module, vec![valid], origin)
-        .await?;
-    created
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::internal("no record was created"))
+/// An item whose record is still to be made, with what its settling needs.
+struct Pending {
+    n: usize,
+    values: Map<String, Value>,
+    notices: Vec<Error>,
+}
+
+/// What a batch has written so far, and what its history will say.
+struct Written {
+    out: Outcome,
+    /// The record each item is, by the item's index.
+    states: Vec<Option<Became>>,
+    /// The items to read again next time (they failed).
+    again: Vec<usize>,
+    /// Items' outcomes name the item by its `mail_items` id, known only once
+    /// the rows are saved: (index of the item, index in out.items).
+    item_of: Vec<(usize, usize)>,
+    /// The record each dedup key is (MAIL-3, 4, 5).
+    by_key: HashMap<String, i64>,
+    current: HashMap<i64, Record>,
+}
+
+impl Written {
+    /// Item `n` is `state`; its history items from `before` on are its own.
+    fn end(&mut self, n: usize, before: usize, state: Option<Became>) {
+        self.item_of
+            .extend((before..self.out.items.len()).map(|i| (n, i)));
+        self.states[n] = state;
+    }
+
+    /// Ends a written item: its participants associated with its record
+    /// and its notices told; or, when the write was refused, its failure
+    /// recorded and the item read again next time.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &mut self,
+        t: &Target<'_>,
+        tx: &mut Tx,
+        people: &People,
+        (n, before): (usize, usize),
+        item: &Incoming,
+        written: Result<Option<Became>>,
+        notices: &[Error],
+        linked: Option<Became>,
+    ) -> Result<()> {
+        let module = t.kind.module();
+        let written = match (written, item.item.as_ref()) {
+            (Ok(Some(w)), Ok(p)) if !p.attendees.is_empty() => people
+                .associate(t, tx, w.id, &p.attendees)
+                .await
+                .map(|()| Some(w)),
+            (w, _) => w,
+        };
+        let state = match written {
+            Ok(became) => {
+                for notice in notices {
+                    self.out
+                        .notice(notice, (t.source, 0), became.map(|w| (module, w.id)));
+                }
+                became
+            }
+            Err(e) if e.kind == kizuna_domain::Kind::Internal => return Err(e),
+            Err(e) => {
+                self.out
+                    .fail(&e, (t.source, 0), linked.map(|w| (module, w.id)));
+                self.again.push(n);
+                linked
+            }
+        };
+        self.end(n, before, state);
+        Ok(())
+    }
+
+    /// Makes the records of `pending` in one statement, and settles their
+    /// items. When the store refuses the batch (a unique field two of them
+    /// share, say), they are made one at a time, so that the refusal fails
+    /// only the item it is about.
+    async fn create(
+        &mut self,
+        t: &Target<'_>,
+        tx: &mut Tx,
+        people: &People,
+        batch: &[Incoming],
+        pending: Vec<Pending>,
+    ) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let origin = Origin::Integration(t.integration);
+        let rows: Vec<Map<String, Value>> = pending.iter().map(|p| p.values.clone()).collect();
+        let created: Vec<Result<Record>> = match t
+            .store
+            .create_records_in(tx, t.org.id, &t.module, rows, origin)
+            .await
+        {
+            Ok(records) => records.into_iter().map(Ok).collect(),
+            Err(e) if e.kind == kizuna_domain::Kind::Internal => return Err(e),
+            Err(_) => {
+                let mut one_by_one = Vec::with_capacity(pending.len());
+                for p in &pending {
+                    let made = t
+                        .store
+                        .create_records_in(tx, t.org.id, &t.module, vec![p.values.clone()], origin)
+                        .await
+                        .and_then(|r| {
+                            r.into_iter()
+                                .next()
+                                .ok_or_else(|| Error::internal("no record was created"))
+                        });
+                    one_by_one.push(made);
+                }
+                one_by_one
+            }
+        };
+        for (p, made) in pending.into_iter().zip(created) {
+            let written = made.map(|r| {
+                self.out.counts.added += 1;
+                for k in t.kind.keys(&p.values) {
+                    self.by_key.entry(k).or_insert(r.id);
+                }
+                let became = Became {
+                    id: r.id,
+                    version: r.version,
+                    how: "created",
+                };
+                self.current.insert(r.id, r);
+                Some(became)
+            });
+            // Nothing was told of it before it was put off.
+            let before = self.out.items.len();
+            self.settle(
+                t,
+                tx,
+                people,
+                (p.n, before),
+                &batch[p.n],
+                written,
+                &p.notices,
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// What to do with one item, before looking at the CRM.
