@@ -31,6 +31,8 @@ pub enum Kind {
     NotFound,
     Conflict,
     TooLarge,
+    /// Too many attempts in a short time (failed sign-ins): wait and retry.
+    RateLimited,
     /// A server Kizuna connects to for the user (CardDAV, IMAP, …) failed
     /// or refused: the fault is upstream, and the work is tried again.
     Unavailable,
@@ -46,6 +48,7 @@ impl Kind {
             Kind::NotFound => 404,
             Kind::Conflict => 409,
             Kind::TooLarge => 413,
+            Kind::RateLimited => 429,
             Kind::Unavailable => 502,
             Kind::Internal => 500,
         }

@@ -118,6 +118,12 @@ pub(crate) struct IdRow {
     pub id: i64,
 }
 
+/// A row of one `n` column (`COUNT(*) AS n`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct CountRow {
+    pub n: i64,
+}
+
 /// Something a statement can run on: a pool or a transaction's connection.
 pub enum Exec<'a> {
     SqlitePool(&'a SqlitePool),
@@ -518,6 +524,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "mail_items",
         include_str!("../migrations/sqlite/0008_mail_items.sql"),
     ),
+    (
+        9,
+        "sessions",
+        include_str!("../migrations/sqlite/0009_sessions.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -560,6 +571,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         8,
         "mail_items",
         include_str!("../migrations/postgres/0008_mail_items.sql"),
+    ),
+    (
+        9,
+        "sessions",
+        include_str!("../migrations/postgres/0009_sessions.sql"),
     ),
 ];
 

@@ -11,6 +11,7 @@ pub mod outbox;
 mod reader;
 pub mod records;
 pub mod referrers;
+pub mod sessions;
 pub mod sync;
 pub mod users;
 
@@ -24,6 +25,7 @@ pub use outbox::{Mail, NewMail};
 pub use records::{
     Change, EmailHolder, ListQuery, Origin, Page, RawRecord, Record, SortKey, Stored,
 };
+pub use sessions::{Session, random_token};
 /// JSON columns as the store returns them.
 pub use sqlx::types::Json;
 pub use sync::{Counts, Item, Job, Link, LinkSide, Pos, Run, StreamChange};

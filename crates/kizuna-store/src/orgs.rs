@@ -259,11 +259,7 @@ impl Store {
             return Err(Error::not_found("Member", user_id));
         };
         if current.role == Role::Administrator.as_str() && role != Role::Administrator {
-            #[derive(sqlx::FromRow)]
-            struct Count {
-                n: i64,
-            }
-            let admins: Count = tx
+            let admins: crate::db::CountRow = tx
                 .x()
                 .fetch_one(
                     "SELECT COUNT(*) AS n FROM org_members WHERE org_id = $1 AND role = $2",

@@ -76,11 +76,11 @@ fn verify_password(password: &str, phc: &str) -> bool {
 
 /// API keys are 32 random bytes; only their BLAKE2b-256 digest is stored (a
 /// fast hash is right here: the key has 256 bits of entropy, nothing to guess).
-fn key_digest(key: &str) -> String {
+pub(crate) fn key_digest(key: &str) -> String {
     hex(&Blake2b::<U32>::digest(key.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     bytes
         .iter()

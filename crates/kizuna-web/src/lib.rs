@@ -1,11 +1,12 @@
 //! Kizuna's HTTP face: the REST API under `/api/v1`, described by OpenAPI at
-//! `/api/openapi.json`. Handlers only translate HTTP to calls of the apps and
+//! `/api/openapi.json`, and the web UI (`ui`) at `/`. Handlers only translate HTTP to calls of the apps and
 //! the store; no rule lives here.
 
 pub mod http;
 pub mod integrations;
 pub mod orgs;
 pub mod records;
+pub mod ui;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
@@ -115,6 +116,7 @@ pub fn openapi() -> OpenApiDoc {
 pub fn app(store: Store, options: Options) -> axum::Router {
     let (router, _) = api_routes().split_for_parts();
     router
+        .merge(ui::routes())
         .fallback(|| async {
             ApiError(Error::new(
                 Kind::NotFound,

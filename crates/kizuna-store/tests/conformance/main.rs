@@ -42,5 +42,6 @@ mod outbox;
 mod records_bin;
 mod records_read;
 mod records_write;
+mod sessions;
 mod sync_state;
 mod users;

@@ -1,0 +1,69 @@
+//! The web UI: pages rendered on the server (askama) in Japanese and
+//! English, for the people who work in a browser rather than with the API.
+//! Pages call the same apps and store as the API; no rule lives here.
+//!
+//! Security: sessions in cookies that are HttpOnly, SameSite=Lax and Secure
+//! behind TLS, a new session id at every sign-in, a CSRF token in every form
+//! (a POST without it is refused), failed sign-ins limited per account, and
+//! a content security policy that allows no inline script or style.
+
+mod i18n;
+mod page;
+mod pages;
+mod session;
+
+use crate::http::AppState;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub use pages::{MAX_SIGN_IN_FAILURES, SIGN_IN_WINDOW_MS};
+
+/// Everything a page may load comes from this server; no inline script or
+/// style, no framing, forms post only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The pages, each answered with the security headers.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::root))
+        .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
+        .route("/sign-out", post(pages::sign_out))
+        .route("/settings/language", post(pages::set_language))
+        .route("/home", get(pages::home))
+        .route("/orgs/{org}", get(pages::org_page))
+        .route("/orgs/{org}/modules/{module}", get(pages::records_page))
+        .route("/orgs/{org}/modules/{module}/{id}", get(pages::record_page))
+        .route("/static/kizuna.css", get(stylesheet))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../static/kizuna.css"),
+    )
+        .into_response()
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Pages hold a member's data: not kept by shared caches or the back button.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

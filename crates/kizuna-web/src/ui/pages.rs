@@ -1,0 +1,576 @@
+//! The pages: sign-in and sign-out, the app switcher, an org's modules, a
+//! module's records (sort, filter, paging) and a record. Handlers read the
+//! same apps and store as the API; what a page shows of an org is what its
+//! member may read through the API.
+
+use super::i18n::Lang;
+use super::page::{Chrome, Shown, UiError, UiResult, render};
+use super::session::{SESSION_COOKIE, SIGN_IN_COOKIE, Viewer, Visit, check_token, local_path};
+use crate::http::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use kizuna_domain::field::ModuleDef;
+use kizuna_domain::{Error, Kind, Role, Text};
+use kizuna_store::{Org, Record, random_token};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Failed sign-ins of one account within `SIGN_IN_WINDOW_MS` before it is
+/// refused until the window has passed.
+pub const MAX_SIGN_IN_FAILURES: i64 = 5;
+pub const SIGN_IN_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+impl Viewer {
+    fn chrome(&self) -> Chrome {
+        Chrome {
+            l: self.lang,
+            user: Some(self.session.user.name.clone()),
+            csrf: self.session.csrf.clone(),
+        }
+    }
+
+    fn fail(&self, e: Error) -> UiError {
+        UiError(e, self.lang)
+    }
+
+    /// An org the viewer is a member of, with their role; another org is
+    /// not found, as in the API (its existence is not told).
+    async fn org(&self, s: &AppState, id: i64) -> UiResult<(Org, Role)> {
+        s.store
+            .orgs_of_user(self.session.user.id)
+            .await
+            .map_err(|e| self.fail(e))?
+            .into_iter()
+            .find(|(o, _)| o.id == id)
+            .ok_or_else(|| self.fail(Error::not_found("Org", id)))
+    }
+}
+
+pub async fn root(State(s): State<AppState>, visit: Visit) -> Response {
+    let signed_in = match visit.cookie(SESSION_COOKIE) {
+        Some(token) => s.store.session(token).await.ok().flatten().is_some(),
+        None => false,
+    };
+    Redirect::to(if signed_in { "/home" } else { "/sign-in" }).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    c: Chrome,
+    next: String,
+    email: String,
+    error: Option<Shown>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// The sign-in form, with a fresh token in the form and in a cookie.
+fn sign_in_page(
+    visit: &Visit,
+    status: StatusCode,
+    next: &str,
+    email: &str,
+    error: Option<&Error>,
+) -> Response {
+    let csrf = random_token();
+    let page = SignInPage {
+        c: Chrome {
+            l: visit.lang,
+            user: None,
+            csrf: csrf.clone(),
+        },
+        next: next.to_string(),
+        email: email.to_string(),
+        error: error.map(|e| Shown::of(e, visit.lang)),
+    };
+    let mut response = render(status, &page);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        visit.set_cookie(SIGN_IN_COOKIE, Some(&csrf)),
+    );
+    response
+}
+
+pub async fn sign_in_form(visit: Visit, Query(q): Query<NextQuery>) -> Response {
+    sign_in_page(
+        &visit,
+        StatusCode::OK,
+        &local_path(q.next.as_deref()),
+        "",
+        None,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    email: Option<String>,
+    password: Option<String>,
+    csrf: Option<String>,
+    next: Option<String>,
+}
+
+fn too_many_sign_ins() -> Error {
+    let minutes = SIGN_IN_WINDOW_MS / 60_000;
+    Error::new(
+        Kind::RateLimited,
+        "too_many_sign_ins",
+        Text::new(
+            format!(
+                "Too many failed sign-ins for this account: {MAX_SIGN_IN_FAILURES} within {minutes} minutes."
+            ),
+            format!(
+                "このアカウントへのログインの失敗が多すぎます（{minutes} 分間に {MAX_SIGN_IN_FAILURES} 回）。"
+            ),
+        ),
+        Text::new(
+            format!(
+                "Wait {minutes} minutes and try again, or ask an administrator to check the account."
+            ),
+            format!(
+                "{minutes} 分待ってからもう一度お試しいただくか、管理者にアカウントの確認を依頼してください。"
+            ),
+        ),
+    )
+}
+
+fn account_deactivated(email: &str) -> Error {
+    Error::new(
+        Kind::Unauthenticated,
+        "user_deactivated",
+        Text::new(
+            format!("The account {email} is deactivated."),
+            format!("アカウント {email} は無効化されています。"),
+        ),
+        Text::new(
+            "Ask an administrator of your org to re-activate it.",
+            "組織の管理者に再有効化を依頼してください。",
+        ),
+    )
+}
+
+pub async fn sign_in(
+    State(s): State<AppState>,
+    visit: Visit,
+    Form(f): Form<SignInForm>,
+) -> Response {
+    let next = local_path(f.next.as_deref());
+    let email = f.email.unwrap_or_default().trim().to_string();
+    let again = |status, e: &Error| sign_in_page(&visit, status, &next, &email, Some(e));
+    let expected = visit.cookie(SIGN_IN_COOKIE).unwrap_or_default();
+    if let Err(e) = check_token(expected, f.csrf.as_deref()) {
+        return again(StatusCode::FORBIDDEN, &e);
+    }
+    let now = kizuna_store::now_ms();
+    let failures = match s
+        .store
+        .sign_in_failures(&email, now - SIGN_IN_WINDOW_MS)
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => return UiError(e, visit.lang).into_response(),
+    };
+    if failures >= MAX_SIGN_IN_FAILURES {
+        return again(StatusCode::TOO_MANY_REQUESTS, &too_many_sign_ins());
+    }
+    let user = match s
+        .store
+        .check_password(&email, &f.password.unwrap_or_default())
+        .await
+    {
+        Ok(user) => user,
+        Err(e) if e.code == "user_deactivated" => {
+            return again(StatusCode::UNAUTHORIZED, &account_deactivated(&email));
+        }
+        Err(e) if e.kind == Kind::Unauthenticated => {
+            if let Err(e) = s.store.record_sign_in_failure(&email).await {
+                return UiError(e, visit.lang).into_response();
+            }
+            return again(StatusCode::UNAUTHORIZED, &e);
+        }
+        Err(e) => return UiError(e, visit.lang).into_response(),
+    };
+    let started = async {
+        s.store
+            .clear_sign_in_failures(&email, now - SIGN_IN_WINDOW_MS)
+            .await?;
+        // A session the browser already had ends: the id changes at sign-in.
+        if let Some(old) = visit.cookie(SESSION_COOKIE)
+            && let Some(old) = s.store.session(old).await?
+        {
+            s.store.remove_session(old.id).await?;
+        }
+        s.store.create_session(&user).await
+    };
+    match started.await {
+        Ok((token, _)) => {
+            let mut response = Redirect::to(&next).into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                visit.set_cookie(SESSION_COOKIE, Some(&token)),
+            );
+            headers.append(header::SET_COOKIE, visit.set_cookie(SIGN_IN_COOKIE, None));
+            response
+        }
+        Err(e) => UiError(e, visit.lang).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+pub async fn sign_out(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<CsrfForm>,
+) -> UiResult<Response> {
+    viewer.check_csrf(f.csrf.as_deref())?;
+    s.store
+        .remove_session(viewer.session.id)
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    let mut response = Redirect::to("/sign-in").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        viewer.visit.set_cookie(SESSION_COOKIE, None),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    csrf: Option<String>,
+    language: Option<String>,
+    back: Option<String>,
+}
+
+/// The user's own choice of language, over their browser's.
+pub async fn set_language(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<LanguageForm>,
+) -> UiResult<Response> {
+    viewer.check_csrf(f.csrf.as_deref())?;
+    let language = f.language.as_deref().and_then(Lang::parse).ok_or_else(|| {
+        viewer.fail(Error::bad_request(
+            "unknown_language",
+            "The language must be ja or en.",
+            "言語は ja または en を指定してください。",
+        ))
+    })?;
+    s.store
+        .set_user_language(viewer.session.user.id, Some(language.code()))
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    Ok(Redirect::to(&local_path(f.back.as_deref())).into_response())
+}
+
+/// An org as the app switcher lists it.
+struct OrgEntry {
+    id: i64,
+    name: String,
+    app: String,
+    administrator: bool,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    c: Chrome,
+    orgs: Vec<OrgEntry>,
+}
+
+/// The app switcher: every org the user belongs to, by app.
+pub async fn home(State(s): State<AppState>, viewer: Viewer) -> UiResult<Response> {
+    let mut orgs: Vec<OrgEntry> = s
+        .store
+        .orgs_of_user(viewer.session.user.id)
+        .await
+        .map_err(|e| viewer.fail(e))?
+        .into_iter()
+        .map(|(o, role)| OrgEntry {
+            id: o.id,
+            name: o.name,
+            app: o.app,
+            administrator: role == Role::Administrator,
+        })
+        .collect();
+    orgs.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+    Ok(render(
+        StatusCode::OK,
+        &HomePage {
+            c: viewer.chrome(),
+            orgs,
+        },
+    ))
+}
+
+/// A module as the org page lists it.
+struct ModuleEntry {
+    api_name: String,
+    label: String,
+}
+
+fn module_label(m: &ModuleDef, l: Lang) -> String {
+    l.of(&m.label, &m.label_ja).to_string()
+}
+
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage {
+    c: Chrome,
+    org: Org,
+    modules: Vec<ModuleEntry>,
+}
+
+pub async fn org_page(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(org): Path<i64>,
+) -> UiResult<Response> {
+    let (org, _) = viewer.org(&s, org).await?;
+    let modules = s
+        .store
+        .modules(org.id)
+        .await
+        .map_err(|e| viewer.fail(e))?
+        .into_iter()
+        .filter(|m| m.enabled)
+        .map(|m| ModuleEntry {
+            label: module_label(&m, viewer.lang),
+            api_name: m.api_name,
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &OrgPage {
+            c: viewer.chrome(),
+            org,
+            modules,
+        },
+    ))
+}
+
+/// A column of the list: a field, and where its header's link sorts.
+struct Column {
+    api_name: String,
+    label: String,
+    sort_link: String,
+    /// `asc`, `desc`, or empty: how the list is sorted by it now.
+    sorted: &'static str,
+}
+
+struct Row {
+    id: i64,
+    cells: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "records.html")]
+struct RecordsPage {
+    c: Chrome,
+    org: Org,
+    module: String,
+    label: String,
+    columns: Vec<Column>,
+    rows: Vec<Row>,
+    filter_field: String,
+    filter_value: String,
+    next_link: Option<String>,
+}
+
+/// The most columns a list shows: the module's first fields in use.
+const LIST_COLUMNS: usize = 6;
+
+/// A field's value as a cell's text.
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A query string of `params` (percent-encoded).
+fn query(params: &[(String, String)]) -> String {
+    let pairs: Vec<String> = params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                super::session::encode(k),
+                super::session::encode(v)
+            )
+        })
+        .collect();
+    pairs.join("&")
+}
+
+/// A module's records: sorted by a column's header, filtered by one
+/// field, a page at a time (the API's cursor).
+pub async fn records_page(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module)): Path<(i64, String)>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> UiResult<Response> {
+    let (org, _) = viewer.org(&s, org).await?;
+    let m = kizuna_apps::records::enabled_module(&s.store, &org, &module)
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (filter_field, filter_value) = (
+        get("filter_field").unwrap_or_default(),
+        get("filter_value").unwrap_or_default(),
+    );
+    let (sort, order) = (get("sort"), get("order").unwrap_or_else(|| "asc".into()));
+    // The list's own parameters, in the API's words.
+    let mut list: Vec<(String, String)> = vec![("limit".into(), "50".into())];
+    if let Some(sort) = &sort {
+        list.push(("sort".into(), sort.clone()));
+        list.push(("order".into(), order.clone()));
+    }
+    if !filter_field.is_empty() && !filter_value.is_empty() {
+        list.push((filter_field.clone(), filter_value.clone()));
+    }
+    let kept = list.clone();
+    if let Some(cursor) = get("cursor") {
+        list.push(("cursor".into(), cursor));
+    }
+    let page = kizuna_apps::records::list(&s.store, &org, &module, &list)
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    let base = format!("/orgs/{}/modules/{}", org.id, m.api_name);
+    let shown: Vec<_> = m
+        .fields
+        .iter()
+        .filter(|f| f.in_use)
+        .take(LIST_COLUMNS)
+        .collect();
+    let filters: Vec<(String, String)> = if filter_field.is_empty() {
+        Vec::new()
+    } else {
+        vec![
+            ("filter_field".into(), filter_field.clone()),
+            ("filter_value".into(), filter_value.clone()),
+        ]
+    };
+    let columns = shown
+        .iter()
+        .map(|f| {
+            let sorted = match (&sort, order.as_str()) {
+                (Some(s), "desc") if *s == f.api_name => "desc",
+                (Some(s), _) if *s == f.api_name => "asc",
+                _ => "",
+            };
+            let mut p = filters.clone();
+            p.push(("sort".into(), f.api_name.clone()));
+            p.push((
+                "order".into(),
+                if sorted == "asc" { "desc" } else { "asc" }.into(),
+            ));
+            Column {
+                api_name: f.api_name.clone(),
+                label: f.label.clone(),
+                sort_link: format!("{base}?{}", query(&p)),
+                sorted,
+            }
+        })
+        .collect();
+    let rows = page
+        .records
+        .iter()
+        .map(|r: &Record| Row {
+            id: r.id,
+            cells: shown
+                .iter()
+                .map(|f| cell(r.fields.get(&f.api_name)))
+                .collect(),
+        })
+        .collect();
+    let next_link = page.next_cursor.map(|c| {
+        let mut p: Vec<(String, String)> = kept
+            .into_iter()
+            .filter(|(k, _)| k == "sort" || k == "order")
+            .collect();
+        p.extend(filters.clone());
+        p.push(("cursor".into(), c));
+        format!("{base}?{}", query(&p))
+    });
+    Ok(render(
+        StatusCode::OK,
+        &RecordsPage {
+            c: viewer.chrome(),
+            label: module_label(&m, viewer.lang),
+            module: m.api_name.clone(),
+            org,
+            columns,
+            rows,
+            filter_field,
+            filter_value,
+            next_link,
+        },
+    ))
+}
+
+struct FieldEntry {
+    label: String,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage {
+    c: Chrome,
+    org: Org,
+    module: String,
+    label: String,
+    id: i64,
+    fields: Vec<FieldEntry>,
+}
+
+/// One record: every field in use, by its label.
+pub async fn record_page(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module, id)): Path<(i64, String, i64)>,
+) -> UiResult<Response> {
+    let (org, _) = viewer.org(&s, org).await?;
+    let m = kizuna_apps::records::enabled_module(&s.store, &org, &module)
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    let r = s
+        .store
+        .record(org.id, &m.api_name, id)
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    let fields = m
+        .fields
+        .iter()
+        .filter(|f| f.in_use)
+        .map(|f| FieldEntry {
+            label: f.label.clone(),
+            value: cell(r.fields.get(&f.api_name)),
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &RecordPage {
+            c: viewer.chrome(),
+            label: module_label(&m, viewer.lang),
+            module: m.api_name.clone(),
+            org,
+            id,
+            fields,
+        },
+    ))
+}
