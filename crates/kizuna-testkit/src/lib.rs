@@ -2,6 +2,7 @@
 //! PostgreSQL, the real HTTP server on a port-0 listener, and the one policy
 //! for a test whose peer service is missing.
 
+pub mod chromium;
 pub mod dovecot;
 pub mod peer;
 pub mod radicale;

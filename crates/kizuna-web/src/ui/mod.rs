@@ -7,6 +7,7 @@
 //! (a POST without it is refused), failed sign-ins limited per account, and
 //! a content security policy that allows no inline script or style.
 
+mod forms;
 mod i18n;
 mod page;
 mod pages;
@@ -35,7 +36,24 @@ pub fn routes() -> Router<AppState> {
         .route("/home", get(pages::home))
         .route("/orgs/{org}", get(pages::org_page))
         .route("/orgs/{org}/modules/{module}", get(pages::records_page))
+        .route("/orgs/{org}/bin", get(pages::bin_page))
+        .route(
+            "/orgs/{org}/modules/{module}/new",
+            get(forms::new_form).post(forms::create),
+        )
         .route("/orgs/{org}/modules/{module}/{id}", get(pages::record_page))
+        .route(
+            "/orgs/{org}/modules/{module}/{id}/edit",
+            get(forms::edit_form).post(forms::update),
+        )
+        .route(
+            "/orgs/{org}/modules/{module}/{id}/delete",
+            post(forms::delete),
+        )
+        .route(
+            "/orgs/{org}/modules/{module}/{id}/restore",
+            post(forms::restore),
+        )
         .route("/static/kizuna.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -24,7 +24,7 @@ pub const MAX_SIGN_IN_FAILURES: i64 = 5;
 pub const SIGN_IN_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 impl Viewer {
-    fn chrome(&self) -> Chrome {
+    pub(super) fn chrome(&self) -> Chrome {
         Chrome {
             l: self.lang,
             user: Some(self.session.user.name.clone()),
@@ -32,13 +32,13 @@ impl Viewer {
         }
     }
 
-    fn fail(&self, e: Error) -> UiError {
+    pub(super) fn fail(&self, e: Error) -> UiError {
         UiError(e, self.lang)
     }
 
     /// An org the viewer is a member of, with their role; another org is
     /// not found, as in the API (its existence is not told).
-    async fn org(&self, s: &AppState, id: i64) -> UiResult<(Org, Role)> {
+    pub(super) async fn org(&self, s: &AppState, id: i64) -> UiResult<(Org, Role)> {
         s.store
             .orgs_of_user(self.session.user.id)
             .await
@@ -46,6 +46,22 @@ impl Viewer {
             .into_iter()
             .find(|(o, _)| o.id == id)
             .ok_or_else(|| self.fail(Error::not_found("Org", id)))
+    }
+}
+
+impl Viewer {
+    /// An enabled module of an org the viewer is a member of.
+    pub(super) async fn module(
+        &self,
+        s: &AppState,
+        org: i64,
+        module: &str,
+    ) -> UiResult<(Org, std::sync::Arc<ModuleDef>)> {
+        let (org, _) = self.org(s, org).await?;
+        let m = kizuna_apps::records::enabled_module(&s.store, &org, module)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok((org, m))
     }
 }
 
@@ -320,7 +336,7 @@ struct ModuleEntry {
     label: String,
 }
 
-fn module_label(m: &ModuleDef, l: Lang) -> String {
+pub(super) fn module_label(m: &ModuleDef, l: Lang) -> String {
     l.of(&m.label, &m.label_ja).to_string()
 }
 
@@ -423,10 +439,7 @@ pub async fn records_page(
     Path((org, module)): Path<(i64, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> UiResult<Response> {
-    let (org, _) = viewer.org(&s, org).await?;
-    let m = kizuna_apps::records::enabled_module(&s.store, &org, &module)
-        .await
-        .map_err(|e| viewer.fail(e))?;
+    let (org, m) = viewer.module(&s, org, &module).await?;
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let (filter_field, filter_value) = (
         get("filter_field").unwrap_or_default(),
@@ -544,10 +557,7 @@ pub async fn record_page(
     viewer: Viewer,
     Path((org, module, id)): Path<(i64, String, i64)>,
 ) -> UiResult<Response> {
-    let (org, _) = viewer.org(&s, org).await?;
-    let m = kizuna_apps::records::enabled_module(&s.store, &org, &module)
-        .await
-        .map_err(|e| viewer.fail(e))?;
+    let (org, m) = viewer.module(&s, org, &module).await?;
     let r = s
         .store
         .record(org.id, &m.api_name, id)
@@ -571,6 +581,67 @@ pub async fn record_page(
             org,
             id,
             fields,
+        },
+    ))
+}
+
+/// What names a record in a list of several modules' records: its first
+/// two text values, in the module's field order (a contact's names).
+fn title(m: &ModuleDef, r: &Record) -> String {
+    m.fields
+        .iter()
+        .filter(|f| f.field_type == kizuna_domain::field::FieldType::Text)
+        .filter_map(|f| r.fields.get(&f.api_name).and_then(Value::as_str))
+        .filter(|v| !v.is_empty())
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct BinRow {
+    module: String,
+    id: i64,
+    title: String,
+}
+
+#[derive(Template)]
+#[template(path = "bin.html")]
+struct BinPage {
+    c: Chrome,
+    org: Org,
+    rows: Vec<BinRow>,
+}
+
+/// The org's recycle bin, newest first, each record with a restore button.
+pub async fn bin_page(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(org): Path<i64>,
+) -> UiResult<Response> {
+    let (org, _) = viewer.org(&s, org).await?;
+    let modules = s.store.modules(org.id).await.map_err(|e| viewer.fail(e))?;
+    let rows = s
+        .store
+        .recycle_bin(org.id, 500)
+        .await
+        .map_err(|e| viewer.fail(e))?
+        .into_iter()
+        .map(|r| BinRow {
+            title: modules
+                .iter()
+                .find(|m| m.api_name == r.module)
+                .map(|m| title(m, &r))
+                .unwrap_or_default(),
+            module: r.module,
+            id: r.id,
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &BinPage {
+            c: viewer.chrome(),
+            org,
+            rows,
         },
     ))
 }

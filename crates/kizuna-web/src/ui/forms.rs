@@ -1,0 +1,471 @@
+//! A record's create and edit forms, generated from the module's field
+//! metadata, with each refusal shown beside its field; delete to the
+//! recycle bin and restore from it. Values are checked by the same
+//! validation as the API's: a form sends text, turned into each field
+//! type's JSON here and nowhere else.
+
+use super::page::{Chrome, UiResult, render};
+use super::session::Viewer;
+use crate::http::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use kizuna_apps::records;
+use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
+use kizuna_domain::{Error, Kind};
+use kizuna_store::{Org, Origin};
+use serde_json::{Map, Number, Value, json};
+
+/// One control of the form.
+struct Input {
+    api_name: String,
+    label: String,
+    /// `text`, `email`, `tel`, `url`, `number`, `date`, `textarea`,
+    /// `select`, `multiselect`, `checkbox`.
+    control: &'static str,
+    value: String,
+    selected: Vec<String>,
+    options: Vec<String>,
+    required: bool,
+    max_length: Option<u32>,
+    hint: &'static str,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage {
+    c: Chrome,
+    org: Org,
+    module: String,
+    label: String,
+    /// `None`: a new record; else the record and the version the form was
+    /// opened on.
+    id: Option<(i64, i64)>,
+    inputs: Vec<Input>,
+    error: Option<String>,
+}
+
+fn control(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Textarea => "textarea",
+        FieldType::Email => "email",
+        FieldType::Phone => "tel",
+        FieldType::Url => "url",
+        FieldType::Picklist => "select",
+        FieldType::Multiselect => "multiselect",
+        FieldType::Date => "date",
+        FieldType::Integer | FieldType::Lookup | FieldType::Decimal | FieldType::Percent => {
+            "number"
+        }
+        FieldType::Boolean => "checkbox",
+        _ => "text",
+    }
+}
+
+/// The fields a form shows: in use, and not files (uploaded elsewhere).
+fn form_fields(m: &ModuleDef) -> impl Iterator<Item = &FieldDef> {
+    m.fields
+        .iter()
+        .filter(|f| f.in_use && f.field_type != FieldType::File)
+}
+
+/// Decimal places of a currency's minor unit (ISO 4217; the common ones).
+fn minor_digits(code: &str) -> u32 {
+    match code {
+        "JPY" | "KRW" | "VND" | "CLP" | "ISK" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// A stored value as the form shows it.
+pub fn shown(f: &FieldDef, v: Option<&Value>) -> String {
+    match (f.field_type, v) {
+        (_, None | Some(Value::Null)) => String::new(),
+        (FieldType::Currency, Some(m)) => {
+            let (minor, code) = (
+                m["amount_minor"].as_i64().unwrap_or_default(),
+                m["currency"].as_str().unwrap_or_default(),
+            );
+            let digits = minor_digits(code);
+            let major = minor as f64 / 10f64.powi(digits as i32);
+            format!("{major:.*} {code}", digits as usize)
+        }
+        (FieldType::Multiselect, Some(Value::Array(items))) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        (_, Some(Value::String(s))) => s.clone(),
+        (_, Some(other)) => other.to_string(),
+    }
+}
+
+/// What the form sent for one field, as that field's JSON: numbers as
+/// numbers where they parse (else the text, which validation refuses by
+/// name), `1500 JPY` as money, a checkbox as a boolean. `None`: left empty.
+fn typed(f: &FieldDef, given: &[&str]) -> Option<Value> {
+    let one = given.first().map(|s| s.trim()).unwrap_or_default();
+    match f.field_type {
+        FieldType::Boolean => Some(json!(given.iter().any(|v| *v == "on" || *v == "true"))),
+        FieldType::Multiselect => {
+            let items: Vec<&str> = given
+                .iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .collect();
+            (!items.is_empty()).then(|| json!(items))
+        }
+        _ if one.is_empty() => None,
+        FieldType::Integer | FieldType::Lookup => {
+            Some(one.parse::<i64>().map_or_else(|_| json!(one), |n| json!(n)))
+        }
+        FieldType::Decimal | FieldType::Percent => Some(
+            one.parse::<f64>()
+                .ok()
+                .and_then(Number::from_f64)
+                .map_or_else(|| json!(one), Value::Number),
+        ),
+        FieldType::Currency => {
+            let mut parts = one.split_whitespace();
+            let (amount, code) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            let code = code.to_ascii_uppercase();
+            match amount.replace(',', "").parse::<f64>() {
+                Ok(a) if parts.next().is_none() && code.len() == 3 => {
+                    let minor = (a * 10f64.powi(minor_digits(&code) as i32)).round() as i64;
+                    Some(json!({"amount_minor": minor, "currency": code}))
+                }
+                // Not money: validation says what it takes.
+                _ => Some(json!(one)),
+            }
+        }
+        _ => Some(json!(one)),
+    }
+}
+
+/// The form's fields as record values: every filled field for a new record;
+/// for an edit, only what differs from `current` (an emptied field is
+/// cleared).
+fn values(
+    m: &ModuleDef,
+    form: &[(String, String)],
+    current: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for f in form_fields(m) {
+        let given: Vec<&str> = form
+            .iter()
+            .filter(|(k, _)| *k == f.api_name)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let value = typed(f, &given);
+        match current {
+            None => {
+                if let Some(v) = value {
+                    out.insert(f.api_name.clone(), v);
+                }
+            }
+            Some(cur) => {
+                let before = cur.get(&f.api_name).filter(|v| !v.is_null());
+                if value.as_ref() != before {
+                    out.insert(f.api_name.clone(), value.unwrap_or(Value::Null));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The inputs of module `m`, filled with `value_of` and with the refusal's
+/// field errors beside their fields.
+fn inputs(
+    m: &ModuleDef,
+    l: super::i18n::Lang,
+    value_of: &dyn Fn(&FieldDef) -> (String, Vec<String>),
+    refused: Option<&Error>,
+) -> Vec<Input> {
+    let field_errors: Vec<(String, String)> = refused
+        .and_then(|e| e.details.get("errors"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|e| {
+                    let m = &e["message"];
+                    let text = m[l.code()]
+                        .as_str()
+                        .or(m["en"].as_str())
+                        .unwrap_or_default();
+                    (
+                        e["field"].as_str().unwrap_or_default().to_string(),
+                        text.to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    form_fields(m)
+        .map(|f| {
+            let (value, selected) = value_of(f);
+            let error = field_errors
+                .iter()
+                .filter(|(field, _)| *field == f.api_name)
+                .map(|(_, t)| t.clone())
+                .reduce(|a, b| format!("{a} {b}"));
+            Input {
+                api_name: f.api_name.clone(),
+                label: f.label.clone(),
+                control: control(f.field_type),
+                value,
+                selected,
+                options: f.picklist.clone(),
+                required: f.required,
+                max_length: f.effective_max_length(),
+                hint: match f.field_type {
+                    FieldType::Currency => "1500 JPY",
+                    FieldType::Datetime => "2026-04-01T09:30:00+09:00",
+                    _ => "",
+                },
+                error,
+            }
+        })
+        .collect()
+}
+
+/// What a form sent for `f`, to show it again.
+fn sent(form: &[(String, String)], f: &FieldDef) -> (String, Vec<String>) {
+    let given: Vec<String> = form
+        .iter()
+        .filter(|(k, _)| *k == f.api_name)
+        .map(|(_, v)| v.clone())
+        .collect();
+    (given.first().cloned().unwrap_or_default(), given)
+}
+
+/// The form page; `refused` shows why the last send was not saved (400).
+#[allow(clippy::too_many_arguments)]
+fn form_page(
+    viewer: &Viewer,
+    org: Org,
+    m: &ModuleDef,
+    id: Option<(i64, i64)>,
+    value_of: &dyn Fn(&FieldDef) -> (String, Vec<String>),
+    refused: Option<&Error>,
+) -> Response {
+    let l = viewer.lang;
+    let page = FormPage {
+        c: viewer.chrome(),
+        label: super::pages::module_label(m, l),
+        module: m.api_name.clone(),
+        org,
+        id,
+        inputs: inputs(m, l, value_of, refused),
+        error: refused.map(|e| l.text(&e.message)),
+    };
+    let status = if refused.is_some() {
+        StatusCode::from_u16(refused.map_or(400, Error::status)).unwrap_or(StatusCode::BAD_REQUEST)
+    } else {
+        StatusCode::OK
+    };
+    render(status, &page)
+}
+
+fn origin(viewer: &Viewer) -> Origin {
+    Origin::User(viewer.session.user.id)
+}
+
+pub async fn new_form(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module)): Path<(i64, String)>,
+) -> UiResult<Response> {
+    let (org, m) = viewer.module(&s, org, &module).await?;
+    Ok(form_page(
+        &viewer,
+        org,
+        &m,
+        None,
+        &|_| Default::default(),
+        None,
+    ))
+}
+
+/// Whether a refusal is about the values (shown on the form) rather than
+/// the request (shown as an error page).
+fn about_values(e: &Error) -> bool {
+    matches!(e.kind, Kind::BadInput | Kind::Conflict)
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module)): Path<(i64, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
+    viewer.check_csrf(csrf(&form))?;
+    let (org, m) = viewer.module(&s, org, &module).await?;
+    let fields = values(&m, &form, None);
+    match records::create(&s.store, &org, &m.api_name, &fields, origin(&viewer)).await {
+        Ok(r) => Ok(
+            Redirect::to(&format!("/orgs/{}/modules/{}/{}", org.id, m.api_name, r.id))
+                .into_response(),
+        ),
+        Err(e) if about_values(&e) => Ok(form_page(
+            &viewer,
+            org,
+            &m,
+            None,
+            &|f| sent(&form, f),
+            Some(&e),
+        )),
+        Err(e) => Err(viewer.fail(e)),
+    }
+}
+
+pub async fn edit_form(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module, id)): Path<(i64, String, i64)>,
+) -> UiResult<Response> {
+    let (org, m) = viewer.module(&s, org, &module).await?;
+    let r = records::get(&s.store, &org, &m.api_name, id)
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    let value_of = |f: &FieldDef| {
+        let v = r.fields.get(&f.api_name);
+        let selected = v
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (shown(f, v), selected)
+    };
+    Ok(form_page(
+        &viewer,
+        org,
+        &m,
+        Some((id, r.version)),
+        &value_of,
+        None,
+    ))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module, id)): Path<(i64, String, i64)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
+    viewer.check_csrf(csrf(&form))?;
+    let (org, m) = viewer.module(&s, org, &module).await?;
+    let current = records::get(&s.store, &org, &m.api_name, id)
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    // Someone else's change since the form was opened is refused, not
+    // overwritten.
+    let version = form
+        .iter()
+        .find(|(k, _)| k == "_version")
+        .and_then(|(_, v)| v.parse().ok());
+    let fields = values(&m, &form, Some(&current.fields));
+    let back = format!("/orgs/{}/modules/{}/{id}", org.id, m.api_name);
+    if fields.is_empty() {
+        return Ok(Redirect::to(&back).into_response());
+    }
+    match records::update(
+        &s.store,
+        &org,
+        &m.api_name,
+        id,
+        &fields,
+        version,
+        origin(&viewer),
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&back).into_response()),
+        Err(e) if about_values(&e) => Ok(form_page(
+            &viewer,
+            org,
+            &m,
+            Some((id, version.unwrap_or(current.version))),
+            &|f| sent(&form, f),
+            Some(&e),
+        )),
+        Err(e) => Err(viewer.fail(e)),
+    }
+}
+
+fn csrf(form: &[(String, String)]) -> Option<&str> {
+    form.iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+}
+
+/// Moves a record to the recycle bin.
+pub async fn delete(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module, id)): Path<(i64, String, i64)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
+    viewer.check_csrf(csrf(&form))?;
+    let (org, _) = viewer.org(&s, org).await?;
+    records::delete(&s.store, &org, &module, id, origin(&viewer))
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    Ok(Redirect::to(&format!("/orgs/{}/bin", org.id)).into_response())
+}
+
+/// Takes a record back out of the recycle bin.
+pub async fn restore(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module, id)): Path<(i64, String, i64)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
+    viewer.check_csrf(csrf(&form))?;
+    let (org, _) = viewer.org(&s, org).await?;
+    let r = records::restore(&s.store, &org, &module, id, origin(&viewer))
+        .await
+        .map_err(|e| viewer.fail(e))?;
+    Ok(Redirect::to(&format!("/orgs/{}/modules/{}/{}", org.id, r.module, r.id)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_text_becomes_each_field_types_json() {
+        let f = |t| FieldDef::new("X", t);
+        assert_eq!(typed(&f(FieldType::Integer), &["42"]), Some(json!(42)));
+        assert_eq!(typed(&f(FieldType::Integer), &["4x"]), Some(json!("4x")));
+        assert_eq!(typed(&f(FieldType::Decimal), &["1.5"]), Some(json!(1.5)));
+        assert_eq!(typed(&f(FieldType::Text), &["  "]), None);
+        assert_eq!(typed(&f(FieldType::Boolean), &[]), Some(json!(false)));
+        assert_eq!(typed(&f(FieldType::Boolean), &["on"]), Some(json!(true)));
+        assert_eq!(
+            typed(&f(FieldType::Multiselect), &["a", "", "b"]),
+            Some(json!(["a", "b"]))
+        );
+        assert_eq!(
+            typed(&f(FieldType::Currency), &["1,500 jpy"]),
+            Some(json!({"amount_minor": 1500, "currency": "JPY"}))
+        );
+        assert_eq!(
+            typed(&f(FieldType::Currency), &["12.34 USD"]),
+            Some(json!({"amount_minor": 1234, "currency": "USD"}))
+        );
+        let usd = json!({"amount_minor": 1234, "currency": "USD"});
+        assert_eq!(shown(&f(FieldType::Currency), Some(&usd)), "12.34 USD");
+    }
+}

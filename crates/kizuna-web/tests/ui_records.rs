@@ -1,0 +1,236 @@
+//! The web UI's record forms over real HTTP: made from the field metadata,
+//! refusals beside their fields in the reader's language with nothing
+//! saved, edits that do not overwrite someone else's change, the recycle
+//! bin and restore — and every one of those forms refused without its CSRF
+//! token, changing nothing.
+
+// Shared by the UI test binaries; each uses a part of it.
+#[allow(dead_code)]
+mod ui_world;
+
+use kizuna_domain::App;
+use kizuna_testkit::{Backend, TestApp};
+use serde_json::json;
+use ui_world::{Browser, PASSWORD};
+
+async fn contacts(app: &TestApp, org: i64, key: &str) -> Vec<serde_json::Value> {
+    let (status, body) = app
+        .get(&format!("/api/v1/orgs/{org}/modules/Contacts/records"), key)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["records"].as_array().expect("records").clone()
+}
+
+#[tokio::test]
+async fn ui_record_forms_show_refusals_beside_their_fields_and_save_nothing_until_valid() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_record_forms").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let org = app.org(App::Crm, "enterprise", &admin).await.id;
+    let mut b = Browser::new(&app, "ja");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let new = format!("/orgs/{org}/modules/Contacts/new");
+    let form = b.get(&new).await;
+    assert_eq!(form.status, 200);
+    // Generated from the metadata: a labelled control per field in use.
+    for id in ["f-Last_Name", "f-Email", "f-Description"] {
+        assert!(form.body.contains(&format!("<label for=\"{id}\"")), "{id}");
+    }
+    assert!(form.body.contains("<textarea id=\"f-Description\""));
+
+    let refused = b
+        .post(
+            &new,
+            &[
+                ("csrf", &form.csrf()),
+                ("First_Name", "太郎"),
+                ("Email", "taro at example"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    // Each refusal beside its field, in Japanese; what was typed is kept.
+    let email_error = refused
+        .body
+        .find("id=\"e-Email\"")
+        .expect("the e-mail's error");
+    assert!(refused.body[email_error..].contains("メールアドレスの形式ではありません"));
+    assert!(
+        refused.body.contains("id=\"e-Last_Name\""),
+        "the required last name"
+    );
+    assert!(refused.body.contains("value=\"太郎\""));
+    assert!(
+        contacts(&app, org, &admin.key).await.is_empty(),
+        "nothing saved"
+    );
+
+    let without_token = b
+        .post(&new, &[("Last_Name", "山田"), ("Email", "taro@example.jp")])
+        .await;
+    assert_eq!(without_token.status, 403);
+    assert!(
+        contacts(&app, org, &admin.key).await.is_empty(),
+        "nothing saved"
+    );
+
+    let saved = b
+        .post(
+            &new,
+            &[
+                ("csrf", &form.csrf()),
+                ("Last_Name", "山田"),
+                ("Email", "taro@example.jp"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let list = contacts(&app, org, &admin.key).await;
+    assert_eq!(list.len(), 1);
+    let id = list[0]["id"].as_i64().expect("an id");
+    assert_eq!(
+        saved.location(),
+        format!("/orgs/{org}/modules/Contacts/{id}")
+    );
+    assert_eq!(list[0]["fields"]["Last_Name"], "山田");
+}
+
+async fn record(app: &TestApp, org: i64, id: i64, key: &str) -> serde_json::Value {
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/orgs/{org}/modules/Contacts/records/{id}"),
+            key,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn ui_an_edit_changes_only_what_changed_and_never_overwrites_a_newer_version() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_record_edit").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let org = app.org(App::Crm, "enterprise", &admin).await.id;
+    let (_, created) = app
+        .post(
+            &format!("/api/v1/orgs/{org}/modules/Contacts/records"),
+            &admin.key,
+            &json!({"fields": {"Last_Name": "Sato", "Email": "sato@example.jp", "Title": "Buyer"}}),
+        )
+        .await;
+    let id = created["id"].as_i64().expect("an id");
+    let mut b = Browser::new(&app, "en");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let edit = format!("/orgs/{org}/modules/Contacts/{id}/edit");
+    let form = b.get(&edit).await;
+    assert!(
+        form.body.contains("value=\"Sato\"") && form.body.contains("name=\"_version\" value=\"1\"")
+    );
+
+    // Someone changes the record through the API meanwhile.
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/orgs/{org}/modules/Contacts/records/{id}"),
+            &admin.key,
+            &json!({"fields": {"Title": "Director"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let stale = b
+        .post(
+            &edit,
+            &[
+                ("csrf", &form.csrf()),
+                ("_version", "1"),
+                ("Last_Name", "Sato"),
+                ("Email", "sato@example.jp"),
+                ("Title", "Buyer"),
+                ("Description", "from the form"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    let now = record(&app, org, id, &admin.key).await;
+    assert_eq!(
+        now["fields"]["Title"], "Director",
+        "the newer change stands"
+    );
+    assert!(now["fields"].get("Description").is_none_or(|d| d.is_null()));
+
+    let fresh = b.get(&edit).await;
+    let saved = b
+        .post(
+            &edit,
+            &[
+                ("csrf", &fresh.csrf()),
+                ("_version", "2"),
+                ("Last_Name", "Sato"),
+                ("Email", "sato@example.jp"),
+                ("Title", "Director"),
+                ("Description", "met at the fair"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let now = record(&app, org, id, &admin.key).await;
+    assert_eq!(now["fields"]["Description"], "met at the fair");
+    assert_eq!(now["version"], 3, "one write for the one changed field");
+}
+
+#[tokio::test]
+async fn ui_delete_moves_to_the_recycle_bin_and_restore_takes_it_back_both_behind_csrf() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_record_bin").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let org = app.org(App::Crm, "enterprise", &admin).await.id;
+    let (_, created) = app
+        .post(
+            &format!("/api/v1/orgs/{org}/modules/Contacts/records"),
+            &admin.key,
+            &json!({"fields": {"First_Name": "Aya", "Last_Name": "Mori"}}),
+        )
+        .await;
+    let id = created["id"].as_i64().expect("an id");
+    let mut b = Browser::new(&app, "en");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let page = b.get(&format!("/orgs/{org}/modules/Contacts/{id}")).await;
+    let delete = format!("/orgs/{org}/modules/Contacts/{id}/delete");
+    assert_eq!(b.post(&delete, &[]).await.status, 403);
+    assert_eq!(
+        contacts(&app, org, &admin.key).await.len(),
+        1,
+        "not deleted"
+    );
+    let deleted = b.post(&delete, &[("csrf", &page.csrf())]).await;
+    assert_eq!(
+        (deleted.status, deleted.location()),
+        (303, format!("/orgs/{org}/bin").as_str())
+    );
+    assert!(contacts(&app, org, &admin.key).await.is_empty());
+    let bin = b.get(&format!("/orgs/{org}/bin")).await;
+    assert!(
+        bin.body.contains(&format!("#{id} Aya Mori")),
+        "{}",
+        bin.body
+    );
+
+    let restore = format!("/orgs/{org}/modules/Contacts/{id}/restore");
+    assert_eq!(b.post(&restore, &[("csrf", "forged")]).await.status, 403);
+    assert!(
+        contacts(&app, org, &admin.key).await.is_empty(),
+        "not restored"
+    );
+    let restored = b.post(&restore, &[("csrf", &bin.csrf())]).await;
+    assert_eq!(restored.status, 303);
+    assert_eq!(contacts(&app, org, &admin.key).await.len(), 1);
+    assert!(
+        !b.get(&format!("/orgs/{org}/bin"))
+            .await
+            .body
+            .contains("Aya Mori")
+    );
+}
