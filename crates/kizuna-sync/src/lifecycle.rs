@@ -358,6 +358,55 @@ pub async fn act(store: &Store, caller: &User, id: i64, action: Action) -> Resul
     Ok(updated)
 }
 
+/// What deleting an integration would remove (GEN-7), for a person to read
+/// before confirming: its mapping, its settings, its record links.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deletion {
+    pub mapped_fields: usize,
+    pub settings: Vec<String>,
+    pub record_associations: i64,
+    pub message: Text,
+}
+
+/// Says what deleting integration `id` would remove, without removing it;
+/// refused as the deletion itself would be (not an administrator, a state
+/// it cannot be deleted from).
+pub async fn deletion(store: &Store, caller: &User, id: i64) -> Result<(Integration, Deletion)> {
+    let (i, from, to) = visible(store, caller, id).await?;
+    require_admin(store, caller, &i, from, to).await?;
+    i.state().apply(Action::Delete)?;
+    let mapped = i.mapping.0.as_array().map_or(0, Vec::len);
+    let links: i64 = store.link_counts(i.id).await?.iter().map(|(_, n)| n).sum();
+    let settings: Vec<String> = i
+        .settings
+        .0
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let message = Text::new(
+        format!(
+            "Deleting integration {} removes its field mapping ({mapped} mapped fields), its sync settings ({}) and every record association between the two orgs ({links} linked records); nothing more will sync. The records stay in each app. To stop it for a while instead, disable it.",
+            i.id,
+            if settings.is_empty() {
+                "none".to_string()
+            } else {
+                settings.join(", ")
+            }
+        ),
+        format!(
+            "連携 {} を削除すると、項目マッピング（{mapped} 項目）、同期設定、2 つの組織間のレコードの関連付け（{links} 件）がすべて削除され、以後同期されません。レコード自体は各アプリに残ります。一時的に止めるだけなら、無効化してください。",
+            i.id
+        ),
+    );
+    let d = Deletion {
+        mapped_fields: mapped,
+        settings,
+        record_associations: links,
+        message,
+    };
+    Ok((i, d))
+}
+
 /// GEN-4: says which side is missing and who can complete it.
 pub async fn waiting_for_other_side(store: &Store, i: &Integration) -> Result<Error> {
     let org_id = i.to_org.unwrap_or(i.from_org);

@@ -5,7 +5,7 @@
 
 use crate::peer::{free_port, wait_listening};
 use crate::skip_or_fail;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -97,4 +97,58 @@ pub async fn screenshot(browser: &Client, test: &str, step: &str) -> PathBuf {
     let path = dir.join(format!("{test}-{step}.png"));
     std::fs::write(&path, png).expect("write the screenshot");
     path
+}
+
+/// The text of the first element matching `css`, once there is one.
+pub async fn text(b: &Client, css: &str) -> String {
+    b.wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .expect("its text")
+}
+
+/// Types `value` into the field matching `css`, replacing what it held.
+pub async fn fill(b: &Client, css: &str, value: &str) {
+    let field = b.find(Locator::Css(css)).await.expect(css);
+    field.clear().await.expect("cleared");
+    field.send_keys(value).await.expect("typed");
+}
+
+/// Clicks a link or a form's button and waits for the next page: until the
+/// page the click was made on is gone (its root element stale).
+pub async fn submit(b: &Client, css: &str) {
+    let old = b.find(Locator::Css("html")).await.expect("a page");
+    b.find(Locator::Css(css))
+        .await
+        .expect(css)
+        .click()
+        .await
+        .expect("clicked");
+    let started = std::time::Instant::now();
+    while old.tag_name().await.is_ok() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no new page after clicking {css}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The path of the page the browser shows.
+pub async fn path(b: &Client) -> String {
+    let url = b.current_url().await.expect("a URL");
+    url.path().to_string()
+}
+
+/// Chooses the option of value `value` of the select matching `css`.
+pub async fn select(b: &Client, css: &str, value: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .expect(css)
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
 }

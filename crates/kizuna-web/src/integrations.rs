@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use kizuna_domain::integration::{Action, State as LinkState};
-use kizuna_domain::{Error, IntegrationKind, Text};
+use kizuna_domain::{Error, IntegrationKind};
 use kizuna_store::{Integration, Run, Store};
 use kizuna_sync::engine::{self, Trigger};
 use kizuna_sync::{copy, doctor, lifecycle, mapping};
@@ -290,43 +290,11 @@ pub async fn delete(
     if confirmed {
         return act(&s, &caller, &raw, Action::Delete).await;
     }
-    let (i, from, to) =
-        lifecycle::visible(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
-    lifecycle::require_admin(&s.store, &caller.0.user, &i, from, to).await?;
-    i.state().apply(Action::Delete)?;
-    let mapped = i.mapping.0.as_array().map_or(0, Vec::len);
-    let links: i64 = s
-        .store
-        .link_counts(i.id)
-        .await?
-        .iter()
-        .map(|(_, n)| n)
-        .sum();
-    let settings: Vec<String> = i
-        .settings
-        .0
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    let message = Text::new(
-        format!(
-            "Deleting integration {} removes its field mapping ({mapped} mapped fields), its sync settings ({}) and every record association between the two orgs ({links} linked records); nothing more will sync. The records stay in each app. To stop it for a while instead, disable it.",
-            i.id,
-            if settings.is_empty() {
-                "none".to_string()
-            } else {
-                settings.join(", ")
-            }
-        ),
-        format!(
-            "連携 {} を削除すると、項目マッピング（{mapped} 項目）、同期設定、2 つの組織間のレコードの関連付け（{links} 件）がすべて削除され、以後同期されません。レコード自体は各アプリに残ります。一時的に止めるだけなら、無効化してください。",
-            i.id
-        ),
-    );
+    let (i, d) = lifecycle::deletion(&s.store, &caller.0.user, id("Integration", &raw)?).await?;
     Ok(Json(json!({
         "confirm_required": true,
-        "would_remove": {"mapped_fields": mapped, "settings": settings, "record_associations": links},
-        "message": message,
+        "would_remove": {"mapped_fields": d.mapped_fields, "settings": d.settings, "record_associations": d.record_associations},
+        "message": d.message,
         "confirm_with": format!("DELETE /api/v1/integrations/{}?confirm=true", i.id),
     })))
 }

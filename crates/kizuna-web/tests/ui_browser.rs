@@ -4,53 +4,12 @@
 //! contact to the recycle bin and restores it. Screenshots of each step are
 //! saved as artifacts (`KIZUNA_TEST_ARTIFACTS`).
 
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use kizuna_domain::App;
-use kizuna_testkit::chromium::{Chromium, screenshot};
+use kizuna_testkit::chromium::{Chromium, fill, path, screenshot, submit, text};
 use kizuna_testkit::{Backend, TestApp};
 
 const TEST: &str = "ui_browser";
-
-async fn text(b: &Client, css: &str) -> String {
-    b.wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .expect("its text")
-}
-
-async fn fill(b: &Client, css: &str, value: &str) {
-    let field = b.find(Locator::Css(css)).await.expect(css);
-    field.clear().await.expect("cleared");
-    field.send_keys(value).await.expect("typed");
-}
-
-/// Clicks what submits a form and waits for the next page: until the
-/// page the click was made on is gone (its root element stale).
-async fn submit(b: &Client, css: &str) {
-    let old = b.find(Locator::Css("html")).await.expect("a page");
-    b.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("clicked");
-    let started = std::time::Instant::now();
-    while old.tag_name().await.is_ok() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "no new page after clicking {css}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
-async fn path(b: &Client) -> String {
-    let url = b.current_url().await.expect("a URL");
-    url.path().to_string()
-}
 
 #[tokio::test]
 async fn ui_in_chromium_sign_in_create_a_contact_see_the_japanese_refusal_delete_and_restore() {
@@ -125,4 +84,127 @@ async fn ui_in_chromium_sign_in_create_a_contact_see_the_japanese_refusal_delete
             .contains("taro.yamada@example.jp")
     );
     b.close().await.expect("the browser closes");
+}
+
+/// Signs `email` in on a fresh window.
+async fn signed_in(chromium: &Chromium, app: &TestApp, email: &str) -> fantoccini::Client {
+    let b = chromium.open("ja").await;
+    b.goto(&app.url("/sign-in"))
+        .await
+        .expect("the sign-in page");
+    fill(&b, "#email", email).await;
+    fill(&b, "#password", "correct horse battery").await;
+    submit(&b, "form.sign-in button[type=submit]").await;
+    assert_eq!(path(&b).await, "/home");
+    b
+}
+
+#[tokio::test]
+async fn ui_in_chromium_crm_events_set_up_from_both_sides_an_attendee_becomes_a_lead_then_delete() {
+    const TEST: &str = "ui_browser_crm_events";
+    let Some(chromium) = Chromium::start(TEST) else {
+        return;
+    };
+    let Some(app) = TestApp::spawn(Backend::Sqlite, TEST).await else {
+        return;
+    };
+    let sales = app.actor("sales-admin@example.jp").await;
+    let events_admin = app.actor("events-admin@example.jp").await;
+    let crm = app.org(App::Crm, "enterprise", &sales).await;
+    let events = app.org(App::Events, "standard", &events_admin).await;
+    // The CRM's administrator belongs to the Events org, so they can pick it.
+    app.store
+        .add_member(events.id, sales.user.id, kizuna_domain::Role::Member)
+        .await
+        .expect("a member");
+
+    // The CRM side sets it up.
+    let a = signed_in(&chromium, &app, "sales-admin@example.jp").await;
+    a.goto(&app.url(&format!("/orgs/{}/settings/marketplace", crm.id)))
+        .await
+        .expect("the marketplace");
+    submit(&a, "li[data-kind=crm-events] a.button").await;
+    kizuna_testkit::chromium::select(&a, "#to_org", &events.id.to_string()).await;
+    submit(&a, "form.record button[type=submit]").await;
+    let integration: i64 = path(&a)
+        .await
+        .trim_start_matches("/integrations/")
+        .parse()
+        .expect("the integration's page");
+    assert_eq!(text(&a, "h1 .state").await, "相手側の有効化待ち");
+    assert!(
+        text(&a, ".notice").await.contains(&events.name),
+        "says which side is missing"
+    );
+    screenshot(&a, TEST, "1-pending").await;
+
+    // The Events side enables it.
+    let b = signed_in(&chromium, &app, "events-admin@example.jp").await;
+    b.goto(&app.url(&format!("/integrations/{integration}")))
+        .await
+        .expect("the integration");
+    submit(&b, "form[action$='/act'] button[type=submit]").await;
+    assert_eq!(text(&b, "h1 .state").await, "有効");
+    screenshot(&b, TEST, "2-enabled").await;
+
+    // An attendee registers for an event, entered in the Events app.
+    let (status, event) = app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Events/records", events.id),
+            &events_admin.key,
+            &serde_json::json!({"fields": {"Event_Name": "Tokyo Expo", "Status": "Live"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    b.goto(&app.url(&format!("/orgs/{}/modules/Attendees/new", events.id)))
+        .await
+        .expect("the attendee form");
+    fill(&b, "#f-Email", "hanako.suzuki@example.jp").await;
+    fill(&b, "#f-Last_Name", "鈴木").await;
+    fill(&b, "#f-First_Name", "花子").await;
+    fill(&b, "#f-Event", &event["id"].to_string()).await;
+    kizuna_testkit::chromium::select(&b, "#f-Status", "registered").await;
+    submit(&b, "form.record button[type=submit]").await;
+    assert!(text(&b, "h1").await.starts_with("参加者 #"));
+
+    // The CRM side syncs, and sees the run and the Lead.
+    a.goto(&app.url(&format!("/integrations/{integration}")))
+        .await
+        .expect("the integration");
+    submit(&a, "form[action$='/sync'] button[type=submit]").await;
+    let runs = text(&a, "table.runs").await;
+    assert!(runs.contains("events-to-crm"), "{runs}");
+    a.find(Locator::Css("figure.chart svg rect.bar-added"))
+        .await
+        .expect("the day's bar of added records");
+    screenshot(&a, TEST, "3-history").await;
+    a.goto(&app.url(&format!("/orgs/{}/modules/Leads", crm.id)))
+        .await
+        .expect("the Leads");
+    let leads = text(&a, "table.records").await;
+    assert!(leads.contains("鈴木"), "the attendee is a Lead: {leads}");
+    screenshot(&a, TEST, "4-lead").await;
+
+    // Delete, after reading what it removes.
+    a.goto(&app.url(&format!("/integrations/{integration}")))
+        .await
+        .expect("the integration");
+    submit(&a, "a[href$='/delete']").await;
+    let removes = text(&a, ".would-remove").await;
+    assert!(
+        removes.contains("削除すると") && removes.contains("関連付け"),
+        "{removes}"
+    );
+    screenshot(&a, TEST, "5-delete").await;
+    submit(&a, "form[action$='/delete'] button[type=submit]").await;
+    assert_eq!(
+        path(&a).await,
+        format!("/orgs/{}/settings/marketplace", crm.id)
+    );
+    let (_, gone) = app
+        .get(&format!("/api/v1/integrations/{integration}"), &sales.key)
+        .await;
+    assert_eq!(gone["state"], "deleted", "{gone}");
+    a.close().await.expect("closes");
+    b.close().await.expect("closes");
 }

@@ -5,7 +5,7 @@
 //! type's JSON here and nowhere else.
 
 use super::page::{Chrome, UiResult, render};
-use super::session::Viewer;
+use super::session::{Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
@@ -307,7 +307,7 @@ pub async fn create(
     Path((org, module)): Path<(i64, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
-    viewer.check_csrf(csrf(&form))?;
+    viewer.check_form(&form)?;
     let (org, m) = viewer.module(&s, org, &module).await?;
     let fields = values(&m, &form, None);
     match records::create(&s.store, &org, &m.api_name, &fields, origin(&viewer)).await {
@@ -364,17 +364,14 @@ pub async fn update(
     Path((org, module, id)): Path<(i64, String, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
-    viewer.check_csrf(csrf(&form))?;
+    viewer.check_form(&form)?;
     let (org, m) = viewer.module(&s, org, &module).await?;
     let current = records::get(&s.store, &org, &m.api_name, id)
         .await
         .map_err(|e| viewer.fail(e))?;
     // Someone else's change since the form was opened is refused, not
     // overwritten.
-    let version = form
-        .iter()
-        .find(|(k, _)| k == "_version")
-        .and_then(|(_, v)| v.parse().ok());
+    let version = form_value(&form, "_version").and_then(|v| v.parse().ok());
     let fields = values(&m, &form, Some(&current.fields));
     let back = format!("/orgs/{}/modules/{}/{id}", org.id, m.api_name);
     if fields.is_empty() {
@@ -404,12 +401,6 @@ pub async fn update(
     }
 }
 
-fn csrf(form: &[(String, String)]) -> Option<&str> {
-    form.iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str())
-}
-
 /// Moves a record to the recycle bin.
 pub async fn delete(
     State(s): State<AppState>,
@@ -417,7 +408,7 @@ pub async fn delete(
     Path((org, module, id)): Path<(i64, String, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
-    viewer.check_csrf(csrf(&form))?;
+    viewer.check_form(&form)?;
     let (org, _) = viewer.org(&s, org).await?;
     records::delete(&s.store, &org, &module, id, origin(&viewer))
         .await
@@ -432,7 +423,7 @@ pub async fn restore(
     Path((org, module, id)): Path<(i64, String, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
-    viewer.check_csrf(csrf(&form))?;
+    viewer.check_form(&form)?;
     let (org, _) = viewer.org(&s, org).await?;
     let r = records::restore(&s.store, &org, &module, id, origin(&viewer))
         .await

@@ -9,6 +9,7 @@
 
 mod forms;
 mod i18n;
+mod integrations;
 mod page;
 mod pages;
 mod session;
@@ -53,6 +54,26 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/orgs/{org}/modules/{module}/{id}/restore",
             post(forms::restore),
+        )
+        .route(
+            "/orgs/{org}/settings/marketplace",
+            get(integrations::marketplace),
+        )
+        .route(
+            "/orgs/{org}/settings/marketplace/{kind}/new",
+            get(integrations::setup_form).post(integrations::set_up),
+        )
+        .route("/integrations/{id}", get(integrations::integration_page))
+        .route("/integrations/{id}/act", post(integrations::act))
+        .route("/integrations/{id}/sync", post(integrations::sync_now))
+        .route("/integrations/{id}/preview", get(integrations::preview))
+        .route(
+            "/integrations/{id}/delete",
+            get(integrations::delete_form).post(integrations::delete),
+        )
+        .route(
+            "/integrations/{id}/runs/{run}/retry",
+            post(integrations::retry),
         )
         .route("/static/kizuna.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))

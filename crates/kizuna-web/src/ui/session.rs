@@ -94,6 +94,18 @@ impl Viewer {
     }
 }
 
+/// The value of `key` in a form's fields.
+pub fn form_value<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+impl Viewer {
+    /// Refuses a form whose `csrf` field is not this session's token.
+    pub fn check_form(&self, form: &[(String, String)]) -> Result<(), UiError> {
+        self.check_csrf(form_value(form, "csrf"))
+    }
+}
+
 /// Compares a form's CSRF token with the expected one in constant time.
 pub fn check_token(expected: &str, given: Option<&str>) -> Result<(), Error> {
     let given = given.unwrap_or_default();
