@@ -33,6 +33,8 @@ pub struct Tickets {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hidden_why: Option<Text>,
     pub next_after: Option<i64>,
+    /// The Desk org the tickets are in.
+    pub desk_org: i64,
 }
 
 /// The CRM org's Desk integration, or why there is no Desk tickets list.
@@ -176,6 +178,7 @@ pub async fn list(
         records: shown,
         hidden,
         next_after,
+        desk_org: desk.id,
     })
 }
 

@@ -234,3 +234,85 @@ async fn ui_delete_moves_to_the_recycle_bin_and_restore_takes_it_back_both_behin
             .contains("Aya Mori")
     );
 }
+
+#[tokio::test]
+async fn evt_9_dsk_10_a_records_page_shows_its_related_lists_a_campaigns_leads_and_desk_tickets() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_related_lists").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let pair = kizuna_testkit::CrmEvents::create(&app.store, &admin.user).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Attendees/records", pair.events.id),
+            &admin.key,
+            &json!({"fields": {"Email": "kana@example.jp", "Last_Name": "Ito",
+                "Event": pair.event, "Status": "registered"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/integrations/{}/sync", pair.integration),
+            &admin.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, campaigns) = app
+        .get(
+            &format!("/api/v1/orgs/{}/modules/Campaigns/records", pair.crm.id),
+            &admin.key,
+        )
+        .await;
+    let campaign = campaigns["records"][0]["id"].as_i64().expect("a Campaign");
+    let (_, leads) = app
+        .get(
+            &format!("/api/v1/orgs/{}/modules/Leads/records", pair.crm.id),
+            &admin.key,
+        )
+        .await;
+    let lead = leads["records"][0]["id"].as_i64().expect("a Lead");
+
+    let mut b = Browser::new(&app, "en");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let page = b
+        .get(&format!(
+            "/orgs/{}/modules/Campaigns/{campaign}",
+            pair.crm.id
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    let leads_list = &page.body[page
+        .body
+        .find("data-list=\"Leads\"")
+        .expect("EVT-9: the Campaign lists its Leads")..];
+    assert!(
+        leads_list.contains(&format!(
+            "href=\"/orgs/{}/modules/Leads/{lead}\"",
+            pair.crm.id
+        )),
+        "{leads_list}"
+    );
+    // No Desk integration: no Desk tickets list.
+    assert!(!page.body.contains("data-list=\"Desk_Tickets\""));
+
+    // DSK-10: with CRM ⇄ Desk, a Contact carries the list from setup on.
+    let desk = kizuna_testkit::CrmDesk::create(&app.store, &admin.user).await;
+    let (_, contact) = app
+        .post(
+            &format!("/api/v1/orgs/{}/modules/Contacts/records", desk.crm.id),
+            &admin.key,
+            &json!({"fields": {"Last_Name": "Kato", "Email": "kato@example.jp"}}),
+        )
+        .await;
+    let contact = contact["id"].as_i64().expect("a contact");
+    let page = b
+        .get(&format!("/orgs/{}/modules/Contacts/{contact}", desk.crm.id))
+        .await;
+    assert!(
+        page.body.contains("data-list=\"Desk_Tickets\""),
+        "{}",
+        page.body
+    );
+}

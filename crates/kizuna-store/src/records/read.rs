@@ -206,6 +206,27 @@ impl Store {
             .collect())
     }
 
+    /// The modules that have live records related to record `id` (by a
+    /// lookup or an association), for its page's related lists.
+    pub async fn related_modules(&self, org_id: i64, id: i64) -> Result<Vec<String>> {
+        #[derive(sqlx::FromRow)]
+        struct ModuleRow {
+            module: String,
+        }
+        let rows: Vec<ModuleRow> = self
+            .db
+            .x()
+            .fetch_all(
+                "SELECT DISTINCT r.module FROM record_refs x JOIN records r ON r.id = x.from_id \
+                 WHERE x.org_id = $1 AND x.to_id = $2 AND r.org_id = $1 AND r.deleted_at IS NULL \
+                 ORDER BY r.module",
+                &crate::args![org_id, id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| r.module).collect())
+    }
+
     /// The records of module `list` related to record `id`: those whose lookup
     /// points at it, and those associated with it many-to-many.
     pub async fn related_records(

@@ -540,6 +540,17 @@ struct FieldEntry {
     value: String,
 }
 
+/// A related list of the record page: its first records, each linked.
+struct RelatedList {
+    name: String,
+    label: String,
+    /// (link, title) of each record shown.
+    rows: Vec<(String, String)>,
+    more: bool,
+    /// What the list does not show, and why (another department's tickets).
+    note: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "record.html")]
 struct RecordPage {
@@ -549,6 +560,97 @@ struct RecordPage {
     label: String,
     id: i64,
     fields: Vec<FieldEntry>,
+    related: Vec<RelatedList>,
+}
+
+/// Records a related list shows on the record's page.
+const RELATED_SHOWN: u32 = 10;
+
+/// The record's related lists: every module whose lookup can point at its
+/// module (present even while empty), every module with records associated
+/// with it, and its Desk tickets when the org's Desk integration carries
+/// them (DSK-10), filtered by the viewer's departments (DSK-7).
+async fn related_lists(
+    s: &AppState,
+    viewer: &Viewer,
+    org: &Org,
+    m: &ModuleDef,
+    id: i64,
+) -> UiResult<Vec<RelatedList>> {
+    let fail = |e| viewer.fail(e);
+    let modules = s.store.modules(org.id).await.map_err(fail)?;
+    let mut names: Vec<String> = modules
+        .iter()
+        .filter(|o| o.enabled)
+        .filter(|o| {
+            o.fields
+                .iter()
+                .any(|f| f.lookup_module.as_deref() == Some(m.api_name.as_str()))
+        })
+        .map(|o| o.api_name.clone())
+        .collect();
+    for name in s.store.related_modules(org.id, id).await.map_err(fail)? {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut lists = Vec::new();
+    for name in names {
+        let Some(def) = modules.iter().find(|o| o.api_name == name && o.enabled) else {
+            continue;
+        };
+        let rows = s
+            .store
+            .related_records(org.id, id, &name, None, RELATED_SHOWN + 1)
+            .await
+            .map_err(fail)?;
+        lists.push(RelatedList {
+            label: module_label(def, viewer.lang),
+            more: rows.len() > RELATED_SHOWN as usize,
+            rows: rows
+                .iter()
+                .take(RELATED_SHOWN as usize)
+                .map(|r| {
+                    (
+                        format!("/orgs/{}/modules/{name}/{}", org.id, r.id),
+                        format!("#{} {}", r.id, title(def, r)),
+                    )
+                })
+                .collect(),
+            name,
+            note: None,
+        });
+    }
+    let desk = kizuna_sync::desk_tickets::list(
+        &s.store,
+        &viewer.session.user,
+        org,
+        &m.api_name,
+        id,
+        None,
+        RELATED_SHOWN,
+    )
+    .await;
+    // No Desk integration, or a module without the list: no list to show.
+    if let Ok(t) = desk {
+        lists.push(RelatedList {
+            name: kizuna_sync::desk_tickets::DESK_TICKETS.to_string(),
+            label: viewer.lang.of("Desk tickets", "Desk チケット").to_string(),
+            rows: t
+                .records
+                .iter()
+                .map(|r| {
+                    (
+                        format!("/orgs/{}/modules/Tickets/{}", t.desk_org, r.id),
+                        format!("#{} {}", r.id, cell(r.fields.get("Subject"))),
+                    )
+                })
+                .collect(),
+            more: t.next_after.is_some(),
+            note: t.hidden_why.as_ref().map(|w| viewer.lang.text(w)),
+        });
+    }
+    Ok(lists)
 }
 
 /// One record: every field in use, by its label.
@@ -572,6 +674,7 @@ pub async fn record_page(
             value: cell(r.fields.get(&f.api_name)),
         })
         .collect();
+    let related = related_lists(&s, &viewer, &org, &m, id).await?;
     Ok(render(
         StatusCode::OK,
         &RecordPage {
@@ -581,6 +684,7 @@ pub async fn record_page(
             org,
             id,
             fields,
+            related,
         },
     ))
 }
