@@ -515,6 +515,19 @@ pub async fn set_settings(
         .ok_or_else(|| Error::not_found("Integration", id))
 }
 
+/// Changes an org's plan (its administrator `by`), then applies GEN-2 to its
+/// integrations (`apply_plan`); a plan the app does not have is refused and
+/// changes nothing.
+pub async fn change_plan(store: &Store, org: &Org, plan: &str, by: i64) -> Result<Org> {
+    org.app()?.check_plan(plan)?;
+    if plan == org.plan {
+        return Ok(org.clone());
+    }
+    let changed = store.change_plan(org, plan, Some(by)).await?;
+    apply_plan(store, changed.id).await?;
+    Ok(store.org(changed.id).await?.unwrap_or(changed))
+}
+
 /// GEN-2 after a plan change: every live integration of the org that the new
 /// plan excludes is stopped with the error naming the plan and the plans that
 /// include it; one that the plan includes again is released.

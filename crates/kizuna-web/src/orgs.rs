@@ -147,14 +147,8 @@ pub async fn patch_org(
     if let Some(c) = currency {
         kizuna_sync::lifecycle::set_currency(&s.store, &org, c).await?;
     }
-    if let Some(plan) = plan
-        && plan != org.plan
-    {
-        org = s
-            .store
-            .change_plan(&org, plan, Some(caller.user_id()))
-            .await?;
-        kizuna_sync::lifecycle::apply_plan(&s.store, org.id).await?;
+    if let Some(plan) = plan {
+        org = kizuna_sync::lifecycle::change_plan(&s.store, &org, plan, caller.user_id()).await?;
     }
     let org = s
         .store

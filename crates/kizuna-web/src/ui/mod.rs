@@ -7,6 +7,7 @@
 //! (a POST without it is refused), failed sign-ins limited per account, and
 //! a content security policy that allows no inline script or style.
 
+mod admin;
 mod forms;
 mod i18n;
 mod integrations;
@@ -54,6 +55,31 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/orgs/{org}/modules/{module}/{id}/restore",
             post(forms::restore),
+        )
+        .route("/orgs/{org}/settings", get(admin::settings))
+        .route("/orgs/{org}/settings/plan", post(admin::set_plan))
+        .route("/orgs/{org}/settings/members", post(admin::add_member))
+        .route("/orgs/{org}/settings/members/{user}", post(admin::set_role))
+        .route(
+            "/orgs/{org}/settings/departments",
+            post(admin::add_department),
+        )
+        .route(
+            "/orgs/{org}/settings/departments/{department}/members",
+            post(admin::add_department_member),
+        )
+        .route("/orgs/{org}/settings/modules/{module}", get(admin::fields))
+        .route(
+            "/orgs/{org}/settings/modules/{module}/enabled",
+            post(admin::set_module_enabled),
+        )
+        .route(
+            "/orgs/{org}/settings/modules/{module}/fields",
+            post(admin::add_field),
+        )
+        .route(
+            "/orgs/{org}/settings/modules/{module}/fields/{field}/in-use",
+            post(admin::set_field_in_use),
         )
         .route(
             "/orgs/{org}/settings/marketplace",

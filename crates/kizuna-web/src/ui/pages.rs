@@ -344,6 +344,7 @@ pub(super) fn module_label(m: &ModuleDef, l: Lang) -> String {
 #[template(path = "org.html")]
 struct OrgPage {
     c: Chrome,
+    administrator: bool,
     org: Org,
     modules: Vec<ModuleEntry>,
 }
@@ -353,7 +354,7 @@ pub async fn org_page(
     viewer: Viewer,
     Path(org): Path<i64>,
 ) -> UiResult<Response> {
-    let (org, _) = viewer.org(&s, org).await?;
+    let (org, role) = viewer.org(&s, org).await?;
     let modules = s
         .store
         .modules(org.id)
@@ -370,6 +371,7 @@ pub async fn org_page(
         StatusCode::OK,
         &OrgPage {
             c: viewer.chrome(),
+            administrator: role == Role::Administrator,
             org,
             modules,
         },
