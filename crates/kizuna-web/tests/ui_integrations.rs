@@ -205,3 +205,111 @@ async fn gen_8_the_history_lists_each_record_not_written_with_its_rule_and_a_lin
     }
     assert!(!page.body.contains("<script>x"), "escaped");
 }
+
+#[tokio::test]
+async fn gen_5_evt_13_the_mapping_editor_offers_only_compatible_fields_and_says_why_not_others() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_mapping").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let pair = kizuna_testkit::CrmEvents::create(&app.store, &admin.user).await;
+    // A CRM field of a type Events cannot provide (EVT-13).
+    kizuna_apps::admin::add_custom_field(
+        &app.store,
+        pair.crm.id,
+        "Leads",
+        kizuna_domain::field::FieldDef::new("Deal_Size", kizuna_domain::field::FieldType::Currency),
+    )
+    .await
+    .expect("a custom field");
+    let mut b = Browser::new(&app, "en");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let path = format!("/integrations/{}/mapping", pair.integration);
+    let page = b.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let row = |target: &str| -> String {
+        let at = page
+            .body
+            .find(&format!("<select id=\"map::{target}\""))
+            .unwrap_or_else(|| panic!("a row for {target}"));
+        let rest = &page.body[at..];
+        rest[..rest.find("</tr>").expect("its end")].to_string()
+    };
+    let email = row("Email");
+    assert!(
+        email.contains("<option value=\"Email\" selected>"),
+        "{email}"
+    );
+    assert!(
+        !email.contains("<option value=\"Last_Name\""),
+        "a text field cannot fill an e-mail"
+    );
+    assert!(
+        email.contains("Not offered, their types cannot hold this field")
+            && email.contains("Last Name (text)"),
+        "{email}"
+    );
+    let revenue = row("Deal_Size");
+    assert!(revenue.contains("EVT-13"), "{revenue}");
+
+    // A compatible choice is saved; a forged incompatible one is refused
+    // naming both fields and types, and saves nothing.
+    let saved = b
+        .post(
+            &path,
+            &[
+                ("csrf", &page.csrf()),
+                ("map::Email", "Email"),
+                ("map::Last_Name", "Last_Name"),
+                ("map::Description", "Company"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, mapping) = app
+        .get(
+            &format!("/api/v1/integrations/{}/mapping", pair.integration),
+            &admin.key,
+        )
+        .await;
+    let pairs = mapping["mapping"].as_array().expect("pairs");
+    assert!(
+        pairs
+            .iter()
+            .any(|p| p["source"] == "Company" && p["target"] == "Description"),
+        "{mapping}"
+    );
+    assert_eq!(pairs.len(), 3);
+    let refused = b
+        .post(
+            &path,
+            &[("csrf", &page.csrf()), ("map::Email", "Last_Name")],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused
+            .body
+            .contains("Last_Name (text) cannot be mapped to Email (email)"),
+        "{}",
+        refused.body
+    );
+    let (_, after) = app
+        .get(
+            &format!("/api/v1/integrations/{}/mapping", pair.integration),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(after["mapping"], mapping["mapping"], "nothing saved");
+    let reset = b
+        .post(&path, &[("csrf", &page.csrf()), ("reset", "1")])
+        .await;
+    assert_eq!(reset.status, 303);
+    let (_, defaults) = app
+        .get(
+            &format!("/api/v1/integrations/{}/mapping", pair.integration),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(defaults["mapping"], defaults["defaults"]);
+}

@@ -245,6 +245,8 @@ struct IntegrationPage {
     stopped: Option<String>,
     can_enable: bool,
     administrator: bool,
+    /// Its kind has a field mapping to edit.
+    mappable: bool,
     bars: Vec<Bar>,
     chart_height: i64,
     runs: Vec<RunRow>,
@@ -432,6 +434,7 @@ pub async fn integration_page(
         can_enable: to_role == Some(Role::Administrator) || i.state() != LinkState::Pending,
         administrator: from_role == Some(Role::Administrator)
             || to_role == Some(Role::Administrator),
+        mappable: kizuna_sync::mapping::sides(&s.store, &i).await.is_ok(),
         bars: chart(&all_runs, l),
         chart_height: CHART_HEIGHT,
         from,

@@ -11,6 +11,7 @@ mod admin;
 mod forms;
 mod i18n;
 mod integrations;
+mod mapping;
 mod page;
 mod pages;
 mod session;
@@ -91,6 +92,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/integrations/{id}", get(integrations::integration_page))
         .route("/integrations/{id}/act", post(integrations::act))
+        .route(
+            "/integrations/{id}/mapping",
+            get(mapping::page).post(mapping::save),
+        )
         .route("/integrations/{id}/sync", post(integrations::sync_now))
         .route("/integrations/{id}/preview", get(integrations::preview))
         .route(
