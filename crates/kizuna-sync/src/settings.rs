@@ -55,6 +55,12 @@ fn known(kind: IntegrationKind) -> &'static [Setting] {
     }
 }
 
+/// The settings of a kind that take one of a few values, each with its
+/// values, the default first — what a settings form offers.
+pub fn choices(kind: IntegrationKind) -> Vec<(&'static str, &'static [&'static str])> {
+    known(kind).iter().map(|s| (s.name, s.values)).collect()
+}
+
 /// The module names a list setting holds, or why it is refused.
 fn module_list(name: &str, value: &Value) -> Result<Value> {
     let names = value.as_array().filter(|a| {

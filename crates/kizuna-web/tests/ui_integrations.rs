@@ -313,3 +313,55 @@ async fn gen_5_evt_13_the_mapping_editor_offers_only_compatible_fields_and_says_
         .await;
     assert_eq!(defaults["mapping"], defaults["defaults"]);
 }
+
+#[tokio::test]
+async fn evt_8_the_settings_step_sends_attendees_to_contacts_and_refuses_an_unknown_value() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_integration_settings").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let pair = kizuna_testkit::CrmEvents::create(&app.store, &admin.user).await;
+    let mut b = Browser::new(&app, "en");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let path = format!("/integrations/{}/settings", pair.integration);
+    let page = b.get(&path).await;
+    assert!(
+        page.body.contains("<option value=\"Leads\" selected>"),
+        "Leads by default"
+    );
+    let refused = b
+        .post(&path, &[("csrf", &page.csrf()), ("target_module", "Deals")])
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("Contacts"),
+        "names the valid values: {}",
+        refused.body
+    );
+    let saved = b
+        .post(
+            &path,
+            &[
+                ("csrf", &page.csrf()),
+                ("target_module", "Contacts"),
+                ("trigger_status", "confirmed"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, i) = app
+        .get(
+            &format!("/api/v1/integrations/{}", pair.integration),
+            &admin.key,
+        )
+        .await;
+    assert_eq!(i["settings"]["target_module"], "Contacts");
+    assert_eq!(i["settings"]["trigger_status"], "confirmed");
+    let mapping = b
+        .get(&format!("/integrations/{}/mapping", pair.integration))
+        .await;
+    assert!(
+        mapping.body.contains("→ Contacts"),
+        "the mapping now fills Contacts"
+    );
+}

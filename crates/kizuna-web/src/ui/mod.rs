@@ -15,6 +15,7 @@ mod mapping;
 mod page;
 mod pages;
 mod session;
+mod settings;
 
 use crate::http::AppState;
 use axum::Router;
@@ -92,6 +93,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/integrations/{id}", get(integrations::integration_page))
         .route("/integrations/{id}/act", post(integrations::act))
+        .route(
+            "/integrations/{id}/settings",
+            get(settings::page).post(settings::save),
+        )
         .route(
             "/integrations/{id}/mapping",
             get(mapping::page).post(mapping::save),
