@@ -5,7 +5,6 @@
 use crate::common::{self, BenchDb, median, percentile, r3};
 use anyhow::{Context, Result};
 use axum::routing::get;
-use kizuna_store::Origin;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,23 +52,7 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
         o.size, o.batch
     );
     let seed_start = Instant::now();
-    let mut ids = Vec::with_capacity(o.size as usize);
-    let mut start = 0;
-    while start < o.size {
-        let end = (start + o.batch as u64).min(o.size);
-        let rows = common::contacts(start..end, &crm.contacts)?;
-        let created = store
-            .create_records(crm.org.id, &crm.contacts, rows, Origin::System)
-            .await?;
-        ids.extend(created.iter().map(|r| r.id));
-        start = end;
-        if start % (o.size / 10).max(1) < o.batch as u64 || start == o.size {
-            eprintln!(
-                "  {start:>9} rows seeded ({:.1} s)",
-                seed_start.elapsed().as_secs_f64()
-            );
-        }
-    }
+    let ids = common::seed_contacts(store, &crm, o.size, o.batch).await?;
     let seed_seconds = seed_start.elapsed().as_secs_f64();
 
     let (_, key) = store.create_api_key(crm.user.id).await?;

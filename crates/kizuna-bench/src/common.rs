@@ -221,6 +221,35 @@ pub fn contacts(range: Range<u64>, module: &ModuleDef) -> Result<Vec<Map<String,
         .collect()
 }
 
+/// Seeds `size` contacts of `common::contact` into the CRM org, `batch` to
+/// a transaction, with progress on stderr; returns their ids.
+pub async fn seed_contacts(store: &Store, crm: &Crm, size: u64, batch: usize) -> Result<Vec<i64>> {
+    let started = std::time::Instant::now();
+    let mut ids = Vec::with_capacity(size as usize);
+    let mut start = 0;
+    while start < size {
+        let end = (start + batch as u64).min(size);
+        let rows = contacts(start..end, &crm.contacts)?;
+        let created = store
+            .create_records(
+                crm.org.id,
+                &crm.contacts,
+                rows,
+                kizuna_store::Origin::System,
+            )
+            .await?;
+        ids.extend(created.iter().map(|r| r.id));
+        start = end;
+        if start % (size / 10).max(1) < batch as u64 || start == size {
+            eprintln!(
+                "  {start:>9} rows seeded ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(ids)
+}
+
 /// The process's peak resident memory (VmHWM), in KiB.
 pub fn peak_memory_kib() -> Option<u64> {
     status_kib("VmHWM:")

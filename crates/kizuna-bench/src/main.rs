@@ -8,6 +8,7 @@ mod carddav_import;
 mod common;
 mod desk_sync;
 mod store_insert;
+mod ui_pages;
 
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
@@ -28,6 +29,9 @@ enum Scenario {
     /// A CardDAV address book on Radicale into the CRM vs vdirsyncer into a
     /// directory; the no-op re-sync; a large `.vcf` file's import memory.
     CarddavImport,
+    /// The web UI's pages with many records in the listed module, one
+    /// request at a time, beside a trivial handler.
+    UiPages,
 }
 
 #[derive(Parser)]
@@ -41,6 +45,9 @@ struct Cli {
     /// 10000].
     #[arg(long)]
     size: Option<u64>,
+    /// ui-pages: requests per page.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(20..))]
+    requests: u64,
     /// carddav-import: cards in the imported `.vcf` file.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     file_size: u64,
@@ -114,6 +121,14 @@ async fn main() -> Result<()> {
                 seconds: cli.seconds,
             };
             desk_sync::run(&db, &options).await
+        }
+        Scenario::UiPages => {
+            let options = ui_pages::Options {
+                size,
+                batch: cli.batch as usize,
+                requests: cli.requests as usize,
+            };
+            ui_pages::run(&db, &options).await
         }
         Scenario::CarddavImport => {
             let options = carddav_import::Options {
