@@ -11,6 +11,7 @@ mod admin;
 mod forms;
 mod i18n;
 mod integrations;
+mod mail;
 mod mapping;
 mod page;
 mod pages;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/orgs/{org}", get(pages::org_page))
         .route("/orgs/{org}/modules/{module}", get(pages::records_page))
         .route("/orgs/{org}/bin", get(pages::bin_page))
+        .route("/orgs/{org}/mail", get(mail::page).post(mail::save))
         .route(
             "/orgs/{org}/modules/{module}/new",
             get(forms::new_form).post(forms::create),
