@@ -208,3 +208,100 @@ async fn ui_in_chromium_crm_events_set_up_from_both_sides_an_attendee_becomes_a_
     a.close().await.expect("closes");
     b.close().await.expect("closes");
 }
+
+/// Presses `key` in whatever has the focus.
+async fn press(b: &fantoccini::Client, key: fantoccini::key::Key) {
+    b.active_element()
+        .await
+        .expect("a focused element")
+        .send_keys(&key)
+        .await
+        .expect("pressed");
+}
+
+/// The id of the focused element.
+async fn focused(b: &fantoccini::Client) -> String {
+    b.active_element()
+        .await
+        .expect("a focused element")
+        .attr("id")
+        .await
+        .expect("its id")
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn ui_in_chromium_signs_in_by_keyboard_alone_and_pages_fit_at_200_percent_zoom() {
+    use fantoccini::key::Key;
+    const TEST: &str = "ui_browser_keyboard_zoom";
+    let Some(chromium) = Chromium::start(TEST) else {
+        return;
+    };
+    let Some(app) = TestApp::spawn(Backend::Sqlite, TEST).await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let org = app.org(App::Crm, "enterprise", &admin).await;
+    let b = chromium.open("en").await;
+    b.goto(&app.url("/sign-in"))
+        .await
+        .expect("the sign-in page");
+    // Tab from the top of the page to the e-mail field, then through the form.
+    let mut tabs = 0;
+    while focused(&b).await != "email" {
+        press(&b, Key::Tab).await;
+        tabs += 1;
+        assert!(tabs <= 5, "the e-mail field is among the first stops");
+    }
+    b.active_element()
+        .await
+        .expect("focus")
+        .send_keys("admin@example.jp")
+        .await
+        .expect("typed");
+    press(&b, Key::Tab).await;
+    assert_eq!(
+        focused(&b).await,
+        "password",
+        "Tab goes from e-mail to password"
+    );
+    b.active_element()
+        .await
+        .expect("focus")
+        .send_keys("correct horse battery")
+        .await
+        .expect("typed");
+    let old = b.find(Locator::Css("html")).await.expect("the page");
+    press(&b, Key::Enter).await;
+    while old.tag_name().await.is_ok() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(path(&b).await, "/home", "Enter sends the form");
+
+    // 200% zoom of a 1280-pixel window is a 640-pixel viewport: nothing may
+    // need a horizontal scroll.
+    b.set_window_size(640, 800).await.expect("resized");
+    for page in [
+        "/home".to_string(),
+        format!("/orgs/{}", org.id),
+        format!("/orgs/{}/modules/Contacts", org.id),
+        format!("/orgs/{}/modules/Contacts/new", org.id),
+        format!("/orgs/{}/settings", org.id),
+        format!("/orgs/{}/settings/marketplace", org.id),
+    ] {
+        b.goto(&app.url(&page)).await.expect("the page");
+        let overflow = b
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("measured");
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "{page} scrolls sideways by {overflow} px at 200% zoom"
+        );
+    }
+    screenshot(&b, TEST, "zoomed-settings").await;
+    b.close().await.expect("closes");
+}
