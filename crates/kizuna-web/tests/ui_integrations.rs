@@ -365,3 +365,82 @@ async fn evt_8_the_settings_step_sends_attendees_to_contacts_and_refuses_an_unkn
         "the mapping now fills Contacts"
     );
 }
+
+#[tokio::test]
+async fn dsk_13_a_held_conflict_is_decided_on_its_page_with_the_token() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_conflicts").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let pair = kizuna_testkit::CrmDesk::create(&app.store, &admin.user).await;
+    let sync = || async {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/integrations/{}/sync", pair.integration),
+                &admin.key,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    };
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/integrations/{}/settings", pair.integration),
+            &admin.key,
+            &json!({"conflict_policy": "hold"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let records = |org: i64| format!("/api/v1/orgs/{org}/modules/Contacts/records");
+    let (_, c) = app
+        .post(
+            &records(pair.crm.id),
+            &admin.key,
+            &json!({"fields": {"Last_Name": "Abe", "Phone": "03-1000"}}),
+        )
+        .await;
+    let c = c["id"].as_i64().expect("a contact");
+    sync().await;
+    let (_, twins) = app.get(&records(pair.desk.id), &admin.key).await;
+    let d = twins["records"][0]["id"].as_i64().expect("its twin");
+    for (org, id, phone) in [(pair.crm.id, c, "03-2000"), (pair.desk.id, d, "03-3000")] {
+        let (status, _) = app
+            .patch(
+                &format!("{}/{id}", records(org)),
+                &admin.key,
+                &json!({"fields": {"Phone": phone}}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    sync().await;
+
+    let mut b = Browser::new(&app, "en");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let path = format!("/integrations/{}/conflicts", pair.integration);
+    let page = b.get(&path).await;
+    assert_eq!(page.status, 200);
+    let row = &page.body[page.body.find("data-conflict=").expect("a held conflict")..];
+    assert!(
+        row.contains("<td>Phone</td><td>03-1000</td><td>03-2000</td><td>03-3000</td>"),
+        "{row}"
+    );
+    let conflict: String = row["data-conflict=\"".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let decide = format!("{path}/{conflict}");
+    assert_eq!(b.post(&decide, &[("take", "other")]).await.status, 403);
+    let done = b
+        .post(&decide, &[("csrf", &page.csrf()), ("take", "other")])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let (_, now) = app
+        .get(&format!("{}/{c}", records(pair.crm.id)), &admin.key)
+        .await;
+    assert_eq!(
+        now["fields"]["Phone"], "03-3000",
+        "the Desk value stands in the CRM"
+    );
+    assert!(b.get(&path).await.body.contains("Nothing is waiting."));
+}

@@ -8,6 +8,7 @@
 //! a content security policy that allows no inline script or style.
 
 mod admin;
+mod conflicts;
 mod forms;
 mod i18n;
 mod integrations;
@@ -95,6 +96,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/integrations/{id}", get(integrations::integration_page))
         .route("/integrations/{id}/act", post(integrations::act))
+        .route("/integrations/{id}/conflicts", get(conflicts::page))
+        .route(
+            "/integrations/{id}/conflicts/{conflict}",
+            post(conflicts::decide),
+        )
         .route(
             "/integrations/{id}/settings",
             get(settings::page).post(settings::save),
