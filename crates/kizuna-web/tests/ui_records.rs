@@ -316,3 +316,126 @@ async fn evt_9_dsk_10_a_records_page_shows_its_related_lists_a_campaigns_leads_a
         page.body
     );
 }
+
+#[tokio::test]
+async fn dsk_7_dsk_9_a_ticket_opened_from_a_contacts_page_needs_its_email_and_the_agents_department()
+ {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_open_ticket").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let pair = kizuna_testkit::CrmDesk::create(&app.store, &admin.user).await;
+    // An agent: a member (not an administrator) of both orgs, in Support.
+    let agent = app.actor("agent@example.jp").await;
+    for org in [pair.crm.id, pair.desk.id] {
+        app.store
+            .add_member(org, agent.user.id, kizuna_domain::Role::Member)
+            .await
+            .expect("a member");
+    }
+    for name in ["Support", "Billing"] {
+        let d = app
+            .store
+            .create_department(pair.desk.id, name)
+            .await
+            .expect("a department");
+        if name == "Support" {
+            app.store
+                .add_department_member(pair.desk.id, d.id, agent.user.id)
+                .await
+                .expect("in Support");
+        }
+    }
+    let contacts = format!("/api/v1/orgs/{}/modules/Contacts/records", pair.crm.id);
+    let mut ids = Vec::new();
+    for fields in [
+        json!({"Last_Name": "NoMail"}),
+        json!({"Last_Name": "Mori", "Email": "mori@example.jp"}),
+    ] {
+        let (_, c) = app
+            .post(&contacts, &admin.key, &json!({"fields": fields}))
+            .await;
+        ids.push(c["id"].as_i64().expect("a contact"));
+    }
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/integrations/{}/sync", pair.integration),
+            &admin.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let tickets = || async {
+        let (_, t) = app
+            .get(
+                &format!("/api/v1/orgs/{}/modules/Tickets/records", pair.desk.id),
+                &admin.key,
+            )
+            .await;
+        t["records"].as_array().map_or(0, Vec::len)
+    };
+    let mut b = Browser::new(&app, "ja");
+    let signed = b.sign_in("agent@example.jp", PASSWORD).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let open = |id: i64| format!("/orgs/{}/modules/Contacts/{id}/desk-tickets", pair.crm.id);
+    let page = b
+        .get(&format!(
+            "/orgs/{}/modules/Contacts/{}",
+            pair.crm.id, ids[0]
+        ))
+        .await;
+    assert!(
+        page.body.contains(&format!("action=\"{}\"", open(ids[0]))),
+        "the page offers a ticket"
+    );
+    let csrf = page.csrf();
+    let no_mail = b
+        .post(
+            &open(ids[0]),
+            &[
+                ("csrf", &csrf),
+                ("Subject", "Help"),
+                ("Department", "Support"),
+            ],
+        )
+        .await;
+    assert_eq!(no_mail.status, 409, "{}", no_mail.body);
+    assert!(
+        no_mail.body.contains("data-code=\"contact_without_email\"")
+            && no_mail.body.contains("メールアドレス")
+    );
+    let not_mine = b
+        .post(
+            &open(ids[1]),
+            &[
+                ("csrf", &csrf),
+                ("Subject", "Refund"),
+                ("Department", "Billing"),
+            ],
+        )
+        .await;
+    assert_eq!(not_mine.status, 403, "{}", not_mine.body);
+    assert_eq!(tickets().await, 0, "nothing opened");
+    let opened = b
+        .post(
+            &open(ids[1]),
+            &[
+                ("csrf", &csrf),
+                ("Subject", "Login fails"),
+                ("Department", "Support"),
+            ],
+        )
+        .await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    assert_eq!(tickets().await, 1);
+    let page = b
+        .get(&format!(
+            "/orgs/{}/modules/Contacts/{}",
+            pair.crm.id, ids[1]
+        ))
+        .await;
+    assert!(
+        page.body.contains("Login fails"),
+        "listed among its Desk tickets"
+    );
+}

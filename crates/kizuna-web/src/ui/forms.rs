@@ -460,3 +460,37 @@ mod tests {
         assert_eq!(shown(&f(FieldType::Currency), Some(&usd)), "12.34 USD");
     }
 }
+
+/// Opens a Desk ticket for a CRM contact from its page (DSK-9: the contact
+/// needs an e-mail address; DSK-7: in a department of the caller's); a
+/// refusal is shown with its cause and fix, and opens nothing.
+pub async fn open_ticket(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path((org, module, id)): Path<(i64, String, i64)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
+    viewer.check_form(&form)?;
+    let (org, m) = viewer.module(&s, org, &module).await?;
+    let mut fields = Map::new();
+    for key in ["Subject", "Department", "Description"] {
+        if let Some(v) = form_value(&form, key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            fields.insert(key.to_string(), json!(v));
+        }
+    }
+    kizuna_sync::desk_tickets::create(
+        &s.store,
+        &viewer.session.user,
+        &org,
+        &m.api_name,
+        id,
+        &fields,
+        origin(&viewer),
+    )
+    .await
+    .map_err(|e| viewer.fail(e))?;
+    Ok(Redirect::to(&format!("/orgs/{}/modules/{}/{id}", org.id, m.api_name)).into_response())
+}

@@ -58,6 +58,10 @@ pub fn routes() -> Router<AppState> {
             post(forms::delete),
         )
         .route(
+            "/orgs/{org}/modules/{module}/{id}/desk-tickets",
+            post(forms::open_ticket),
+        )
+        .route(
             "/orgs/{org}/modules/{module}/{id}/restore",
             post(forms::restore),
         )
