@@ -431,36 +431,6 @@ pub async fn restore(
     Ok(Redirect::to(&format!("/orgs/{}/modules/{}/{}", org.id, r.module, r.id)).into_response())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_text_becomes_each_field_types_json() {
-        let f = |t| FieldDef::new("X", t);
-        assert_eq!(typed(&f(FieldType::Integer), &["42"]), Some(json!(42)));
-        assert_eq!(typed(&f(FieldType::Integer), &["4x"]), Some(json!("4x")));
-        assert_eq!(typed(&f(FieldType::Decimal), &["1.5"]), Some(json!(1.5)));
-        assert_eq!(typed(&f(FieldType::Text), &["  "]), None);
-        assert_eq!(typed(&f(FieldType::Boolean), &[]), Some(json!(false)));
-        assert_eq!(typed(&f(FieldType::Boolean), &["on"]), Some(json!(true)));
-        assert_eq!(
-            typed(&f(FieldType::Multiselect), &["a", "", "b"]),
-            Some(json!(["a", "b"]))
-        );
-        assert_eq!(
-            typed(&f(FieldType::Currency), &["1,500 jpy"]),
-            Some(json!({"amount_minor": 1500, "currency": "JPY"}))
-        );
-        assert_eq!(
-            typed(&f(FieldType::Currency), &["12.34 USD"]),
-            Some(json!({"amount_minor": 1234, "currency": "USD"}))
-        );
-        let usd = json!({"amount_minor": 1234, "currency": "USD"});
-        assert_eq!(shown(&f(FieldType::Currency), Some(&usd)), "12.34 USD");
-    }
-}
-
 /// Opens a Desk ticket for a CRM contact from its page (DSK-9: the contact
 /// needs an e-mail address; DSK-7: in a department of the caller's); a
 /// refusal is shown with its cause and fix, and opens nothing.
@@ -493,4 +463,34 @@ pub async fn open_ticket(
     .await
     .map_err(|e| viewer.fail(e))?;
     Ok(Redirect::to(&format!("/orgs/{}/modules/{}/{id}", org.id, m.api_name)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_text_becomes_each_field_types_json() {
+        let f = |t| FieldDef::new("X", t);
+        assert_eq!(typed(&f(FieldType::Integer), &["42"]), Some(json!(42)));
+        assert_eq!(typed(&f(FieldType::Integer), &["4x"]), Some(json!("4x")));
+        assert_eq!(typed(&f(FieldType::Decimal), &["1.5"]), Some(json!(1.5)));
+        assert_eq!(typed(&f(FieldType::Text), &["  "]), None);
+        assert_eq!(typed(&f(FieldType::Boolean), &[]), Some(json!(false)));
+        assert_eq!(typed(&f(FieldType::Boolean), &["on"]), Some(json!(true)));
+        assert_eq!(
+            typed(&f(FieldType::Multiselect), &["a", "", "b"]),
+            Some(json!(["a", "b"]))
+        );
+        assert_eq!(
+            typed(&f(FieldType::Currency), &["1,500 jpy"]),
+            Some(json!({"amount_minor": 1500, "currency": "JPY"}))
+        );
+        assert_eq!(
+            typed(&f(FieldType::Currency), &["12.34 USD"]),
+            Some(json!({"amount_minor": 1234, "currency": "USD"}))
+        );
+        let usd = json!({"amount_minor": 1234, "currency": "USD"});
+        assert_eq!(shown(&f(FieldType::Currency), Some(&usd)), "12.34 USD");
+    }
 }
