@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use kizuna_connectors::dav::{Account, Collections, Dav, FETCH_BATCH};
 use kizuna_domain::App;
-use kizuna_store::{Run, Store, User};
+use kizuna_store::{Counts, Run, Store, User};
 use kizuna_sync::engine::Trigger;
 use kizuna_sync::mail::{self, MailContext};
 use kizuna_testkit::peer::{python, python_has};
@@ -122,29 +122,26 @@ async fn connection(
 }
 
 /// One sync of a connection: its seconds and its runs' totals.
-async fn sync(store: &Store, ctx: &MailContext, id: i64) -> Result<(f64, Totals)> {
+async fn sync(store: &Store, ctx: &MailContext, id: i64) -> Result<(f64, Counts)> {
     let started = Instant::now();
     let runs = mail::sync_any(store, Some(ctx), id, Trigger::Cli, false).await?;
-    Ok((started.elapsed().as_secs_f64(), Totals::of(&runs)))
+    Ok((started.elapsed().as_secs_f64(), totals(&runs)))
 }
 
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Totals {
-    added: i64,
-    updated: i64,
-    skipped: i64,
-    failed: i64,
-}
-
-impl Totals {
-    fn of(runs: &[Run]) -> Totals {
-        runs.iter().fold(Totals::default(), |t, r| Totals {
-            added: t.added + r.added,
-            updated: t.updated + r.updated,
-            skipped: t.skipped + r.skipped,
-            failed: t.failed + r.failed,
-        })
+/// The totals of a sync's runs.
+fn totals(runs: &[Run]) -> Counts {
+    let mut t = Counts::default();
+    for r in runs {
+        t.add(Counts {
+            added: r.added,
+            updated: r.updated,
+            linked: r.linked,
+            deleted: r.deleted,
+            skipped: r.skipped,
+            failed: r.failed,
+        });
     }
+    t
 }
 
 /// Kizuna's side of a rep: a fresh org's connection synced from nothing,

@@ -439,3 +439,35 @@ async fn dsk_7_dsk_9_a_ticket_opened_from_a_contacts_page_needs_its_email_and_th
         "listed among its Desk tickets"
     );
 }
+
+#[tokio::test]
+async fn ui_money_reads_as_an_amount_and_its_currency_on_lists_records_and_forms() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_money").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let org = app.org(App::Crm, "enterprise", &admin).await.id;
+    let (status, deal) = app
+        .post(
+            &format!("/api/v1/orgs/{org}/modules/Deals/records"),
+            &admin.key,
+            &json!({"fields": {"Deal_Name": "Renewal", "Stage": "Proposal", "Amount": {"amount_minor": 123456, "currency": "USD"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{deal}");
+    let id = deal["id"].as_i64().expect("an id");
+    let mut b = Browser::new(&app, "en");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    for path in [
+        format!("/orgs/{org}/modules/Deals"),
+        format!("/orgs/{org}/modules/Deals/{id}"),
+        format!("/orgs/{org}/modules/Deals/{id}/edit"),
+    ] {
+        let page = b.get(&path).await;
+        assert!(page.body.contains("1234.56 USD"), "{path}: {}", page.body);
+        assert!(
+            !page.body.contains("amount_minor"),
+            "{path}: not the stored JSON"
+        );
+    }
+}

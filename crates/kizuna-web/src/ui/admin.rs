@@ -244,9 +244,7 @@ async fn fields_page(
         .module(org.id, module)
         .await
         .map_err(|e| viewer.fail(e))?;
-    let status = refused.map_or(StatusCode::OK, |e| {
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
-    });
+    let status = super::page::refusal_status(refused);
     Ok(render(
         status,
         &FieldsPage {
@@ -255,13 +253,7 @@ async fn fields_page(
             module: m.api_name.clone(),
             fields: m.fields.clone(),
             types: FieldType::ALL.iter().map(|t| t.as_str()).collect(),
-            error: refused.map(|e| {
-                format!(
-                    "{} {}",
-                    viewer.lang.text(&e.message),
-                    viewer.lang.text(&e.fix)
-                )
-            }),
+            error: refused.map(|e| viewer.lang.refusal(e)),
             org,
         },
     ))

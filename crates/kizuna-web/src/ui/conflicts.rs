@@ -55,22 +55,14 @@ pub async fn page(
     let held: Vec<Held> = decide::held(&s.store, &viewer.session.user, id, 0, SHOWN)
         .await
         .map_err(fail)?;
-    let i = s
+    // Conflicts are held between a CRM and another app's org, and the CRM
+    // is an integration's first side (`IntegrationKind::apps`).
+    let crm = s
         .store
         .integration(id)
         .await
         .map_err(fail)?
-        .ok_or_else(|| viewer.fail(kizuna_domain::Error::not_found("Integration", id)))?;
-    let crm = if kizuna_sync::lifecycle::parse_kind(&i.kind)
-        .map_err(fail)?
-        .apps()
-        .0
-        == kizuna_domain::App::Crm
-    {
-        i.from_org
-    } else {
-        i.to_org.unwrap_or(i.from_org)
-    };
+        .map_or(0, |i| i.from_org);
     let rows = held
         .iter()
         .map(|h| Row {

@@ -10,7 +10,6 @@ use crate::http::AppState;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_apps::records;
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
@@ -81,8 +80,9 @@ fn minor_digits(code: &str) -> u32 {
     }
 }
 
-/// A stored value as the form shows it.
-pub fn shown(f: &FieldDef, v: Option<&Value>) -> String {
+/// A stored value as a page shows it (money as `12.34 USD`, a list of
+/// choices joined).
+pub(super) fn shown(f: &FieldDef, v: Option<&Value>) -> String {
     match (f.field_type, v) {
         (_, None | Some(Value::Null)) => String::new(),
         (FieldType::Currency, Some(m)) => {
@@ -196,14 +196,9 @@ fn inputs(
         .map(|list| {
             list.iter()
                 .map(|e| {
-                    let m = &e["message"];
-                    let text = m[l.code()]
-                        .as_str()
-                        .or(m["en"].as_str())
-                        .unwrap_or_default();
                     (
                         e["field"].as_str().unwrap_or_default().to_string(),
-                        text.to_string(),
+                        l.json_text(&e["message"]),
                     )
                 })
                 .collect()
@@ -267,11 +262,7 @@ fn form_page(
         inputs: inputs(m, l, value_of, refused),
         error: refused.map(|e| l.text(&e.message)),
     };
-    let status = if refused.is_some() {
-        StatusCode::from_u16(refused.map_or(400, Error::status)).unwrap_or(StatusCode::BAD_REQUEST)
-    } else {
-        StatusCode::OK
-    };
+    let status = super::page::refusal_status(refused);
     render(status, &page)
 }
 

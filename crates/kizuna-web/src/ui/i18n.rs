@@ -67,6 +67,21 @@ impl Lang {
         self.of(&t.en, &t.ja).to_string()
     }
 
+    /// A stored text (`{"en", "ja"}`, as history items keep their reasons)
+    /// in this language; the English one when it has no such language.
+    pub fn json_text(self, t: &serde_json::Value) -> String {
+        t[self.code()]
+            .as_str()
+            .or(t["en"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A refusal's cause and fix, in this language, as one sentence pair.
+    pub fn refusal(self, e: &kizuna_domain::Error) -> String {
+        format!("{} {}", self.text(&e.message), self.text(&e.fix))
+    }
+
     /// The other language, for the switch in the page header.
     pub fn other(self) -> Lang {
         match self {

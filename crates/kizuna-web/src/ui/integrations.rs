@@ -20,7 +20,7 @@ use kizuna_domain::{App, Error, IntegrationKind, Role};
 use kizuna_store::{Integration, Item, Org, Run};
 use kizuna_sync::engine::{self, Trigger};
 use kizuna_sync::lifecycle;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// A kind's name as people say it.
@@ -143,9 +143,7 @@ async fn setup_page(
         .map(|(o, _)| o)
         .filter(|o| o.app == other)
         .collect();
-    let status = refused.map_or(StatusCode::OK, |e| {
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
-    });
+    let status = super::page::refusal_status(refused);
     Ok(render(
         status,
         &SetupPage {
@@ -154,13 +152,7 @@ async fn setup_page(
             kind: kind.as_str(),
             name: kind_name(kind.as_str()),
             counterparts,
-            error: refused.map(|e| {
-                format!(
-                    "{} {}",
-                    viewer.lang.text(&e.message),
-                    viewer.lang.text(&e.fix)
-                )
-            }),
+            error: refused.map(|e| viewer.lang.refusal(e)),
         },
     ))
 }
@@ -351,11 +343,7 @@ fn history_item(it: &Item, run: &Run, from: &Org, to: Option<&Org>, l: Lang) -> 
         outcome: it.outcome.clone(),
         code: it.code.clone(),
         rule: it.rule.clone().unwrap_or_default(),
-        message: message[l.code()]
-            .as_str()
-            .or(message["en"].as_str())
-            .unwrap_or_default()
-            .to_string(),
+        message: l.json_text(message),
         source: named(
             &it.source_module,
             it.source_id,
@@ -397,14 +385,13 @@ pub async fn integration_page(
             let w = lifecycle::waiting_for_other_side(&s.store, &i)
                 .await
                 .map_err(fail)?;
-            Some(format!("{} {}", l.text(&w.message), l.text(&w.fix)))
+            Some(l.refusal(&w))
         }
         _ => None,
     };
     let stopped = i.stopped.as_ref().map(|st| {
         let v = &st.0;
-        let text = |t: &Value| t[l.code()].as_str().unwrap_or_default().to_string();
-        format!("{} {}", text(&v["message"]), text(&v["fix"]))
+        format!("{} {}", l.json_text(&v["message"]), l.json_text(&v["fix"]))
     });
     let all_runs = s.store.runs(i.id, None, CHART_RUNS).await.map_err(fail)?;
     let mut runs = Vec::new();
@@ -559,7 +546,7 @@ pub async fn preview(
                     (
                         it.outcome.clone(),
                         it.rule.clone().unwrap_or_default(),
-                        m[l.code()].as_str().unwrap_or_default().to_string(),
+                        l.json_text(m),
                     )
                 })
                 .collect(),

@@ -11,7 +11,6 @@ use crate::http::AppState;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_domain::Error;
 use kizuna_store::Org;
@@ -138,9 +137,7 @@ async fn mail_page(
                 .collect(),
         })
         .collect();
-    let status = refused.map_or(StatusCode::OK, |e| {
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
-    });
+    let status = super::page::refusal_status(refused);
     Ok(render(
         status,
         &MailPage {
@@ -149,7 +146,7 @@ async fn mail_page(
             category: shown(&settings["category"]),
             truncate: settings["truncate"] == json!(true),
             auto_sync_minutes: shown(&settings["auto_sync_minutes"]),
-            error: refused.map(|e| format!("{} {}", l.text(&e.message), l.text(&e.fix))),
+            error: refused.map(|e| l.refusal(e)),
             org,
             parts,
         },

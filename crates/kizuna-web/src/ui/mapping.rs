@@ -10,7 +10,6 @@ use crate::http::AppState;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_domain::Error;
 use kizuna_domain::field::FieldDef;
@@ -172,16 +171,14 @@ async fn mapping_page(
             rows,
         });
     }
-    let status = refused.map_or(StatusCode::OK, |e| {
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
-    });
+    let status = super::page::refusal_status(refused);
     Ok(render(
         status,
         &MappingPage {
             c: viewer.chrome(),
             id: i.id,
             sections,
-            error: refused.map(|e| format!("{} {}", l.text(&e.message), l.text(&e.fix))),
+            error: refused.map(|e| l.refusal(e)),
         },
     ))
 }

@@ -33,17 +33,22 @@ impl Shown {
     }
 }
 
+/// The status of a form page: 200, or the refusal's own when it shows one.
+pub fn refusal_status(refused: Option<&Error>) -> StatusCode {
+    refused.map_or(StatusCode::OK, |e| {
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+    })
+}
+
 /// A template rendered as a page with `status`.
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!("a page failed to render: {e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the page failed to render",
-            )
-                .into_response()
+            let text = "The page could not be shown. Try again; if it goes on, see the server log.\n\
+                        ページを表示できませんでした。もう一度お試しください。続く場合はサーバーのログを確認してください。";
+            (StatusCode::INTERNAL_SERVER_ERROR, text).into_response()
         }
     }
 }

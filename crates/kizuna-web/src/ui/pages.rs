@@ -409,15 +409,6 @@ struct RecordsPage {
 /// The most columns a list shows: the module's first fields in use.
 const LIST_COLUMNS: usize = 6;
 
-/// A field's value as a cell's text.
-fn cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
 /// A query string of `params` (percent-encoded).
 fn query(params: &[(String, String)]) -> String {
     let pairs: Vec<String> = params
@@ -508,7 +499,7 @@ pub async fn records_page(
             id: r.id,
             cells: shown
                 .iter()
-                .map(|f| cell(r.fields.get(&f.api_name)))
+                .map(|f| super::forms::shown(f, r.fields.get(&f.api_name)))
                 .collect(),
         })
         .collect();
@@ -644,7 +635,14 @@ async fn related_lists(
                 .map(|r| {
                     (
                         format!("/orgs/{}/modules/Tickets/{}", t.desk_org, r.id),
-                        format!("#{} {}", r.id, cell(r.fields.get("Subject"))),
+                        format!(
+                            "#{} {}",
+                            r.id,
+                            r.fields
+                                .get("Subject")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                        ),
                     )
                 })
                 .collect(),
@@ -673,7 +671,7 @@ pub async fn record_page(
         .filter(|f| f.in_use)
         .map(|f| FieldEntry {
             label: f.label.clone(),
-            value: cell(r.fields.get(&f.api_name)),
+            value: super::forms::shown(f, r.fields.get(&f.api_name)),
         })
         .collect();
     let related = related_lists(&s, &viewer, &org, &m, id).await?;
