@@ -248,6 +248,24 @@ async fn ui_records_render_escaped_and_another_orgs_pages_are_not_found() {
         list.body
     );
 
+    // An id that is not a number is a page not found, said as a page in
+    // the reader's language.
+    let mut ja = Browser::new(&app, "ja");
+    ja.sign_in("admin@example.jp", PASSWORD).await;
+    for path in [
+        "/orgs/abc".to_string(),
+        format!("/orgs/{}/modules/Contacts/x1", org.id),
+        "/integrations/-/delete".to_string(),
+    ] {
+        let page = ja.get(&path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(
+            page.body.contains("data-code=\"not_found\"") && page.body.contains("存在しない"),
+            "{path}: {}",
+            page.body
+        );
+    }
+
     let mut s = Browser::new(&app, "en");
     s.sign_in(&stranger.user.email, PASSWORD).await;
     for path in [

@@ -5,11 +5,11 @@
 //! the store's; these pages only ask.
 
 use super::page::{Chrome, UiResult, render};
-use super::session::{Viewer, form_value};
+use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_domain::field::{FieldDef, FieldType};
@@ -61,7 +61,7 @@ struct AdminPage {
 pub async fn settings(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
 ) -> UiResult<Response> {
     let org = viewer.admin_org(&s, org).await?;
     let fail = |e| viewer.fail(e);
@@ -113,7 +113,7 @@ pub async fn settings(
 pub async fn set_plan(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -128,7 +128,7 @@ pub async fn set_plan(
 pub async fn add_member(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -150,7 +150,7 @@ pub async fn add_member(
 pub async fn set_role(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, user)): Path<(i64, i64)>,
+    UiPath((org, user)): UiPath<(i64, i64)>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -167,7 +167,7 @@ pub async fn set_role(
 pub async fn add_department(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -182,7 +182,7 @@ pub async fn add_department(
 pub async fn add_department_member(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, department)): Path<(i64, i64)>,
+    UiPath((org, department)): UiPath<(i64, i64)>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -208,7 +208,7 @@ fn switch(form: &[(String, String)]) -> bool {
 pub async fn set_module_enabled(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module)): Path<(i64, String)>,
+    UiPath((org, module)): UiPath<(i64, String)>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -264,7 +264,7 @@ async fn fields_page(
 pub async fn fields(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module)): Path<(i64, String)>,
+    UiPath((org, module)): UiPath<(i64, String)>,
 ) -> UiResult<Response> {
     let org = viewer.admin_org(&s, org).await?;
     fields_page(&s, &viewer, org, &module, None).await
@@ -277,7 +277,7 @@ fn to_fields(org: i64, module: &str) -> Response {
 pub async fn set_field_in_use(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module, field)): Path<(i64, String, String)>,
+    UiPath((org, module, field)): UiPath<(i64, String, String)>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -294,7 +294,7 @@ pub async fn set_field_in_use(
 pub async fn add_field(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module)): Path<(i64, String)>,
+    UiPath((org, module)): UiPath<(i64, String)>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;

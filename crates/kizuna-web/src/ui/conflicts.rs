@@ -5,11 +5,11 @@
 //! that runs at once.
 
 use super::page::{Chrome, UiResult, render};
-use super::session::{Viewer, form_value};
+use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_store::Held;
@@ -48,7 +48,7 @@ const SHOWN: u32 = 200;
 pub async fn page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
 ) -> UiResult<Response> {
     let fail = |e| viewer.fail(e);
     // Members of either org only: anyone else is told it is not found.
@@ -89,7 +89,7 @@ pub async fn page(
 pub async fn decide(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((id, conflict)): Path<(i64, i64)>,
+    UiPath((id, conflict)): UiPath<(i64, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;

@@ -5,11 +5,11 @@
 //! type's JSON here and nowhere else.
 
 use super::page::{Chrome, UiResult, render};
-use super::session::{Viewer, form_value};
+use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_apps::records;
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
@@ -273,7 +273,7 @@ fn origin(viewer: &Viewer) -> Origin {
 pub async fn new_form(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module)): Path<(i64, String)>,
+    UiPath((org, module)): UiPath<(i64, String)>,
 ) -> UiResult<Response> {
     let (org, m) = viewer.module(&s, org, &module).await?;
     Ok(form_page(
@@ -295,7 +295,7 @@ fn about_values(e: &Error) -> bool {
 pub async fn create(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module)): Path<(i64, String)>,
+    UiPath((org, module)): UiPath<(i64, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -321,7 +321,7 @@ pub async fn create(
 pub async fn edit_form(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module, id)): Path<(i64, String, i64)>,
+    UiPath((org, module, id)): UiPath<(i64, String, i64)>,
 ) -> UiResult<Response> {
     let (org, m) = viewer.module(&s, org, &module).await?;
     let r = records::get(&s.store, &org, &m.api_name, id)
@@ -352,7 +352,7 @@ pub async fn edit_form(
 pub async fn update(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module, id)): Path<(i64, String, i64)>,
+    UiPath((org, module, id)): UiPath<(i64, String, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -396,7 +396,7 @@ pub async fn update(
 pub async fn delete(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module, id)): Path<(i64, String, i64)>,
+    UiPath((org, module, id)): UiPath<(i64, String, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -411,7 +411,7 @@ pub async fn delete(
 pub async fn restore(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module, id)): Path<(i64, String, i64)>,
+    UiPath((org, module, id)): UiPath<(i64, String, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -428,7 +428,7 @@ pub async fn restore(
 pub async fn open_ticket(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module, id)): Path<(i64, String, i64)>,
+    UiPath((org, module, id)): UiPath<(i64, String, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;

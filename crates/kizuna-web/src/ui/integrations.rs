@@ -7,11 +7,11 @@
 
 use super::i18n::Lang;
 use super::page::{Chrome, UiError, UiResult, render};
-use super::session::{Viewer, form_value};
+use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_domain::integration::{Action, State as LinkState};
@@ -67,7 +67,7 @@ struct MarketplacePage {
 pub async fn marketplace(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
 ) -> UiResult<Response> {
     let (org, role) = viewer.org(&s, org).await?;
     let app = App::parse(&org.app).map_err(|e| viewer.fail(e))?;
@@ -161,7 +161,7 @@ async fn setup_page(
 pub async fn setup_form(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, kind)): Path<(i64, String)>,
+    UiPath((org, kind)): UiPath<(i64, String)>,
 ) -> UiResult<Response> {
     let (org, _) = viewer.org(&s, org).await?;
     let kind = kind_of(&kind, &viewer)?;
@@ -171,7 +171,7 @@ pub async fn setup_form(
 pub async fn set_up(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, kind)): Path<(i64, String)>,
+    UiPath((org, kind)): UiPath<(i64, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -367,7 +367,7 @@ const CHART_RUNS: u32 = 1000;
 pub async fn integration_page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
 ) -> UiResult<Response> {
     let fail = |e| viewer.fail(e);
     let (i, from_role, to_role) = lifecycle::visible(&s.store, &viewer.session.user, id)
@@ -441,7 +441,7 @@ fn back(id: i64) -> Response {
 pub async fn act(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -468,7 +468,7 @@ pub async fn act(
 pub async fn sync_now(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -485,7 +485,7 @@ pub async fn sync_now(
 pub async fn retry(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((id, run)): Path<(i64, i64)>,
+    UiPath((id, run)): UiPath<(i64, i64)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
@@ -516,7 +516,7 @@ struct PreviewPage {
 pub async fn preview(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
 ) -> UiResult<Response> {
     let i = lifecycle::administered(&s.store, &viewer.session.user, id)
         .await
@@ -580,7 +580,7 @@ struct DeletePage {
 pub async fn delete_form(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
 ) -> UiResult<Response> {
     let (i, d) = lifecycle::deletion(&s.store, &viewer.session.user, id)
         .await
@@ -602,7 +602,7 @@ pub async fn delete_form(
 pub async fn delete(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;

@@ -6,11 +6,11 @@
 //! are the integration's page.
 
 use super::page::{Chrome, UiResult, render};
-use super::session::{Viewer, form_value};
+use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_domain::Error;
 use kizuna_store::Org;
@@ -156,7 +156,7 @@ async fn mail_page(
 pub async fn page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
 ) -> UiResult<Response> {
     let (org, _) = viewer.org(&s, org).await?;
     mail_page(&s, &viewer, org, None).await
@@ -204,7 +204,7 @@ fn settings_of(form: &[(String, String)]) -> Value {
 pub async fn save(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;

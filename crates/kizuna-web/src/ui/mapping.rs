@@ -5,11 +5,11 @@
 //! provide). Saved through the same check as the API's mapping.
 
 use super::page::{Chrome, UiResult, render};
-use super::session::{Viewer, form_value};
+use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_domain::Error;
 use kizuna_domain::field::FieldDef;
@@ -186,7 +186,7 @@ async fn mapping_page(
 pub async fn page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
 ) -> UiResult<Response> {
     mapping_page(&s, &viewer, id, None).await
 }
@@ -196,7 +196,7 @@ pub async fn page(
 pub async fn save(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;

@@ -5,11 +5,13 @@
 
 use super::i18n::Lang;
 use super::page::{Chrome, Shown, UiError, UiResult, render};
-use super::session::{SESSION_COOKIE, SIGN_IN_COOKIE, Viewer, Visit, check_token, local_path};
+use super::session::{
+    SESSION_COOKIE, SIGN_IN_COOKIE, UiPath, Viewer, Visit, check_token, local_path,
+};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_domain::field::ModuleDef;
@@ -352,7 +354,7 @@ struct OrgPage {
 pub async fn org_page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
 ) -> UiResult<Response> {
     let (org, role) = viewer.org(&s, org).await?;
     let modules = s
@@ -429,7 +431,7 @@ fn query(params: &[(String, String)]) -> String {
 pub async fn records_page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module)): Path<(i64, String)>,
+    UiPath((org, module)): UiPath<(i64, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     let (org, m) = viewer.module(&s, org, &module).await?;
@@ -657,7 +659,7 @@ async fn related_lists(
 pub async fn record_page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path((org, module, id)): Path<(i64, String, i64)>,
+    UiPath((org, module, id)): UiPath<(i64, String, i64)>,
 ) -> UiResult<Response> {
     let (org, m) = viewer.module(&s, org, &module).await?;
     let r = s
@@ -720,7 +722,7 @@ struct BinPage {
 pub async fn bin_page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(org): Path<i64>,
+    UiPath(org): UiPath<i64>,
 ) -> UiResult<Response> {
     let (org, _) = viewer.org(&s, org).await?;
     let modules = s.store.modules(org.id).await.map_err(|e| viewer.fail(e))?;

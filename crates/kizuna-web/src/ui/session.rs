@@ -79,6 +79,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Visit {
     }
 }
 
+/// Path parameters for a page. One that does not parse (`/orgs/abc`) is a
+/// page that is not found, as in the API, shown in the reader's language —
+/// not the framework's plain-text refusal.
+pub struct UiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for UiPath<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(UiPath(t)),
+            Err(_) => {
+                let e = Error::not_found("Page", parts.uri.path());
+                Err(UiError(e, Visit::of(&parts.headers).lang).into_response())
+            }
+        }
+    }
+}
+
 /// A signed-in visitor: their session and the language they read (their
 /// own choice, else their browser's).
 pub struct Viewer {

@@ -3,11 +3,11 @@
 //! the same check as the API's (`lifecycle::set_settings`).
 
 use super::page::{Chrome, UiResult, render};
-use super::session::{Viewer, form_value};
+use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_sync::{lifecycle, settings};
@@ -30,7 +30,7 @@ struct SettingsPage {
 pub async fn page(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
 ) -> UiResult<Response> {
     let fail = |e| viewer.fail(e);
     let i = lifecycle::administered(&s.store, &viewer.session.user, id)
@@ -58,7 +58,7 @@ pub async fn page(
 pub async fn save(
     State(s): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    UiPath(id): UiPath<i64>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
