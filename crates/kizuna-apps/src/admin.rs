@@ -29,7 +29,8 @@ fn type_cap(t: FieldType) -> u32 {
 /// created (CRM Products came with CRM ⇄ Desk, DSK-14), with their
 /// standard fields, and the standard fields its modules gained (CRM Events'
 /// Participants came with the mail connector, MAIL-5); a field of that name
-/// already there, standard or custom, is left as it is. Returns how many
+/// already there, standard or custom, is left as it is — but for a standard
+/// one without a Japanese label, which gets the catalog's. Returns how many
 /// modules and fields were added. Run when a data directory or database is
 /// opened, so an upgraded server has them.
 pub async fn add_missing_standard_modules(store: &Store) -> Result<u64> {
@@ -42,12 +43,21 @@ pub async fn add_missing_standard_modules(store: &Store) -> Result<u64> {
                 .find(|h| h.api_name.eq_ignore_ascii_case(&m.api_name))
             {
                 // A standard field the module gained since (CRM Events'
-                // Participants) is appended to it.
+                // Participants) is appended to it; one without the Japanese
+                // label it has now gets it.
                 Some(h) => {
                     for f in &m.fields {
-                        if h.field(&f.api_name).is_none() {
-                            store.add_field(org.id, &h.api_name, f).await?;
-                            added += 1;
+                        match h.field(&f.api_name) {
+                            None => {
+                                store.add_field(org.id, &h.api_name, f).await?;
+                                added += 1;
+                            }
+                            Some(have) if have.label_ja.is_empty() && !f.label_ja.is_empty() && !have.custom => {
+                                store
+                                    .set_field_labels(org.id, &h.api_name, &f.api_name, None, Some(&f.label_ja))
+                                    .await?;
+                            }
+                            Some(_) => {}
                         }
                     }
                 }

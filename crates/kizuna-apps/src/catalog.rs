@@ -5,10 +5,23 @@ use kizuna_domain::field::{FieldDef, FieldType as T, ModuleDef};
 use kizuna_domain::org::App;
 
 fn f(name: &str, t: T) -> FieldDef {
-    FieldDef::new(name, t)
+    let mut field = FieldDef::new(name, t);
+    field.label_ja = crate::labels_ja::label_ja(name).unwrap_or_default().to_string();
+    field
 }
 
-fn module(api_name: &str, label_ja: &str, fields: Vec<FieldDef>) -> ModuleDef {
+/// A module; its name field (the first required text, else the first text)
+/// is sortable, so that its list sorts by name from the start. More fields
+/// can be made sortable; each one's index costs every write of the module.
+fn module(api_name: &str, label_ja: &str, mut fields: Vec<FieldDef>) -> ModuleDef {
+    let text = |f: &FieldDef| f.field_type == T::Text;
+    if let Some(name) = fields
+        .iter()
+        .position(|f| text(f) && f.required)
+        .or_else(|| fields.iter().position(text))
+    {
+        fields[name].sortable = true;
+    }
     ModuleDef {
         api_name: api_name.to_string(),
         label: api_name.replace('_', " "),
@@ -579,5 +592,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_standard_field_has_a_japanese_label_and_every_module_sorts_by_name() {
+        for app in App::ALL {
+            for m in standard_modules(app) {
+                for field in &m.fields {
+                    assert!(
+                        !field.label_ja.is_empty(),
+                        "{}.{}.{} has no Japanese label (labels_ja.rs)",
+                        app.as_str(),
+                        m.api_name,
+                        field.api_name
+                    );
+                }
+                let sortable: Vec<&str> = m
+                    .fields
+                    .iter()
+                    .filter(|f| f.sortable)
+                    .map(|f| f.api_name.as_str())
+                    .collect();
+                let has_text = m.fields.iter().any(|f| f.field_type == T::Text);
+                assert_eq!(
+                    sortable.len(),
+                    usize::from(has_text),
+                    "{}.{}: {sortable:?}",
+                    app.as_str(),
+                    m.api_name
+                );
+                for name in sortable {
+                    let name = m.field(name).expect("the sortable field");
+                    kizuna_store::sort_index::check_sortable(&m.api_name, name)
+                        .expect("a name field can be sorted by");
+                }
+            }
+        }
+        let crm = standard_modules(App::Crm);
+        let contacts = crm.iter().find(|m| m.api_name == "Contacts").expect("Contacts");
+        assert!(contacts.field("Last_Name").is_some_and(|f| f.sortable));
     }
 }

@@ -5,4 +5,5 @@ pub mod admin;
 pub mod catalog;
 pub mod demo;
 pub mod events;
+mod labels_ja;
 pub mod records;

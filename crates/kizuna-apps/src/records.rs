@@ -223,7 +223,13 @@ pub fn parse_list_query(m: &ModuleDef, params: &[(String, String)]) -> Result<Li
                 }
             }
             "sort" if value == "id" => q.sort = SortKey::Id,
-            "sort" => q.sort = SortKey::Field(known_field(m, value)?.clone()),
+            "sort" => {
+                let field = known_field(m, value)?;
+                if !field.sortable {
+                    return Err(kizuna_store::sort_index::not_sortable(&m.api_name, value));
+                }
+                q.sort = SortKey::Field(field.clone());
+            }
             _ => {
                 let field = known_field(m, name)?;
                 q.filters.push((field.clone(), filter_value(field, value)?));

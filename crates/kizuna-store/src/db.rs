@@ -529,6 +529,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "sessions",
         include_str!("../migrations/sqlite/0009_sessions.sql"),
     ),
+    (
+        10,
+        "field_labels_sorting",
+        include_str!("../migrations/sqlite/0010_field_labels_sorting.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -576,6 +581,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         9,
         "sessions",
         include_str!("../migrations/postgres/0009_sessions.sql"),
+    ),
+    (
+        10,
+        "field_labels_sorting",
+        include_str!("../migrations/postgres/0010_field_labels_sorting.sql"),
     ),
 ];
 

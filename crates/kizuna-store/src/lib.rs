@@ -12,6 +12,7 @@ mod reader;
 pub mod records;
 pub mod referrers;
 pub mod sessions;
+pub mod sort_index;
 pub mod sync;
 pub mod users;
 
@@ -48,12 +49,14 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         let db = Db::open(url).await?;
         db.migrate().await?;
-        Ok(Store {
+        let store = Store {
             reader: db::sqlite_path(url)
                 .map(|path| std::sync::Arc::new(reader::SqliteReader::new(path))),
             db,
             modules: Default::default(),
-        })
+        };
+        store.reconcile_sort_indexes().await?;
+        Ok(store)
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -23,6 +23,7 @@ struct FieldRow {
     module: String,
     api_name: String,
     label: String,
+    label_ja: String,
     field_type: String,
     max_length: Option<i64>,
     required: bool,
@@ -31,6 +32,7 @@ struct FieldRow {
     lookup_module: Option<String>,
     custom: bool,
     in_use: bool,
+    sortable: bool,
 }
 
 impl FieldRow {
@@ -51,6 +53,7 @@ impl FieldRow {
         Ok(FieldDef {
             api_name: self.api_name,
             label: self.label,
+            label_ja: self.label_ja,
             field_type,
             max_length: self.max_length.and_then(|n| u32::try_from(n).ok()),
             required: self.required,
@@ -59,6 +62,7 @@ impl FieldRow {
             lookup_module: self.lookup_module,
             custom: self.custom,
             in_use: self.in_use,
+            sortable: self.sortable,
         })
     }
 }
@@ -99,14 +103,15 @@ async fn insert_field(
 ) -> Result<()> {
     tx.x()
         .execute(
-            "INSERT INTO fields (org_id, module, api_name, label, field_type, max_length, required, \
-             is_unique, picklist, lookup_module, custom, in_use, position) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO fields (org_id, module, api_name, label, label_ja, field_type, max_length, \
+             required, is_unique, picklist, lookup_module, custom, in_use, sortable, position) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             &crate::args![
                 org_id,
                 module,
                 &field.api_name,
                 &field.label,
+                &field.label_ja,
                 field.field_type.as_str(),
                 field.max_length.map(i64::from),
                 field.required,
@@ -115,6 +120,7 @@ async fn insert_field(
                 field.lookup_module.clone(),
                 field.custom,
                 field.in_use,
+                field.sortable,
                 position
             ],
         )
@@ -129,8 +135,19 @@ async fn insert_field(
     Ok(())
 }
 
+/// A field of a module, or 400 `unknown_field`.
+pub(crate) fn field_of<'m>(m: &'m ModuleDef, field: &str) -> Result<&'m FieldDef> {
+    m.field(field).ok_or_else(|| {
+        Error::bad_request(
+            "unknown_field",
+            format!("{} has no field {field}.", m.api_name),
+            format!("{} に項目 {field} はありません。", m.api_name),
+        )
+    })
+}
+
 /// Marks the org's metadata as changed, in the change's transaction.
-async fn bump_meta_version(tx: &mut Tx, org_id: i64) -> Result<()> {
+pub(crate) async fn bump_meta_version(tx: &mut Tx, org_id: i64) -> Result<()> {
     tx.x()
         .execute(
             "UPDATE orgs SET meta_version = meta_version + 1 WHERE id = $1",
@@ -185,8 +202,8 @@ impl Store {
             .db
             .x()
             .fetch_all(
-                "SELECT module, api_name, label, field_type, max_length, required, is_unique, picklist, \
-                 lookup_module, custom, in_use FROM fields WHERE org_id = $1 ORDER BY module, position",
+                "SELECT module, api_name, label, label_ja, field_type, max_length, required, is_unique, \
+                 picklist, lookup_module, custom, in_use, sortable FROM fields WHERE org_id = $1 ORDER BY module, position",
                 &crate::args![org_id],
             )
             .await
@@ -226,8 +243,8 @@ impl Store {
             .db
             .x()
             .fetch_all(
-                "SELECT module, api_name, label, field_type, max_length, required, is_unique, picklist, \
-                 lookup_module, custom, in_use FROM fields WHERE org_id = $1 AND module = $2 ORDER BY position",
+                "SELECT module, api_name, label, label_ja, field_type, max_length, required, is_unique, \
+                 picklist, lookup_module, custom, in_use, sortable FROM fields WHERE org_id = $1 AND module = $2 ORDER BY position",
                 &crate::args![org_id, api_name],
             )
             .await
@@ -247,6 +264,10 @@ impl Store {
     /// Adds a custom module with its fields after the org's modules; one of
     /// the same name is refused.
     pub async fn add_module(&self, org_id: i64, module: &ModuleDef) -> Result<()> {
+        for f in module.fields.iter().filter(|f| f.sortable) {
+            crate::sort_index::check_sortable(&module.api_name, f)?;
+        }
+        self.make_sort_indexes(std::slice::from_ref(module)).await?;
         let mut tx = self.db.begin().await?;
         let exists: Vec<crate::db::IdRow> = tx
             .x()
@@ -274,7 +295,12 @@ impl Store {
 
     /// Adds a custom field to a module; it is appended after the existing ones.
     pub async fn add_field(&self, org_id: i64, module: &str, field: &FieldDef) -> Result<()> {
-        self.module(org_id, module).await?;
+        let mut m = self.module(org_id, module).await?;
+        if field.sortable {
+            crate::sort_index::check_sortable(module, field)?;
+            m.fields = vec![field.clone()];
+            self.make_sort_indexes(&[m]).await?;
+        }
         let mut tx = self.db.begin().await?;
         self.add_field_in(&mut tx, org_id, module, field).await?;
         tx.commit().await
@@ -328,6 +354,39 @@ impl Store {
         tx.commit().await
     }
 
+    /// Renames a field's labels (English, Japanese; `None` keeps one). Its
+    /// API name, the one integrations and the API use, never changes.
+    pub async fn set_field_labels(
+        &self,
+        org_id: i64,
+        module: &str,
+        field: &str,
+        label: Option<&str>,
+        label_ja: Option<&str>,
+    ) -> Result<()> {
+        let m = self.module(org_id, module).await?;
+        let def = field_of(&m, field)?;
+        let label = label.map(str::trim).unwrap_or(&def.label);
+        let label_ja = label_ja.map(str::trim).unwrap_or(&def.label_ja);
+        if label.is_empty() || label.chars().count() > 100 || label_ja.chars().count() > 100 {
+            return Err(Error::bad_request(
+                "invalid_label",
+                format!("{module}.{field}: a label is 1 to 100 characters (the Japanese one may be empty)."),
+                format!("{module}.{field}: ラベルは 1〜100 文字にしてください（日本語のラベルは空でも構いません）。"),
+            ));
+        }
+        let mut tx = self.db.begin().await?;
+        tx.x()
+            .execute(
+                "UPDATE fields SET label = $1, label_ja = $2 WHERE org_id = $3 AND module = $4 AND api_name = $5",
+                &crate::args![label, label_ja, org_id, module, field],
+            )
+            .await
+            .map_err(db_error)?;
+        bump_meta_version(&mut tx, org_id).await?;
+        tx.commit().await
+    }
+
     /// Marks a field used or unused. An unused field keeps its values but takes
     /// no new ones.
     pub async fn set_field_in_use(
@@ -338,13 +397,7 @@ impl Store {
         in_use: bool,
     ) -> Result<()> {
         let m = self.module(org_id, module).await?;
-        let Some(def) = m.field(field) else {
-            return Err(Error::bad_request(
-                "unknown_field",
-                format!("{module} has no field {field}."),
-                format!("{module} に項目 {field} はありません。"),
-            ));
-        };
+        let def = field_of(&m, field)?;
         if def.required && !in_use {
             return Err(Error::bad_request(
                 "field_required",
@@ -374,13 +427,15 @@ pub struct CopyReport {
 }
 
 impl Store {
-    /// Copies modules on/off, custom fields and fields' in-use marks from one
-    /// org to another of the same app, in one transaction: all of it or none
-    /// (GEN-11). Modules or fields the target lacks and the source has as
+    /// Copies modules on/off, custom fields and fields' in-use and sortable
+    /// marks from one org to another of the same app, in one transaction: all
+    /// of it or none (GEN-11). Modules or fields the target lacks and the source has as
     /// standard are left alone: both orgs have the same standard ones.
     pub async fn copy_metadata(&self, from_org: i64, to_org: i64) -> Result<CopyReport> {
         let source = self.modules(from_org).await?;
         let target = self.modules(to_org).await?;
+        // Sortable marks are copied too; their indexes come first.
+        self.make_sort_indexes(&source).await?;
         let mut report = CopyReport::default();
         let mut tx = self.db.begin().await?;
         for m in &source {
@@ -406,11 +461,12 @@ impl Store {
                         position += 1;
                         report.fields_added.push(name);
                     }
-                    Some(tf) if tf.in_use != f.in_use => {
+                    Some(tf) if (tf.in_use, tf.sortable) != (f.in_use, f.sortable) => {
                         tx.x()
                             .execute(
-                                "UPDATE fields SET in_use = $1 WHERE org_id = $2 AND module = $3 AND api_name = $4",
-                                &crate::args![f.in_use, to_org, &m.api_name, &f.api_name],
+                                "UPDATE fields SET in_use = $1, sortable = $2 \
+                                 WHERE org_id = $3 AND module = $4 AND api_name = $5",
+                                &crate::args![f.in_use, f.sortable, to_org, &m.api_name, &f.api_name],
                             )
                             .await
                             .map_err(db_error)?;

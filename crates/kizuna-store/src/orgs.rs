@@ -85,6 +85,7 @@ impl Store {
     ) -> Result<Org> {
         app.check_plan(plan)?;
         let name = check_org_name(name)?;
+        self.make_sort_indexes(modules).await?;
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         let sql = "INSERT INTO orgs (app, name, plan, created_by, created_at) \

@@ -120,7 +120,9 @@ pub async fn add_field(
     Ok((StatusCode::CREATED, Json(json!(field))))
 }
 
-/// Marks a field used or unused (administrators): `{"in_use": bool}`.
+/// Changes a field (administrators): `{"in_use"?: bool, "sortable"?: bool,
+/// "label"?: string, "label_ja"?: string}`. Making a field sortable builds
+/// its index first: on a module of a million records, seconds.
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}/modules/{module}/fields/{field}", tag = "modules", request_body = Value,
     params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"), ("field" = String, Path, description = "Field API name")),
     responses((status = 200, description = "The module's fields")))]
@@ -130,14 +132,45 @@ pub async fn patch_field(
     Path((_org, module, field)): Path<(String, String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let in_use = body
-        .0
-        .get("in_use")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| Error::malformed_json("the body needs a boolean \"in_use\""))?;
-    s.store
-        .set_field_in_use(org.id, &module, &field, in_use)
-        .await?;
+    let flag = |name: &str| -> ApiResult<Option<bool>> {
+        match body.0.get(name) {
+            None => Ok(None),
+            Some(v) => Ok(Some(v.as_bool().ok_or_else(|| {
+                Error::malformed_json(&format!("\"{name}\" must be true or false"))
+            })?)),
+        }
+    };
+    let text = |name: &str| -> ApiResult<Option<&str>> {
+        match body.0.get(name) {
+            None => Ok(None),
+            Some(v) => Ok(Some(v.as_str().ok_or_else(|| {
+                Error::malformed_json(&format!("\"{name}\" must be a string"))
+            })?)),
+        }
+    };
+    let (in_use, sortable) = (flag("in_use")?, flag("sortable")?);
+    let (label, label_ja) = (text("label")?, text("label_ja")?);
+    if in_use.is_none() && sortable.is_none() && label.is_none() && label_ja.is_none() {
+        return Err(Error::malformed_json(
+            "the body needs \"in_use\", \"sortable\", \"label\" or \"label_ja\"",
+        )
+        .into());
+    }
+    if label.is_some() || label_ja.is_some() {
+        s.store
+            .set_field_labels(org.id, &module, &field, label, label_ja)
+            .await?;
+    }
+    if let Some(in_use) = in_use {
+        s.store
+            .set_field_in_use(org.id, &module, &field, in_use)
+            .await?;
+    }
+    if let Some(sortable) = sortable {
+        s.store
+            .set_field_sortable(org.id, &module, &field, sortable)
+            .await?;
+    }
     Ok(Json(
         json!({"fields": s.store.module(org.id, &module).await?.fields}),
     ))

@@ -342,3 +342,70 @@ async fn a_custom_module_is_checked_whole_before_anything_is_written() {
         .await;
     assert_eq!(s, 201);
 }
+
+// Lists sort only by sortable fields (each has an index); an administrator
+// makes one sortable or not, and renames its labels, through PATCH; a long
+// text cannot be sortable; a bad body changes nothing.
+#[tokio::test]
+async fn lists_sort_by_sortable_fields_and_administrators_choose_them() {
+    let (app, admin, org) = crm().await;
+    for name in ["Sato", "Abe", "Ito"] {
+        let (s, _) = app
+            .post(
+                &records(&org, "Contacts"),
+                &admin.key,
+                &json!({"fields": {"Last_Name": name, "First_Name": name.to_lowercase()}}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let list = |sort: &str| format!("{}?sort={sort}&order=desc", records(&org, "Contacts"));
+    let names = |body: &serde_json::Value, f: &str| -> Vec<String> {
+        body["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| r["fields"][f].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (s, body) = app.get(&list("Last_Name"), &admin.key).await;
+    assert_eq!(s, 200, "a name field sorts from the start: {body}");
+    assert_eq!(names(&body, "Last_Name"), ["Sato", "Ito", "Abe"]);
+
+    let (s, body) = app.get(&list("First_Name"), &admin.key).await;
+    assert_eq!((s, code(&body)), (400, "field_not_sortable"));
+    assert!(body["error"]["fix"]["ja"].as_str().is_some_and(|t| t.contains("管理者")), "{body}");
+
+    let field = |f: &str| format!("/api/v1/orgs/{}/modules/Contacts/fields/{f}", org.id);
+    let (s, body) = app
+        .patch(&field("First_Name"), &admin.key, &json!({"sortable": true, "label_ja": "ファーストネーム"}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let first = body["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["api_name"] == "First_Name")
+        .cloned()
+        .expect("First_Name");
+    assert_eq!((first["sortable"].clone(), first["label_ja"].clone()), (json!(true), json!("ファーストネーム")));
+    let (s, body) = app.get(&list("First_Name"), &admin.key).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(names(&body, "First_Name"), ["sato", "ito", "abe"]);
+
+    for (body, want) in [
+        (json!({"sortable": "yes"}), "malformed_json"),
+        (json!({}), "malformed_json"),
+        (json!({"label": ""}), "invalid_label"),
+    ] {
+        let (s, answer) = app.patch(&field("Last_Name"), &admin.key, &body).await;
+        assert_eq!((s, code(&answer)), (400, want), "{body}");
+    }
+    let (s, answer) = app
+        .patch(&field("Description"), &admin.key, &json!({"sortable": true}))
+        .await;
+    assert_eq!((s, code(&answer)), (400, "field_not_sortable"));
+    let contacts = app.store.module(org.id, "Contacts").await.expect("read");
+    assert!(contacts.field("Description").is_some_and(|f| !f.sortable));
+    assert!(contacts.field("Last_Name").is_some_and(|f| f.label == "Last Name" && f.sortable));
+}

@@ -222,3 +222,83 @@ async fn dsk_7_desk_departments_are_made_and_staffed_from_the_settings_page() {
         page.body
     );
 }
+
+// A list's headers sort only where the field is sortable; an administrator
+// makes a field sortable and renames its labels from the module's page, each
+// with its token; a long text cannot be sortable, and says why; a reader
+// sees each field's label in their language.
+#[tokio::test]
+async fn ui_fields_are_made_sortable_and_renamed_from_their_module_page() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_admin_sortable").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let org = app.org(App::Crm, "free", &admin).await;
+    let contacts = app.store.module(org.id, "Contacts").await.expect("read");
+    for first in ["Hana", "Aoi", "Ren"] {
+        app.store
+            .create_records(
+                org.id,
+                &contacts,
+                vec![
+                    serde_json::json!({"Last_Name": "Sato", "First_Name": first})
+                        .as_object()
+                        .cloned()
+                        .expect("an object"),
+                ],
+                kizuna_store::Origin::User(admin.user.id),
+            )
+            .await
+            .expect("contacts");
+    }
+    let mut b = Browser::new(&app, "ja");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let list = format!("/orgs/{}/modules/Contacts", org.id);
+    let page = b.get(&list).await;
+    assert!(
+        page.body.contains("?sort=Last_Name&#38;order=asc\">姓</a>"),
+        "the name field sorts, labelled in Japanese: {}",
+        page.body
+    );
+    assert!(page.body.contains("<th scope=\"col\">名</th>"), "First_Name does not sort yet");
+    let refused = b.get(&format!("{list}?sort=First_Name")).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("並べ替えできません"), "{}", refused.body);
+
+    let fields = format!("/orgs/{}/settings/modules/Contacts/fields", org.id);
+    let csrf = page.csrf();
+    for (path, form) in [
+        (format!("{fields}/First_Name/sortable"), vec![("value", "true")]),
+        (
+            format!("{fields}/First_Name/labels"),
+            vec![("label", "Given name"), ("label_ja", "下の名前")],
+        ),
+    ] {
+        assert_eq!(b.post(&path, &form).await.status, 403, "{path} without the token");
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let done = b.post(&path, &form).await;
+        assert_eq!(done.status, 303, "{path}: {}", done.body);
+    }
+    let sorted = b.get(&format!("{list}?sort=First_Name&order=desc")).await;
+    assert_eq!(sorted.status, 200);
+    let at = |name: &str| sorted.body.find(&format!(">{name}<")).expect(name);
+    assert!(at("Ren") < at("Hana") && at("Hana") < at("Aoi"), "descending by first name");
+    assert!(sorted.body.contains("aria-sort=\"descending\"><a href="));
+    assert!(sorted.body.contains(">下の名前</a>"));
+    let mut en = Browser::new(&app, "en");
+    en.sign_in("admin@example.jp", PASSWORD).await;
+    assert!(en.get(&list).await.body.contains(">Given name</a>"));
+
+    let refused = b
+        .post(
+            &format!("{fields}/Description/sortable"),
+            &[("csrf", &csrf), ("value", "true")],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("並べ替えできる項目にできません"), "{}", refused.body);
+    let now = app.store.module(org.id, "Contacts").await.expect("read");
+    assert!(now.field("Description").is_some_and(|f| !f.sortable));
+    assert!(now.field("First_Name").is_some_and(|f| f.sortable && f.label_ja == "下の名前"));
+}

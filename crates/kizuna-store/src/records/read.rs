@@ -5,8 +5,8 @@ use super::{
     Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, RawRecord, Record, RecordRow, SortKey,
     Sql, insert_refs, sqlite_scalar,
 };
-use crate::Store;
-use crate::db::{Arg, Dialect, IdRow, Rowed, Tx, db_error};
+use crate::{Store, sort_index};
+use crate::db::{Dialect, IdRow, Rowed, Tx, db_error};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
 use kizuna_domain::{Error, Result};
@@ -95,77 +95,40 @@ impl Store {
     }
 
     /// A page of a module's live records.
+    ///
+    /// A list sorted by a field reads its order in two stretches, each one
+    /// index range (`sort_index.rs`): the records without a value (first when
+    /// ascending, last when descending, as SQL sorts NULL), and those with
+    /// one, by (value, id). A page that crosses from one stretch to the other
+    /// reads both.
     pub async fn list_records(
         &self,
         org_id: i64,
         module: &ModuleDef,
         q: &ListQuery,
     ) -> Result<Page> {
-        let dialect = self.db.dialect();
-        let mut sql = Sql::new(&format!(
-            "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.module = $2 AND r.deleted_at IS NULL"
-        ));
-        sql.arg(org_id);
-        sql.arg(&module.api_name);
-        let email_field = module.email_key_field().map(|f| f.api_name.clone());
-        for (field, value) in &q.filters {
-            push_filter(&mut sql, dialect, field, value, email_field.as_deref());
-        }
-        let (key_expr, cmp) = match &q.sort {
-            SortKey::Id => ("r.id".to_string(), None),
-            SortKey::Field(f) => {
-                let n = sql.arg(&f.api_name);
-                let expr = match dialect {
-                    // -9e999 is -Infinity: a missing value sorts before every
-                    // number and text, as PostgreSQL's jsonb null does.
-                    Dialect::Sqlite => format!("COALESCE({}, -9e999)", dialect.json_field(n)),
-                    Dialect::Postgres => {
-                        format!("COALESCE({}, 'null'::jsonb)", dialect.json_field(n))
-                    }
-                };
-                (expr, Some(f))
-            }
-        };
-        let (op, dir) = if q.descending {
-            ("<", "DESC")
-        } else {
-            (">", "ASC")
-        };
-        if let Some(cursor) = &q.cursor {
-            let (value, last_id) = decode_cursor(cursor)?;
-            let id = sql.arg(last_id);
-            match cmp {
-                None => sql.push(&format!(" AND r.id {op} ${id}")),
-                Some(_) => {
-                    let v = match dialect {
-                        Dialect::Sqlite if value.is_null() => sql.arg(Arg::F64(f64::NEG_INFINITY)),
-                        Dialect::Sqlite => sql.arg(sqlite_scalar(&value)),
-                        Dialect::Postgres => sql.arg(value),
-                    };
-                    sql.push(&format!(
-                        " AND ({key_expr} {op} ${v} OR ({key_expr} = ${v} AND r.id {op} ${id}))"
-                    ));
-                }
+        let limit = q.limit.clamp(1, 1000) as usize;
+        let mut records: Vec<Record> = Vec::new();
+        for stretch in stretches(q)? {
+            let want = limit + 1 - records.len();
+            let sql = list_sql(self.dialect(), org_id, module, q, &stretch, want)?;
+            let rows: Vec<RecordRow> = self
+                .db
+                .x()
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            records.extend(rows.into_iter().map(Record::from));
+            if records.len() > limit {
+                break;
             }
         }
-        let limit = q.limit.clamp(1, 1000);
-        let l = sql.arg(i64::from(limit) + 1);
-        sql.push(&format!(
-            " ORDER BY {key_expr} {dir}, r.id {dir} LIMIT ${l}"
-        ));
-        let rows: Vec<RecordRow> = self
-            .db
-            .x()
-            .fetch_all(&sql.text, &sql.args)
-            .await
-            .map_err(db_error)?;
-        let mut records: Vec<Record> = rows.into_iter().map(Record::from).collect();
-        let next_cursor = if records.len() > limit as usize {
-            records.truncate(limit as usize);
+        let next_cursor = if records.len() > limit {
+            records.truncate(limit);
             records.last().map(|last| {
-                let value = match cmp {
-                    None => Value::Null,
-                    Some(f) => last.fields.get(&f.api_name).cloned().unwrap_or(Value::Null),
+                let value = match &q.sort {
+                    SortKey::Id => Value::Null,
+                    SortKey::Field(f) => last.fields.get(&f.api_name).cloned().unwrap_or(Value::Null),
                 };
                 encode_cursor(&value, last.id)
             })
@@ -176,6 +139,32 @@ impl Store {
             records,
             next_cursor,
         })
+    }
+
+    /// The database's plan of each query `list_records(q)` may run, as it
+    /// words it: shows whether a sorted list walks its index.
+    pub async fn explain_list(
+        &self,
+        org_id: i64,
+        module: &ModuleDef,
+        q: &ListQuery,
+    ) -> Result<Vec<String>> {
+        let explain = match self.dialect() {
+            Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
+            Dialect::Postgres => "EXPLAIN ",
+        };
+        let mut lines = Vec::new();
+        for stretch in stretches(q)? {
+            let sql = list_sql(self.dialect(), org_id, module, q, &stretch, 51)?;
+            let rows: Vec<PlanLine> = self
+                .db
+                .x()
+                .fetch_all(&format!("{explain}{}", sql.text), &sql.args)
+                .await
+                .map_err(db_error)?;
+            lines.extend(rows.into_iter().map(|r| r.0));
+        }
+        Ok(lines)
     }
 
     /// Live records of `e-mail key` across several modules of an org (dedup
@@ -397,6 +386,135 @@ fn push_filter(
             };
             sql.push(&format!(" AND {} = ${n}", dialect.json_field(f)));
         }
+    }
+}
+
+/// One index range of a list's order (see `list_records`).
+enum Stretch {
+    /// Every record, by id, after the cursor's id.
+    All { after: Option<i64> },
+    /// The records without a value of the sort field, by id.
+    Missing { after: Option<i64> },
+    /// The records with a value, by (value, id), after the cursor's.
+    Valued { after: Option<(Value, i64)> },
+}
+
+/// The stretches a page of `q` reads, in order, from its cursor on.
+fn stretches(q: &ListQuery) -> Result<Vec<Stretch>> {
+    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    Ok(match (&q.sort, cursor, q.descending) {
+        (SortKey::Id, c, _) => vec![Stretch::All {
+            after: c.map(|(_, id)| id),
+        }],
+        (SortKey::Field(_), None, false) => vec![
+            Stretch::Missing { after: None },
+            Stretch::Valued { after: None },
+        ],
+        (SortKey::Field(_), None, true) => vec![
+            Stretch::Valued { after: None },
+            Stretch::Missing { after: None },
+        ],
+        (SortKey::Field(_), Some((v, id)), false) if v.is_null() => vec![
+            Stretch::Missing { after: Some(id) },
+            Stretch::Valued { after: None },
+        ],
+        (SortKey::Field(_), Some((v, id)), true) if v.is_null() => {
+            vec![Stretch::Missing { after: Some(id) }]
+        }
+        (SortKey::Field(_), Some(c), false) => vec![Stretch::Valued { after: Some(c) }],
+        (SortKey::Field(_), Some(c), true) => vec![
+            Stretch::Valued { after: Some(c) },
+            Stretch::Missing { after: None },
+        ],
+    })
+}
+
+/// The query of one stretch of a list, `limit` rows. The module and the sort
+/// expression are literals, as in the sort index's definition.
+fn list_sql(
+    dialect: Dialect,
+    org_id: i64,
+    module: &ModuleDef,
+    q: &ListQuery,
+    stretch: &Stretch,
+    limit: usize,
+) -> Result<Sql> {
+    let mut sql = Sql::new(&format!(
+        "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.module = {} \
+         AND r.deleted_at IS NULL",
+        sort_index::literal(&module.api_name)?
+    ));
+    sql.arg(org_id);
+    let email_field = module.email_key_field().map(|f| f.api_name.clone());
+    for (field, value) in &q.filters {
+        push_filter(&mut sql, dialect, field, value, email_field.as_deref());
+    }
+    let (op, dir) = if q.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let value = match &q.sort {
+        SortKey::Field(f) => sort_index::value_expr(dialect, &f.api_name)?,
+        SortKey::Id => String::new(),
+    };
+    let after_id = |sql: &mut Sql, after: &Option<i64>| {
+        if let Some(id) = after {
+            let n = sql.arg(*id);
+            sql.push(&format!(" AND r.id {op} ${n}"));
+        }
+    };
+    let order = match stretch {
+        Stretch::All { after } => {
+            after_id(&mut sql, after);
+            format!("r.id {dir}")
+        }
+        // All values missing, the order is by id. PostgreSQL sees that the
+        // index hands the rows over in that order only when told to order by
+        // the (missing) value first; SQLite only when not.
+        Stretch::Missing { after } => {
+            sql.push(&format!(" AND {value} IS NULL"));
+            after_id(&mut sql, after);
+            match dialect {
+                Dialect::Sqlite => format!("r.id {dir}"),
+                Dialect::Postgres => format!("{value} {dir}, r.id {dir}"),
+            }
+        }
+        Stretch::Valued { after: None } => {
+            sql.push(&format!(" AND {value} IS NOT NULL"));
+            format!("{value} {dir}, r.id {dir}")
+        }
+        Stretch::Valued {
+            after: Some((v, id)),
+        } => {
+            let v = match dialect {
+                Dialect::Sqlite => sql.arg(sqlite_scalar(v)),
+                Dialect::Postgres => sql.arg(v.clone()),
+            };
+            let id = sql.arg(*id);
+            sql.push(&format!(" AND ({value}, r.id) {op} (${v}, ${id})"));
+            format!("{value} {dir}, r.id {dir}")
+        }
+    };
+    let n = sql.arg(limit as i64);
+    sql.push(&format!(" ORDER BY {order} LIMIT ${n}"));
+    Ok(sql)
+}
+
+/// One line of a query plan: SQLite's `detail` column, PostgreSQL's only one.
+struct PlanLine(String);
+
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for PlanLine {
+    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> sqlx::Result<Self> {
+        use sqlx::Row;
+        row.try_get("detail").map(PlanLine)
+    }
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for PlanLine {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> sqlx::Result<Self> {
+        use sqlx::Row;
+        row.try_get(0).map(PlanLine)
     }
 }
 

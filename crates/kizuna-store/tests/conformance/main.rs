@@ -43,5 +43,6 @@ mod records_bin;
 mod records_read;
 mod records_write;
 mod sessions;
+mod sorting;
 mod sync_state;
 mod users;

@@ -1,7 +1,7 @@
 //! Administration, for an org's administrators only (a member gets the
 //! refusal that names the administrators): the plan, members and their
 //! roles, Desk departments, modules on and off, and each module's fields —
-//! custom fields added, fields marked unused. The rules are the apps' and
+//! custom fields added, fields renamed, marked unused or sortable. The rules are the apps' and
 //! the store's; these pages only ask.
 
 use super::page::{Chrome, UiResult, render};
@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_domain::field::{FieldDef, FieldType};
 use kizuna_domain::{App, Error, Role};
+use kizuna_store::sort_index::check_sortable;
 use kizuna_store::{Department, Member, Org};
 
 impl Viewer {
@@ -227,9 +228,18 @@ struct FieldsPage {
     org: Org,
     module: String,
     label: String,
-    fields: Vec<FieldDef>,
+    fields: Vec<FieldRow>,
     types: Vec<&'static str>,
     error: Option<String>,
+}
+
+/// A field on its module's page, where its forms post, and whether it
+/// could be sortable.
+struct FieldRow {
+    def: FieldDef,
+    action: String,
+    shown_label: String,
+    can_sort: bool,
 }
 
 async fn fields_page(
@@ -245,13 +255,26 @@ async fn fields_page(
         .await
         .map_err(|e| viewer.fail(e))?;
     let status = super::page::refusal_status(refused);
+    let fields = m
+        .fields
+        .iter()
+        .map(|f| FieldRow {
+            action: format!(
+                "/orgs/{}/settings/modules/{}/fields/{}",
+                org.id, m.api_name, f.api_name
+            ),
+            shown_label: super::pages::field_label(f, viewer.lang),
+            can_sort: check_sortable(&m.api_name, f).is_ok(),
+            def: f.clone(),
+        })
+        .collect();
     Ok(render(
         status,
         &FieldsPage {
             c: viewer.chrome(),
             label: super::pages::module_label(&m, viewer.lang),
             module: m.api_name.clone(),
-            fields: m.fields.clone(),
+            fields,
             types: FieldType::ALL.iter().map(|t| t.as_str()).collect(),
             error: refused.map(|e| viewer.lang.refusal(e)),
             org,
@@ -259,8 +282,8 @@ async fn fields_page(
     ))
 }
 
-/// A module's fields: each marked in use or unused, and a custom field
-/// form.
+/// A module's fields: each one's labels, in use or not, sortable or not; and
+/// a custom field form.
 pub async fn fields(
     State(s): State<AppState>,
     viewer: Viewer,
@@ -270,8 +293,24 @@ pub async fn fields(
     fields_page(&s, &viewer, org, &module, None).await
 }
 
-fn to_fields(org: i64, module: &str) -> Response {
-    Redirect::to(&format!("/orgs/{org}/settings/modules/{module}")).into_response()
+/// After one change of a module's fields: back to its page, or the page
+/// again with the refusal (which changed nothing) above the fields.
+async fn fields_changed(
+    s: &AppState,
+    viewer: &Viewer,
+    org: Org,
+    module: &str,
+    done: kizuna_domain::Result<()>,
+) -> UiResult<Response> {
+    match done {
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/orgs/{}/settings/modules/{module}", org.id)).into_response())
+        }
+        Err(e) if e.kind != kizuna_domain::Kind::Internal => {
+            fields_page(s, viewer, org, module, Some(&e)).await
+        }
+        Err(e) => Err(viewer.fail(e)),
+    }
 }
 
 pub async fn set_field_in_use(
@@ -282,11 +321,50 @@ pub async fn set_field_in_use(
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
     let org = viewer.admin_org(&s, org).await?;
-    s.store
+    let done = s
+        .store
         .set_field_in_use(org.id, &module, &field, switch(&form))
-        .await
-        .map_err(|e| viewer.fail(e))?;
-    Ok(to_fields(org.id, &module))
+        .await;
+    fields_changed(&s, &viewer, org, &module, done).await
+}
+
+/// Makes a field sortable (building its index, which on a large module
+/// takes seconds) or not.
+pub async fn set_field_sortable(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    UiPath((org, module, field)): UiPath<(i64, String, String)>,
+    Form(form): UiForm,
+) -> UiResult<Response> {
+    viewer.check_form(&form)?;
+    let org = viewer.admin_org(&s, org).await?;
+    let done = s
+        .store
+        .set_field_sortable(org.id, &module, &field, switch(&form))
+        .await;
+    fields_changed(&s, &viewer, org, &module, done).await
+}
+
+/// Renames a field's English and Japanese labels.
+pub async fn set_field_labels(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    UiPath((org, module, field)): UiPath<(i64, String, String)>,
+    Form(form): UiForm,
+) -> UiResult<Response> {
+    viewer.check_form(&form)?;
+    let org = viewer.admin_org(&s, org).await?;
+    let done = s
+        .store
+        .set_field_labels(
+            org.id,
+            &module,
+            &field,
+            Some(form_value(&form, "label").unwrap_or_default()),
+            Some(form_value(&form, "label_ja").unwrap_or_default()),
+        )
+        .await;
+    fields_changed(&s, &viewer, org, &module, done).await
 }
 
 /// Adds a custom field; a refusal (a taken name, a bad length) is shown on
@@ -300,28 +378,28 @@ pub async fn add_field(
     viewer.check_form(&form)?;
     let org = viewer.admin_org(&s, org).await?;
     let given = |k| form_value(&form, k).unwrap_or_default().trim();
-    let Some(field_type) = FieldType::parse(given("type")) else {
-        let e = Error::bad_request(
+    let done = match FieldType::parse(given("type")) {
+        None => Err(Error::bad_request(
             "unknown_field_type",
             "Choose one of the field types listed.",
             "一覧にある項目タイプを選んでください。",
-        );
-        return fields_page(&s, &viewer, org, &module, Some(&e)).await;
-    };
-    let mut field = FieldDef::new(given("api_name"), field_type);
-    field.label = given("label").to_string();
-    field.max_length = given("max_length").parse().ok();
-    field.picklist = given("picklist")
-        .lines()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .collect();
-    match kizuna_apps::admin::add_custom_field(&s.store, org.id, &module, field).await {
-        Ok(_) => Ok(to_fields(org.id, &module)),
-        Err(e) if e.kind != kizuna_domain::Kind::Internal => {
-            fields_page(&s, &viewer, org, &module, Some(&e)).await
+        )),
+        Some(field_type) => {
+            let mut field = FieldDef::new(given("api_name"), field_type);
+            field.label = given("label").to_string();
+            field.label_ja = given("label_ja").to_string();
+            field.sortable = given("sortable") == "true";
+            field.max_length = given("max_length").parse().ok();
+            field.picklist = given("picklist")
+                .lines()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect();
+            kizuna_apps::admin::add_custom_field(&s.store, org.id, &module, field)
+                .await
+                .map(drop)
         }
-        Err(e) => Err(viewer.fail(e)),
-    }
+    };
+    fields_changed(&s, &viewer, org, &module, done).await
 }

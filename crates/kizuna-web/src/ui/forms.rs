@@ -214,7 +214,7 @@ fn inputs(
                 .reduce(|a, b| format!("{a} {b}"));
             Input {
                 api_name: f.api_name.clone(),
-                label: f.label.clone(),
+                label: super::pages::field_label(f, l),
                 control: control(f.field_type),
                 value,
                 selected,

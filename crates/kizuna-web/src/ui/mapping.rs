@@ -4,6 +4,7 @@
 //! offered and why (their types; EVT-13's types the other app cannot
 //! provide). Saved through the same check as the API's mapping.
 
+use super::pages::field_label;
 use super::page::{Chrome, UiResult, render};
 use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
@@ -78,7 +79,7 @@ fn why_not(
 ) -> String {
     let listed: Vec<String> = others
         .iter()
-        .map(|f| format!("{} ({})", f.label, f.field_type.as_str()))
+        .map(|f| format!("{} ({})", field_label(f, l), f.field_type.as_str()))
         .collect();
     let mut why = String::new();
     if !listed.is_empty() {
@@ -147,11 +148,11 @@ async fn mapping_page(
                     .partition(|f| types_compatible(f.field_type, t.field_type));
                 Row {
                     name: format!("map:{pair_name}:{}", t.api_name),
-                    target: t.label.clone(),
+                    target: field_label(t, l),
                     target_type: t.field_type.as_str(),
                     offered: offered
                         .iter()
-                        .map(|f| (f.api_name.clone(), f.label.clone()))
+                        .map(|f| (f.api_name.clone(), field_label(f, l)))
                         .collect(),
                     selected: now
                         .iter()

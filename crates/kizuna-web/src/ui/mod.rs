@@ -91,6 +91,14 @@ pub fn routes() -> Router<AppState> {
             post(admin::set_field_in_use),
         )
         .route(
+            "/orgs/{org}/settings/modules/{module}/fields/{field}/sortable",
+            post(admin::set_field_sortable),
+        )
+        .route(
+            "/orgs/{org}/settings/modules/{module}/fields/{field}/labels",
+            post(admin::set_field_labels),
+        )
+        .route(
             "/orgs/{org}/settings/marketplace",
             get(integrations::marketplace),
         )

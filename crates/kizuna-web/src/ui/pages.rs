@@ -14,7 +14,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use kizuna_domain::field::ModuleDef;
+use kizuna_domain::field::{FieldDef, ModuleDef};
 use kizuna_domain::{Error, Kind, Role, Text};
 use kizuna_store::{Org, Record, random_token};
 use serde::Deserialize;
@@ -342,6 +342,12 @@ pub(super) fn module_label(m: &ModuleDef, l: Lang) -> String {
     l.of(&m.label, &m.label_ja).to_string()
 }
 
+/// A field's label in the reader's language (English where there is no
+/// Japanese one).
+pub(super) fn field_label(f: &FieldDef, l: Lang) -> String {
+    f.label_in(l == Lang::Ja).to_string()
+}
+
 #[derive(Template)]
 #[template(path = "org.html")]
 struct OrgPage {
@@ -380,11 +386,12 @@ pub async fn org_page(
     ))
 }
 
-/// A column of the list: a field, and where its header's link sorts.
+/// A column of the list: a field, and where its header's link sorts (a
+/// sortable field's).
 struct Column {
     api_name: String,
     label: String,
-    sort_link: String,
+    sort_link: Option<String>,
     /// `asc`, `desc`, or empty: how the list is sorted by it now.
     sorted: &'static str,
 }
@@ -480,16 +487,21 @@ pub async fn records_page(
                 (Some(s), _) if *s == f.api_name => "asc",
                 _ => "",
             };
-            let mut p = filters.clone();
-            p.push(("sort".into(), f.api_name.clone()));
-            p.push((
-                "order".into(),
-                if sorted == "asc" { "desc" } else { "asc" }.into(),
-            ));
+            // Only a sortable field's header sorts: another would read the
+            // whole module (sort_index.rs).
+            let sort_link = f.sortable.then(|| {
+                let mut p = filters.clone();
+                p.push(("sort".into(), f.api_name.clone()));
+                p.push((
+                    "order".into(),
+                    if sorted == "asc" { "desc" } else { "asc" }.into(),
+                ));
+                format!("{base}?{}", query(&p))
+            });
             Column {
                 api_name: f.api_name.clone(),
-                label: f.label.clone(),
-                sort_link: format!("{base}?{}", query(&p)),
+                label: field_label(f, viewer.lang),
+                sort_link,
                 sorted,
             }
         })
@@ -672,7 +684,7 @@ pub async fn record_page(
         .iter()
         .filter(|f| f.in_use)
         .map(|f| FieldEntry {
-            label: f.label.clone(),
+            label: field_label(f, viewer.lang),
             value: super::forms::shown(f, r.fields.get(&f.api_name)),
         })
         .collect();

@@ -1,0 +1,6 @@
+-- A field's Japanese label (empty: the English one is shown), and whether
+-- lists may be sorted by it. A sortable field has an expression index over
+-- its value (`sort_index.rs`), made and dropped by the store, not here:
+-- which fields are sortable is data.
+ALTER TABLE fields ADD COLUMN label_ja TEXT NOT NULL DEFAULT '';
+ALTER TABLE fields ADD COLUMN sortable INTEGER NOT NULL DEFAULT 0;

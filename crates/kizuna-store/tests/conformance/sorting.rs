@@ -1,0 +1,177 @@
+//! Sortable fields: their index, and the list queries that walk it.
+
+use crate::fixtures::*;
+use kizuna_domain::field::{FieldDef, FieldType as T};
+use kizuna_store::sort_index::sort_index_name;
+use kizuna_store::{Dialect, ListQuery, Origin, SortKey, Store};
+use serde_json::json;
+
+/// The plan of every query of a list `q`, one string.
+async fn plan(store: &Store, org_id: i64, q: &ListQuery) -> kizuna_domain::Result<String> {
+    Ok(store
+        .explain_list(org_id, &contacts(), q)
+        .await?
+        .join("\n"))
+}
+
+// A list sorted by a sortable field reads its index in order, both ways and
+// from a cursor in either stretch (records with and without a value): the
+// database neither reads the whole module nor sorts it.
+conformance!(sorted_lists_walk_the_sort_index, |store| async move {
+    let w = world(&store, "boss@example.com").await?;
+    let c = contacts();
+    let rows = (0..3000)
+        .map(|i| {
+            let mut v = json!({"Last_Name": format!("L{}", (i * 7919) % 3000)});
+            if i % 10 != 0 {
+                v["First_Name"] = json!(format!("F{}", (i * 104_729) % 2000));
+            }
+            values(v)
+        })
+        .collect();
+    store
+        .create_records(w.org.id, &c, rows, Origin::System)
+        .await?;
+    store
+        .set_field_sortable(w.org.id, "Contacts", "First_Name", true)
+        .await?;
+    if store.dialect() == Dialect::Postgres {
+        // PostgreSQL plans by statistics; SQLite by the indexes alone.
+        execute(&store, "ANALYZE records", &[]).await;
+    }
+    let index = sort_index_name("Contacts", "First_Name");
+    let by_first = |descending, cursor| ListQuery {
+        sort: SortKey::Field(field(&c, "First_Name").clone()),
+        descending,
+        cursor,
+        limit: 50,
+        ..ListQuery::default()
+    };
+    for descending in [false, true] {
+        // Cursors in the stretch without a value and in the one with.
+        let first = store
+            .list_records(w.org.id, &c, &by_first(descending, None))
+            .await?;
+        let mut cursors = vec![None, first.next_cursor.clone()];
+        let deep = store
+            .list_records(
+                w.org.id,
+                &c,
+                &ListQuery {
+                    limit: 1000,
+                    ..by_first(descending, None)
+                },
+            )
+            .await?;
+        cursors.push(deep.next_cursor.clone());
+        for cursor in cursors {
+            let had_cursor = cursor.is_some();
+            let p = plan(&store, w.org.id, &by_first(descending, cursor)).await?;
+            assert!(
+                p.contains(&index),
+                "desc={descending} cursor={had_cursor}: uses {index}:\n{p}"
+            );
+            assert!(
+                !p.contains("TEMP B-TREE") && !p.contains("Sort "),
+                "desc={descending} cursor={had_cursor}: no sort step:\n{p}"
+            );
+        }
+    }
+
+    // A field that is not sortable has no index to walk.
+    let by_last = ListQuery {
+        sort: SortKey::Field(field(&c, "Last_Name").clone()),
+        ..ListQuery::default()
+    };
+    let p = plan(&store, w.org.id, &by_last).await?;
+    assert!(!p.contains("records_sort_"), "no sort index:\n{p}");
+    Ok(())
+});
+
+// Marking a field sortable shows in its definition; long texts, several
+// values and unknown fields are refused; the index stays while any org has
+// the field sortable and goes with the last.
+conformance!(
+    sortable_marks_refuse_long_texts_and_drop_unused_indexes,
+    |store| async move {
+        let a = world(&store, "a@example.com").await?;
+        let b = world(&store, "b@example.com").await?;
+        let mut notes = FieldDef::new("Notes", T::Textarea);
+        notes.custom = true;
+        store.add_field(a.org.id, "Contacts", &notes).await?;
+        let mut long = FieldDef::new("Motto", T::Text).max(2000);
+        long.custom = true;
+        store.add_field(a.org.id, "Contacts", &long).await?;
+        for (f, why) in [("Notes", "a textarea"), ("Motto", "2,000 characters")] {
+            let e = assert_code(
+                store.set_field_sortable(a.org.id, "Contacts", f, true).await,
+                "field_not_sortable",
+                why,
+            );
+            assert!(e.message.en.contains(f) && e.message.ja.contains(f), "{why}: names the field: {e}");
+        }
+        assert_code(
+            store
+                .set_field_sortable(a.org.id, "Contacts", "Nope", true)
+                .await,
+            "unknown_field",
+            "no such field",
+        );
+        let mut sortable_notes = notes.clone();
+        sortable_notes.api_name = "Notes_2".into();
+        sortable_notes.sortable = true;
+        assert_code(
+            store.add_field(a.org.id, "Contacts", &sortable_notes).await,
+            "field_not_sortable",
+            "a new textarea marked sortable",
+        );
+        assert!(store.module(a.org.id, "Contacts").await?.field("Notes_2").is_none());
+
+        for w in [&a, &b] {
+            store
+                .set_field_sortable(w.org.id, "Contacts", "First_Name", true)
+                .await?;
+        }
+        let m = store.module(a.org.id, "Contacts").await?;
+        assert!(m.field("First_Name").is_some_and(|f| f.sortable));
+        assert!(m.field("Last_Name").is_some_and(|f| !f.sortable));
+
+        let index = sort_index_name("Contacts", "First_Name");
+        let q = ListQuery {
+            sort: SortKey::Field(field(&contacts(), "First_Name").clone()),
+            ..ListQuery::default()
+        };
+        let indexes = || async {
+            let rows: Vec<Name> = store
+                .db()
+                .x()
+                .fetch_all(
+                    match store.dialect() {
+                        Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index'",
+                        Dialect::Postgres => "SELECT indexname AS name FROM pg_indexes",
+                    },
+                    &[],
+                )
+                .await
+                .expect("list indexes");
+            rows.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        store
+            .set_field_sortable(a.org.id, "Contacts", "First_Name", false)
+            .await?;
+        assert!(indexes().await.contains(&index), "b still sorts by it");
+        assert!(!store.module(a.org.id, "Contacts").await?.field("First_Name").is_some_and(|f| f.sortable));
+        store
+            .set_field_sortable(b.org.id, "Contacts", "First_Name", false)
+            .await?;
+        assert!(!indexes().await.contains(&index), "dropped with the last");
+        // The list still answers, in the same order, without it.
+        store.list_records(b.org.id, &contacts(), &q).await?;
+        Ok(())
+    }
+);
+
+#[derive(sqlx::FromRow)]
+struct Name {
+    name: String,
+}
