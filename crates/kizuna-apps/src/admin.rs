@@ -52,9 +52,19 @@ pub async fn add_missing_standard_modules(store: &Store) -> Result<u64> {
                                 store.add_field(org.id, &h.api_name, f).await?;
                                 added += 1;
                             }
-                            Some(have) if have.label_ja.is_empty() && !f.label_ja.is_empty() && !have.custom => {
+                            Some(have)
+                                if have.label_ja.is_empty()
+                                    && !f.label_ja.is_empty()
+                                    && !have.custom =>
+                            {
                                 store
-                                    .set_field_labels(org.id, &h.api_name, &f.api_name, None, Some(&f.label_ja))
+                                    .set_field_labels(
+                                        org.id,
+                                        &h.api_name,
+                                        &f.api_name,
+                                        None,
+                                        Some(&f.label_ja),
+                                    )
                                     .await?;
                             }
                             Some(_) => {}

@@ -6,7 +6,9 @@ use kizuna_domain::org::App;
 
 fn f(name: &str, t: T) -> FieldDef {
     let mut field = FieldDef::new(name, t);
-    field.label_ja = crate::labels_ja::label_ja(name).unwrap_or_default().to_string();
+    field.label_ja = crate::labels_ja::label_ja(name)
+        .unwrap_or_default()
+        .to_string();
     field
 }
 
@@ -629,7 +631,10 @@ mod tests {
             }
         }
         let crm = standard_modules(App::Crm);
-        let contacts = crm.iter().find(|m| m.api_name == "Contacts").expect("Contacts");
+        let contacts = crm
+            .iter()
+            .find(|m| m.api_name == "Contacts")
+            .expect("Contacts");
         assert!(contacts.field("Last_Name").is_some_and(|f| f.sortable));
     }
 }

@@ -144,7 +144,10 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
             format!("{list}/{}/edit", pick(i))
         })
         .await?,
-        time(&client, &cookie, "list, by last name", n, |_| by_name.clone()).await?,
+        time(&client, &cookie, "list, by last name", n, |_| {
+            by_name.clone()
+        })
+        .await?,
         time(&client, &cookie, "  its next page", n, |_| {
             format!("{base}{by_name_second}")
         })

@@ -371,8 +371,12 @@ impl Store {
         if label.is_empty() || label.chars().count() > 100 || label_ja.chars().count() > 100 {
             return Err(Error::bad_request(
                 "invalid_label",
-                format!("{module}.{field}: a label is 1 to 100 characters (the Japanese one may be empty)."),
-                format!("{module}.{field}: ラベルは 1〜100 文字にしてください（日本語のラベルは空でも構いません）。"),
+                format!(
+                    "{module}.{field}: a label is 1 to 100 characters (the Japanese one may be empty)."
+                ),
+                format!(
+                    "{module}.{field}: ラベルは 1〜100 文字にしてください（日本語のラベルは空でも構いません）。"
+                ),
             ));
         }
         let mut tx = self.db.begin().await?;
@@ -466,7 +470,13 @@ impl Store {
                             .execute(
                                 "UPDATE fields SET in_use = $1, sortable = $2 \
                                  WHERE org_id = $3 AND module = $4 AND api_name = $5",
-                                &crate::args![f.in_use, f.sortable, to_org, &m.api_name, &f.api_name],
+                                &crate::args![
+                                    f.in_use,
+                                    f.sortable,
+                                    to_org,
+                                    &m.api_name,
+                                    &f.api_name
+                                ],
                             )
                             .await
                             .map_err(db_error)?;

@@ -15,14 +15,16 @@ pub const LIFETIME_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// How often a session's last request is written (not on every page).
 const TOUCH_MS: i64 = 60 * 1000;
 
-/// A live session: who is signed in, the token its forms must carry, and
-/// the language its user chose (none: the browser's).
+/// A live session: who is signed in, the token its forms must carry, the
+/// language its user chose (none: the browser's) and their time zone (an
+/// IANA name; none: the default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: i64,
     pub user: User,
     pub csrf: String,
     pub language: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -37,6 +39,7 @@ struct SessionRow {
     active: bool,
     created_at: i64,
     language: Option<String>,
+    time_zone: Option<String>,
 }
 
 /// 32 random bytes as hex: a session token or a CSRF token.
@@ -64,14 +67,23 @@ impl Store {
             )
             .await
             .map_err(db_error)?;
-        let language = self.user_language(user.id).await?;
+        let chosen: ChosenRow = self
+            .db
+            .x()
+            .fetch_one(
+                "SELECT language, time_zone FROM users WHERE id = $1",
+                &crate::args![user.id],
+            )
+            .await
+            .map_err(db_error)?;
         Ok((
             token,
             Session {
                 id: row.id,
                 user: user.clone(),
                 csrf,
-                language,
+                language: chosen.language,
+                time_zone: chosen.time_zone,
             },
         ))
     }
@@ -84,7 +96,7 @@ impl Store {
             .x()
             .fetch_optional(
                 "SELECT s.id AS session_id, s.csrf, s.created_at AS started_at, s.seen_at, \
-                 u.id, u.email, u.name, u.active, u.created_at, u.language \
+                 u.id, u.email, u.name, u.active, u.created_at, u.language, u.time_zone \
                  FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
                 &crate::args![key_digest(token)],
             )
@@ -119,6 +131,7 @@ impl Store {
             },
             csrf: r.csrf,
             language: r.language,
+            time_zone: r.time_zone,
         }))
     }
 
@@ -174,20 +187,6 @@ impl Store {
         Ok(())
     }
 
-    /// The UI language a user chose, if any.
-    pub async fn user_language(&self, user: i64) -> Result<Option<String>> {
-        let row: LanguageRow = self
-            .db
-            .x()
-            .fetch_one(
-                "SELECT language FROM users WHERE id = $1",
-                &crate::args![user],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(row.language)
-    }
-
     /// Sets (or, with `None`, clears) the UI language a user chose.
     pub async fn set_user_language(&self, user: i64, language: Option<&str>) -> Result<()> {
         self.db
@@ -200,11 +199,30 @@ impl Store {
             .map_err(db_error)?;
         Ok(())
     }
+
+    /// Sets (or, with `None`, clears) the time zone a user reads and types
+    /// date-times in; an unknown zone is refused.
+    pub async fn set_user_time_zone(&self, user: i64, zone: Option<&str>) -> Result<()> {
+        if let Some(name) = zone {
+            kizuna_domain::time::zone(name)?;
+        }
+        self.db
+            .x()
+            .execute(
+                "UPDATE users SET time_zone = $1 WHERE id = $2",
+                &crate::args![zone.map(str::to_string), user],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
 }
 
+/// What a user chose for the UI.
 #[derive(sqlx::FromRow)]
-struct LanguageRow {
+struct ChosenRow {
     language: Option<String>,
+    time_zone: Option<String>,
 }
 
 fn normal(email: &str) -> String {

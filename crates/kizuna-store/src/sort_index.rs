@@ -113,7 +113,9 @@ pub fn not_sortable(module: &str, field: &str) -> Error {
         "field_not_sortable",
         Text::new(
             format!("{module} lists cannot be sorted by {field}: it is not a sortable field."),
-            format!("{module} の一覧は {field} で並べ替えできません（並べ替えできる項目ではありません）。"),
+            format!(
+                "{module} の一覧は {field} で並べ替えできません（並べ替えできる項目ではありません）。"
+            ),
         ),
         Text::new(
             "Sort by another field, or ask an administrator to make this one sortable \
@@ -165,7 +167,13 @@ impl Store {
             Ok(_) => Ok(()),
             // Two PostgreSQL processes making the same index at once: one of
             // them finds the name taken, which is what it wanted.
-            Err(e) if is_unique_violation(&e) && self.sort_indexes().await?.contains(&sort_index_name(module, field)) => {
+            Err(e)
+                if is_unique_violation(&e)
+                    && self
+                        .sort_indexes()
+                        .await?
+                        .contains(&sort_index_name(module, field)) =>
+            {
                 Ok(())
             }
             Err(e) => Err(db_error(e)),
@@ -210,10 +218,8 @@ impl Store {
     pub(crate) async fn reconcile_sort_indexes(&self) -> Result<()> {
         let wanted = self.sortable_fields().await?;
         let have = self.sort_indexes().await?;
-        let wanted_names: BTreeSet<String> = wanted
-            .iter()
-            .map(|(m, f)| sort_index_name(m, f))
-            .collect();
+        let wanted_names: BTreeSet<String> =
+            wanted.iter().map(|(m, f)| sort_index_name(m, f)).collect();
         for (module, field) in &wanted {
             if !have.contains(&sort_index_name(module, field)) {
                 tracing::info!(module, field, "making the index of a sortable field");
@@ -262,8 +268,14 @@ impl Store {
             .map_err(db_error)?;
         crate::meta::bump_meta_version(&mut tx, org_id).await?;
         tx.commit().await?;
-        if !sortable && !self.sortable_fields().await?.contains(&(module.into(), field.into())) {
-            self.drop_sort_index(&sort_index_name(module, field)).await?;
+        if !sortable
+            && !self
+                .sortable_fields()
+                .await?
+                .contains(&(module.into(), field.into()))
+        {
+            self.drop_sort_index(&sort_index_name(module, field))
+                .await?;
         }
         Ok(())
     }
@@ -281,7 +293,9 @@ mod tests {
             label_ja: "取引先責任者".into(),
             enabled: true,
             fields: vec![
-                FieldDef::new("Last_Name", FieldType::Text).max(80).sortable(),
+                FieldDef::new("Last_Name", FieldType::Text)
+                    .max(80)
+                    .sortable(),
                 FieldDef::new("Notes", FieldType::Textarea),
             ],
         }
@@ -303,8 +317,16 @@ mod tests {
         store
             .create_org(App::Crm, "Acme", "free", &admin, &[contacts()])
             .await?;
-        assert_eq!(store.sort_indexes().await?, BTreeSet::from([wanted.clone()]));
-        store.db.x().execute(&format!("DROP INDEX {wanted}"), &[]).await.map_err(db_error)?;
+        assert_eq!(
+            store.sort_indexes().await?,
+            BTreeSet::from([wanted.clone()])
+        );
+        store
+            .db
+            .x()
+            .execute(&format!("DROP INDEX {wanted}"), &[])
+            .await
+            .map_err(db_error)?;
         store.make_sort_index("Contacts", "Notes").await?;
         assert_eq!(store.sort_indexes().await?, BTreeSet::from([stray]));
         store.close().await;

@@ -374,11 +374,20 @@ async fn lists_sort_by_sortable_fields_and_administrators_choose_them() {
 
     let (s, body) = app.get(&list("First_Name"), &admin.key).await;
     assert_eq!((s, code(&body)), (400, "field_not_sortable"));
-    assert!(body["error"]["fix"]["ja"].as_str().is_some_and(|t| t.contains("管理者")), "{body}");
+    assert!(
+        body["error"]["fix"]["ja"]
+            .as_str()
+            .is_some_and(|t| t.contains("管理者")),
+        "{body}"
+    );
 
     let field = |f: &str| format!("/api/v1/orgs/{}/modules/Contacts/fields/{f}", org.id);
     let (s, body) = app
-        .patch(&field("First_Name"), &admin.key, &json!({"sortable": true, "label_ja": "ファーストネーム"}))
+        .patch(
+            &field("First_Name"),
+            &admin.key,
+            &json!({"sortable": true, "label_ja": "ファーストネーム"}),
+        )
         .await;
     assert_eq!(s, 200, "{body}");
     let first = body["fields"]
@@ -388,7 +397,10 @@ async fn lists_sort_by_sortable_fields_and_administrators_choose_them() {
         .find(|f| f["api_name"] == "First_Name")
         .cloned()
         .expect("First_Name");
-    assert_eq!((first["sortable"].clone(), first["label_ja"].clone()), (json!(true), json!("ファーストネーム")));
+    assert_eq!(
+        (first["sortable"].clone(), first["label_ja"].clone()),
+        (json!(true), json!("ファーストネーム"))
+    );
     let (s, body) = app.get(&list("First_Name"), &admin.key).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(names(&body, "First_Name"), ["sato", "ito", "abe"]);
@@ -402,10 +414,18 @@ async fn lists_sort_by_sortable_fields_and_administrators_choose_them() {
         assert_eq!((s, code(&answer)), (400, want), "{body}");
     }
     let (s, answer) = app
-        .patch(&field("Description"), &admin.key, &json!({"sortable": true}))
+        .patch(
+            &field("Description"),
+            &admin.key,
+            &json!({"sortable": true}),
+        )
         .await;
     assert_eq!((s, code(&answer)), (400, "field_not_sortable"));
     let contacts = app.store.module(org.id, "Contacts").await.expect("read");
     assert!(contacts.field("Description").is_some_and(|f| !f.sortable));
-    assert!(contacts.field("Last_Name").is_some_and(|f| f.label == "Last Name" && f.sortable));
+    assert!(
+        contacts
+            .field("Last_Name")
+            .is_some_and(|f| f.label == "Last Name" && f.sortable)
+    );
 }

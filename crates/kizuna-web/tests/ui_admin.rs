@@ -260,21 +260,35 @@ async fn ui_fields_are_made_sortable_and_renamed_from_their_module_page() {
         "the name field sorts, labelled in Japanese: {}",
         page.body
     );
-    assert!(page.body.contains("<th scope=\"col\">名</th>"), "First_Name does not sort yet");
+    assert!(
+        page.body.contains("<th scope=\"col\">名</th>"),
+        "First_Name does not sort yet"
+    );
     let refused = b.get(&format!("{list}?sort=First_Name")).await;
     assert_eq!(refused.status, 400);
-    assert!(refused.body.contains("並べ替えできません"), "{}", refused.body);
+    assert!(
+        refused.body.contains("並べ替えできません"),
+        "{}",
+        refused.body
+    );
 
     let fields = format!("/orgs/{}/settings/modules/Contacts/fields", org.id);
     let csrf = page.csrf();
     for (path, form) in [
-        (format!("{fields}/First_Name/sortable"), vec![("value", "true")]),
+        (
+            format!("{fields}/First_Name/sortable"),
+            vec![("value", "true")],
+        ),
         (
             format!("{fields}/First_Name/labels"),
             vec![("label", "Given name"), ("label_ja", "下の名前")],
         ),
     ] {
-        assert_eq!(b.post(&path, &form).await.status, 403, "{path} without the token");
+        assert_eq!(
+            b.post(&path, &form).await.status,
+            403,
+            "{path} without the token"
+        );
         let mut form = form;
         form.push(("csrf", &csrf));
         let done = b.post(&path, &form).await;
@@ -283,7 +297,10 @@ async fn ui_fields_are_made_sortable_and_renamed_from_their_module_page() {
     let sorted = b.get(&format!("{list}?sort=First_Name&order=desc")).await;
     assert_eq!(sorted.status, 200);
     let at = |name: &str| sorted.body.find(&format!(">{name}<")).expect(name);
-    assert!(at("Ren") < at("Hana") && at("Hana") < at("Aoi"), "descending by first name");
+    assert!(
+        at("Ren") < at("Hana") && at("Hana") < at("Aoi"),
+        "descending by first name"
+    );
     assert!(sorted.body.contains("aria-sort=\"descending\"><a href="));
     assert!(sorted.body.contains(">下の名前</a>"));
     let mut en = Browser::new(&app, "en");
@@ -297,8 +314,15 @@ async fn ui_fields_are_made_sortable_and_renamed_from_their_module_page() {
         )
         .await;
     assert_eq!(refused.status, 400);
-    assert!(refused.body.contains("並べ替えできる項目にできません"), "{}", refused.body);
+    assert!(
+        refused.body.contains("並べ替えできる項目にできません"),
+        "{}",
+        refused.body
+    );
     let now = app.store.module(org.id, "Contacts").await.expect("read");
     assert!(now.field("Description").is_some_and(|f| !f.sortable));
-    assert!(now.field("First_Name").is_some_and(|f| f.sortable && f.label_ja == "下の名前"));
+    assert!(
+        now.field("First_Name")
+            .is_some_and(|f| f.sortable && f.label_ja == "下の名前")
+    );
 }

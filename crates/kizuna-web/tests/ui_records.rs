@@ -471,3 +471,105 @@ async fn ui_money_reads_as_an_amount_and_its_currency_on_lists_records_and_forms
         );
     }
 }
+
+// Date-times are typed and read in the user's time zone (Asia/Tokyo until
+// they choose another on their preferences page, behind its token); the
+// store keeps the instant in UTC, so another reader sees it in theirs.
+#[tokio::test]
+async fn ui_date_times_are_typed_and_shown_in_each_users_time_zone() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, "ui_time_zones").await else {
+        return;
+    };
+    let admin = app.actor("admin@example.jp").await;
+    let org = app.org(App::Crm, "enterprise", &admin).await.id;
+    let mut b = Browser::new(&app, "en");
+    b.sign_in("admin@example.jp", PASSWORD).await;
+    let me = b.get("/settings/me").await;
+    assert!(
+        me.body.contains("<option value=\"Asia/Tokyo\" selected>"),
+        "the default"
+    );
+    let csrf = me.csrf();
+    assert_eq!(
+        b.post("/settings/time-zone", &[("time_zone", "Europe/Paris")])
+            .await
+            .status,
+        403,
+        "without the token"
+    );
+    let refused = b
+        .post(
+            "/settings/time-zone",
+            &[("csrf", &csrf), ("time_zone", "Mars/Olympus")],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("is not a time zone"),
+        "{}",
+        refused.body
+    );
+    let saved = b
+        .post(
+            "/settings/time-zone",
+            &[("csrf", &csrf), ("time_zone", "Europe/Paris")],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+
+    let new = format!("/orgs/{org}/modules/Events/new");
+    let form = b.get(&new).await;
+    assert!(
+        form.body
+            .contains("id=\"f-Start_DateTime\" name=\"Start_DateTime\" type=\"datetime-local\"")
+    );
+    let made = b
+        .post(
+            &new,
+            &[
+                ("csrf", &csrf),
+                ("Title", "Kick-off"),
+                ("Start_DateTime", "2026-04-01T02:30"),
+                ("End_DateTime", "2026-04-01T03:45"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let (_, list) = app
+        .get(
+            &format!("/api/v1/orgs/{org}/modules/Events/records"),
+            &admin.key,
+        )
+        .await;
+    let event = &list["records"][0];
+    assert_eq!(
+        event["fields"]["Start_DateTime"], "2026-04-01T00:30:00Z",
+        "kept in UTC"
+    );
+    let id = event["id"].as_i64().expect("an id");
+    let page = b.get(made.location()).await;
+    assert!(page.body.contains("2026-04-01 02:30 CEST"), "{}", page.body);
+    let edit = b
+        .get(&format!("/orgs/{org}/modules/Events/{id}/edit"))
+        .await;
+    assert!(
+        edit.body.contains("value=\"2026-04-01T02:30\""),
+        "{}",
+        edit.body
+    );
+
+    // Another user, who chose no zone, reads it in Tokyo's time.
+    let rep = app.actor("rep@example.jp").await;
+    app.store
+        .add_member(org, rep.user.id, kizuna_domain::Role::Member)
+        .await
+        .expect("member");
+    let mut r = Browser::new(&app, "ja");
+    r.sign_in("rep@example.jp", PASSWORD).await;
+    assert!(
+        r.get(made.location())
+            .await
+            .body
+            .contains("2026-04-01 09:30 JST")
+    );
+}

@@ -4,3 +4,7 @@
 -- which fields are sortable is data.
 ALTER TABLE fields ADD COLUMN label_ja TEXT NOT NULL DEFAULT '';
 ALTER TABLE fields ADD COLUMN sortable INTEGER NOT NULL DEFAULT 0;
+
+-- The time zone a user reads and types date-times in (an IANA name; NULL:
+-- Asia/Tokyo, where most users work).
+ALTER TABLE users ADD COLUMN time_zone TEXT;

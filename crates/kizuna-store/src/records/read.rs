@@ -5,8 +5,8 @@ use super::{
     Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, RawRecord, Record, RecordRow, SortKey,
     Sql, insert_refs, sqlite_scalar,
 };
-use crate::{Store, sort_index};
 use crate::db::{Dialect, IdRow, Rowed, Tx, db_error};
+use crate::{Store, sort_index};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
 use kizuna_domain::{Error, Result};
@@ -128,7 +128,9 @@ impl Store {
             records.last().map(|last| {
                 let value = match &q.sort {
                     SortKey::Id => Value::Null,
-                    SortKey::Field(f) => last.fields.get(&f.api_name).cloned().unwrap_or(Value::Null),
+                    SortKey::Field(f) => {
+                        last.fields.get(&f.api_name).cloned().unwrap_or(Value::Null)
+                    }
                 };
                 encode_cursor(&value, last.id)
             })

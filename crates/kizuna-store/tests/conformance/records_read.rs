@@ -228,7 +228,9 @@ conformance!(
         for indexed in [false, true] {
             if indexed {
                 for f in ["Last_Name", "First_Name", "Score"] {
-                    store.set_field_sortable(w.org.id, "Contacts", f, true).await?;
+                    store
+                        .set_field_sortable(w.org.id, "Contacts", f, true)
+                        .await?;
                 }
             }
             for (sort, name) in [
@@ -271,7 +273,6 @@ conformance!(
                     );
                 }
             }
-
         }
 
         // A filter and a cursor together.

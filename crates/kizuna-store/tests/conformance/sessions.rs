@@ -4,7 +4,7 @@ use kizuna_store::Store;
 
 // A session is found by its token only (the database keeps a digest), ends
 // when removed or when its user is deactivated, and carries its own CSRF
-// token and the user's language.
+// token and the user's language and time zone.
 conformance!(
     sessions_by_token_until_removed_or_deactivated,
     |store| async move {
@@ -34,7 +34,27 @@ conformance!(
             Some("en")
         );
 
-        let (other, _) = store.create_session(&ann).await?;
+        store
+            .set_user_time_zone(ann.id, Some("Europe/Paris"))
+            .await?;
+        let code = store
+            .set_user_time_zone(ann.id, Some("Mars/Olympus"))
+            .await
+            .map_err(|e| e.code);
+        assert_eq!(code, Err("unknown_time_zone"));
+        let live = store.session(&token).await?.expect("live");
+        assert_eq!(
+            live.time_zone.as_deref(),
+            Some("Europe/Paris"),
+            "the refused zone changed nothing"
+        );
+
+        let (other, fresh) = store.create_session(&ann).await?;
+        assert_eq!(
+            (fresh.language.as_deref(), fresh.time_zone.as_deref()),
+            (Some("en"), Some("Europe/Paris")),
+            "a new session carries the user's choices"
+        );
         assert_ne!(other, token, "a new id every time");
         store.remove_session(s.id).await?;
         assert_eq!(store.session(&token).await?, None);

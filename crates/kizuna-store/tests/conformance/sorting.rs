@@ -8,10 +8,7 @@ use serde_json::json;
 
 /// The plan of every query of a list `q`, one string.
 async fn plan(store: &Store, org_id: i64, q: &ListQuery) -> kizuna_domain::Result<String> {
-    Ok(store
-        .explain_list(org_id, &contacts(), q)
-        .await?
-        .join("\n"))
+    Ok(store.explain_list(org_id, &contacts(), q).await?.join("\n"))
 }
 
 // A list sorted by a sortable field reads its index in order, both ways and
@@ -104,11 +101,16 @@ conformance!(
         store.add_field(a.org.id, "Contacts", &long).await?;
         for (f, why) in [("Notes", "a textarea"), ("Motto", "2,000 characters")] {
             let e = assert_code(
-                store.set_field_sortable(a.org.id, "Contacts", f, true).await,
+                store
+                    .set_field_sortable(a.org.id, "Contacts", f, true)
+                    .await,
                 "field_not_sortable",
                 why,
             );
-            assert!(e.message.en.contains(f) && e.message.ja.contains(f), "{why}: names the field: {e}");
+            assert!(
+                e.message.en.contains(f) && e.message.ja.contains(f),
+                "{why}: names the field: {e}"
+            );
         }
         assert_code(
             store
@@ -125,7 +127,13 @@ conformance!(
             "field_not_sortable",
             "a new textarea marked sortable",
         );
-        assert!(store.module(a.org.id, "Contacts").await?.field("Notes_2").is_none());
+        assert!(
+            store
+                .module(a.org.id, "Contacts")
+                .await?
+                .field("Notes_2")
+                .is_none()
+        );
 
         for w in [&a, &b] {
             store
@@ -160,7 +168,13 @@ conformance!(
             .set_field_sortable(a.org.id, "Contacts", "First_Name", false)
             .await?;
         assert!(indexes().await.contains(&index), "b still sorts by it");
-        assert!(!store.module(a.org.id, "Contacts").await?.field("First_Name").is_some_and(|f| f.sortable));
+        assert!(
+            !store
+                .module(a.org.id, "Contacts")
+                .await?
+                .field("First_Name")
+                .is_some_and(|f| f.sortable)
+        );
         store
             .set_field_sortable(b.org.id, "Contacts", "First_Name", false)
             .await?;

@@ -303,9 +303,9 @@ async fn fields_changed(
     done: kizuna_domain::Result<()>,
 ) -> UiResult<Response> {
     match done {
-        Ok(()) => {
-            Ok(Redirect::to(&format!("/orgs/{}/settings/modules/{module}", org.id)).into_response())
-        }
+        Ok(()) => Ok(
+            Redirect::to(&format!("/orgs/{}/settings/modules/{module}", org.id)).into_response(),
+        ),
         Err(e) if e.kind != kizuna_domain::Kind::Internal => {
             fields_page(s, viewer, org, module, Some(&e)).await
         }

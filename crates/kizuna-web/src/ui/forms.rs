@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use kizuna_apps::records;
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
+use kizuna_domain::time::{self, Tz};
 use kizuna_domain::{Error, Kind};
 use kizuna_store::{Org, Origin};
 use serde_json::{Map, Number, Value, json};
@@ -56,6 +57,7 @@ fn control(t: FieldType) -> &'static str {
         FieldType::Picklist => "select",
         FieldType::Multiselect => "multiselect",
         FieldType::Date => "date",
+        FieldType::Datetime => "datetime-local",
         FieldType::Integer | FieldType::Lookup | FieldType::Decimal | FieldType::Percent => {
             "number"
         }
@@ -81,10 +83,13 @@ fn minor_digits(code: &str) -> u32 {
 }
 
 /// A stored value as a page shows it (money as `12.34 USD`, a list of
-/// choices joined).
-pub(super) fn shown(f: &FieldDef, v: Option<&Value>) -> String {
+/// choices joined, a date-time in the reader's time zone).
+pub(super) fn shown(f: &FieldDef, v: Option<&Value>, tz: Tz) -> String {
     match (f.field_type, v) {
         (_, None | Some(Value::Null)) => String::new(),
+        (FieldType::Datetime, Some(Value::String(s))) => {
+            time::local_text(s, tz).unwrap_or_else(|| s.clone())
+        }
         (FieldType::Currency, Some(m)) => {
             let (minor, code) = (
                 m["amount_minor"].as_i64().unwrap_or_default(),
@@ -104,10 +109,22 @@ pub(super) fn shown(f: &FieldDef, v: Option<&Value>) -> String {
     }
 }
 
+/// A stored value as a form's input holds it: as a page shows it, but a
+/// date-time as a `datetime-local` input's local time.
+fn in_form(f: &FieldDef, v: Option<&Value>, tz: Tz) -> String {
+    match (f.field_type, v) {
+        (FieldType::Datetime, Some(Value::String(s))) => {
+            time::local_input(s, tz).unwrap_or_else(|| s.clone())
+        }
+        _ => shown(f, v, tz),
+    }
+}
+
 /// What the form sent for one field, as that field's JSON: numbers as
 /// numbers where they parse (else the text, which validation refuses by
-/// name), `1500 JPY` as money, a checkbox as a boolean. `None`: left empty.
-fn typed(f: &FieldDef, given: &[&str]) -> Option<Value> {
+/// name), `1500 JPY` as money, a checkbox as a boolean, a local date-time
+/// read in the user's time zone. `None`: left empty.
+fn typed(f: &FieldDef, given: &[&str], tz: Tz) -> Option<Value> {
     let one = given.first().map(|s| s.trim()).unwrap_or_default();
     match f.field_type {
         FieldType::Boolean => Some(json!(given.iter().any(|v| *v == "on" || *v == "true"))),
@@ -123,6 +140,7 @@ fn typed(f: &FieldDef, given: &[&str]) -> Option<Value> {
         FieldType::Integer | FieldType::Lookup => {
             Some(one.parse::<i64>().map_or_else(|_| json!(one), |n| json!(n)))
         }
+        FieldType::Datetime => Some(json!(time::from_local_input(one, tz).unwrap_or(one.into()))),
         FieldType::Decimal | FieldType::Percent => Some(
             one.parse::<f64>()
                 .ok()
@@ -156,6 +174,7 @@ fn values(
     m: &ModuleDef,
     form: &[(String, String)],
     current: Option<&Map<String, Value>>,
+    tz: Tz,
 ) -> Map<String, Value> {
     let mut out = Map::new();
     for f in form_fields(m) {
@@ -164,7 +183,7 @@ fn values(
             .filter(|(k, _)| *k == f.api_name)
             .map(|(_, v)| v.as_str())
             .collect();
-        let value = typed(f, &given);
+        let value = typed(f, &given, tz);
         match current {
             None => {
                 if let Some(v) = value {
@@ -223,7 +242,6 @@ fn inputs(
                 max_length: f.effective_max_length(),
                 hint: match f.field_type {
                     FieldType::Currency => "1500 JPY",
-                    FieldType::Datetime => "2026-04-01T09:30:00+09:00",
                     _ => "",
                 },
                 error,
@@ -300,7 +318,7 @@ pub async fn create(
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
     let (org, m) = viewer.module(&s, org, &module).await?;
-    let fields = values(&m, &form, None);
+    let fields = values(&m, &form, None, viewer.tz);
     match records::create(&s.store, &org, &m.api_name, &fields, origin(&viewer)).await {
         Ok(r) => Ok(
             Redirect::to(&format!("/orgs/{}/modules/{}/{}", org.id, m.api_name, r.id))
@@ -337,7 +355,7 @@ pub async fn edit_form(
                     .collect()
             })
             .unwrap_or_default();
-        (shown(f, v), selected)
+        (in_form(f, v, viewer.tz), selected)
     };
     Ok(form_page(
         &viewer,
@@ -363,7 +381,7 @@ pub async fn update(
     // Someone else's change since the form was opened is refused, not
     // overwritten.
     let version = form_value(&form, "_version").and_then(|v| v.parse().ok());
-    let fields = values(&m, &form, Some(&current.fields));
+    let fields = values(&m, &form, Some(&current.fields), viewer.tz);
     let back = format!("/orgs/{}/modules/{}/{id}", org.id, m.api_name);
     if fields.is_empty() {
         return Ok(Redirect::to(&back).into_response());
@@ -463,25 +481,76 @@ mod tests {
     #[test]
     fn form_text_becomes_each_field_types_json() {
         let f = |t| FieldDef::new("X", t);
-        assert_eq!(typed(&f(FieldType::Integer), &["42"]), Some(json!(42)));
-        assert_eq!(typed(&f(FieldType::Integer), &["4x"]), Some(json!("4x")));
-        assert_eq!(typed(&f(FieldType::Decimal), &["1.5"]), Some(json!(1.5)));
-        assert_eq!(typed(&f(FieldType::Text), &["  "]), None);
-        assert_eq!(typed(&f(FieldType::Boolean), &[]), Some(json!(false)));
-        assert_eq!(typed(&f(FieldType::Boolean), &["on"]), Some(json!(true)));
         assert_eq!(
-            typed(&f(FieldType::Multiselect), &["a", "", "b"]),
+            typed(&f(FieldType::Integer), &["42"], time::DEFAULT_ZONE),
+            Some(json!(42))
+        );
+        assert_eq!(
+            typed(&f(FieldType::Integer), &["4x"], time::DEFAULT_ZONE),
+            Some(json!("4x"))
+        );
+        assert_eq!(
+            typed(&f(FieldType::Decimal), &["1.5"], time::DEFAULT_ZONE),
+            Some(json!(1.5))
+        );
+        assert_eq!(
+            typed(&f(FieldType::Text), &["  "], time::DEFAULT_ZONE),
+            None
+        );
+        assert_eq!(
+            typed(&f(FieldType::Boolean), &[], time::DEFAULT_ZONE),
+            Some(json!(false))
+        );
+        assert_eq!(
+            typed(&f(FieldType::Boolean), &["on"], time::DEFAULT_ZONE),
+            Some(json!(true))
+        );
+        assert_eq!(
+            typed(
+                &f(FieldType::Multiselect),
+                &["a", "", "b"],
+                time::DEFAULT_ZONE
+            ),
             Some(json!(["a", "b"]))
         );
         assert_eq!(
-            typed(&f(FieldType::Currency), &["1,500 jpy"]),
+            typed(&f(FieldType::Currency), &["1,500 jpy"], time::DEFAULT_ZONE),
             Some(json!({"amount_minor": 1500, "currency": "JPY"}))
         );
         assert_eq!(
-            typed(&f(FieldType::Currency), &["12.34 USD"]),
+            typed(&f(FieldType::Currency), &["12.34 USD"], time::DEFAULT_ZONE),
             Some(json!({"amount_minor": 1234, "currency": "USD"}))
         );
         let usd = json!({"amount_minor": 1234, "currency": "USD"});
-        assert_eq!(shown(&f(FieldType::Currency), Some(&usd)), "12.34 USD");
+        assert_eq!(
+            shown(&f(FieldType::Currency), Some(&usd), time::DEFAULT_ZONE),
+            "12.34 USD"
+        );
+    }
+
+    #[test]
+    fn date_times_are_shown_and_typed_in_the_readers_time_zone() {
+        let at = FieldDef::new("At", FieldType::Datetime);
+        let stored = json!("2026-04-01T00:30:00Z");
+        let paris = time::zone("Europe/Paris").expect("a zone");
+        assert_eq!(
+            shown(&at, Some(&stored), time::DEFAULT_ZONE),
+            "2026-04-01 09:30 JST"
+        );
+        assert_eq!(shown(&at, Some(&stored), paris), "2026-04-01 02:30 CEST");
+        assert_eq!(in_form(&at, Some(&stored), paris), "2026-04-01T02:30");
+        assert_eq!(
+            typed(&at, &["2026-04-01T02:30"], paris),
+            Some(stored.clone())
+        );
+        assert_eq!(
+            typed(&at, &["2026-04-01T09:30"], time::DEFAULT_ZONE),
+            Some(stored)
+        );
+        assert_eq!(
+            typed(&at, &["soon"], paris),
+            Some(json!("soon")),
+            "validation refuses it by name"
+        );
     }
 }

@@ -4,8 +4,8 @@
 //! offered and why (their types; EVT-13's types the other app cannot
 //! provide). Saved through the same check as the API's mapping.
 
-use super::pages::field_label;
 use super::page::{Chrome, UiResult, render};
+use super::pages::field_label;
 use super::session::{UiPath, Viewer, form_value};
 use crate::http::AppState;
 use askama::Template;

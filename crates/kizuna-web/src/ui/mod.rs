@@ -16,6 +16,7 @@ mod mail;
 mod mapping;
 mod page;
 mod pages;
+mod preferences;
 mod session;
 mod settings;
 
@@ -38,7 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(pages::root))
         .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
-        .route("/settings/language", post(pages::set_language))
+        .route("/settings/language", post(preferences::set_language))
+        .route("/settings/me", get(preferences::page))
+        .route("/settings/time-zone", post(preferences::set_time_zone))
         .route("/home", get(pages::home))
         .route("/orgs/{org}", get(pages::org_page))
         .route("/orgs/{org}/modules/{module}", get(pages::records_page))

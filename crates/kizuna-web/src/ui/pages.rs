@@ -264,34 +264,6 @@ pub async fn sign_out(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct LanguageForm {
-    csrf: Option<String>,
-    language: Option<String>,
-    back: Option<String>,
-}
-
-/// The user's own choice of language, over their browser's.
-pub async fn set_language(
-    State(s): State<AppState>,
-    viewer: Viewer,
-    Form(f): Form<LanguageForm>,
-) -> UiResult<Response> {
-    viewer.check_csrf(f.csrf.as_deref())?;
-    let language = f.language.as_deref().and_then(Lang::parse).ok_or_else(|| {
-        viewer.fail(Error::bad_request(
-            "unknown_language",
-            "The language must be ja or en.",
-            "言語は ja または en を指定してください。",
-        ))
-    })?;
-    s.store
-        .set_user_language(viewer.session.user.id, Some(language.code()))
-        .await
-        .map_err(|e| viewer.fail(e))?;
-    Ok(Redirect::to(&local_path(f.back.as_deref())).into_response())
-}
-
 /// An org as the app switcher lists it.
 struct OrgEntry {
     id: i64,
@@ -513,7 +485,7 @@ pub async fn records_page(
             id: r.id,
             cells: shown
                 .iter()
-                .map(|f| super::forms::shown(f, r.fields.get(&f.api_name)))
+                .map(|f| super::forms::shown(f, r.fields.get(&f.api_name), viewer.tz))
                 .collect(),
         })
         .collect();
@@ -685,7 +657,7 @@ pub async fn record_page(
         .filter(|f| f.in_use)
         .map(|f| FieldEntry {
             label: field_label(f, viewer.lang),
-            value: super::forms::shown(f, r.fields.get(&f.api_name)),
+            value: super::forms::shown(f, r.fields.get(&f.api_name), viewer.tz),
         })
         .collect();
     let related = related_lists(&s, &viewer, &org, &m, id).await?;

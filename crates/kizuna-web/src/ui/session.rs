@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
+use kizuna_domain::time::{self, Tz};
 use kizuna_domain::{Error, Kind, Text};
 use kizuna_store::Session;
 
@@ -98,11 +99,12 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
-/// A signed-in visitor: their session and the language they read (their
-/// own choice, else their browser's).
+/// A signed-in visitor: their session, the language they read (their own
+/// choice, else their browser's) and the time zone they read date-times in.
 pub struct Viewer {
     pub session: Session,
     pub lang: Lang,
+    pub tz: Tz,
     pub visit: Visit,
 }
 
@@ -180,9 +182,15 @@ impl FromRequestParts<AppState> for Viewer {
             .as_deref()
             .and_then(Lang::parse)
             .unwrap_or(visit.lang);
+        let tz = session
+            .time_zone
+            .as_deref()
+            .and_then(|z| time::zone(z).ok())
+            .unwrap_or(time::DEFAULT_ZONE);
         Ok(Viewer {
             session,
             lang,
+            tz,
             visit,
         })
     }
