@@ -62,14 +62,24 @@ pub(crate) fn value_expr(dialect: Dialect, field: &str) -> Result<String> {
     })
 }
 
+/// On PostgreSQL the index is built `CONCURRENTLY`: writes to `records` go
+/// on meanwhile (a plain build would hold them for its seconds, every org's).
 fn create_sql(dialect: Dialect, module: &str, field: &str) -> Result<String> {
     Ok(format!(
-        "CREATE INDEX IF NOT EXISTS {} ON records (org_id, {}, id) \
+        "CREATE INDEX {}IF NOT EXISTS {} ON records (org_id, {}, id) \
          WHERE module = {} AND deleted_at IS NULL",
+        concurrently(dialect),
         sort_index_name(module, field),
         value_expr(dialect, field)?,
         literal(module)?
     ))
+}
+
+fn concurrently(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => "CONCURRENTLY ",
+    }
 }
 
 /// Why `field` of `module` cannot be sortable, if it cannot: long texts,
@@ -162,33 +172,50 @@ impl Store {
     }
 
     async fn make_sort_index(&self, module: &str, field: &str) -> Result<()> {
+        let name = sort_index_name(module, field);
+        // A concurrent build that failed (or whose process died) leaves an
+        // invalid index behind, which `IF NOT EXISTS` would take as made.
+        if self.dialect() == Dialect::Postgres && self.invalid_index(&name).await? {
+            self.drop_sort_index(&name).await?;
+        }
         let sql = create_sql(self.dialect(), module, field)?;
         match self.db.x().execute(&sql, &[]).await {
             Ok(_) => Ok(()),
             // Two PostgreSQL processes making the same index at once: one of
             // them finds the name taken, which is what it wanted.
-            Err(e)
-                if is_unique_violation(&e)
-                    && self
-                        .sort_indexes()
-                        .await?
-                        .contains(&sort_index_name(module, field)) =>
-            {
+            Err(e) if is_unique_violation(&e) && self.sort_indexes().await?.contains(&name) => {
                 Ok(())
             }
             Err(e) => Err(db_error(e)),
         }
     }
 
-    /// The sort indexes the database has.
+    /// Whether PostgreSQL has an index of this name that is not valid.
+    async fn invalid_index(&self, name: &str) -> Result<bool> {
+        let rows: Vec<NameRow> = self
+            .db
+            .x()
+            .fetch_all(
+                "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
+                 AND NOT i.indisvalid",
+                &crate::args![name],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(!rows.is_empty())
+    }
+
+    /// The (valid) sort indexes the database has.
     async fn sort_indexes(&self) -> Result<BTreeSet<String>> {
         let sql = match self.dialect() {
             Dialect::Sqlite => {
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
             }
             Dialect::Postgres => {
-                "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'records' \
-                 AND schemaname = current_schema()"
+                "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = 'records' \
+                 AND c.relnamespace = current_schema()::regnamespace AND i.indisvalid"
             }
         };
         let rows: Vec<NameRow> = self.db.x().fetch_all(sql, &[]).await.map_err(db_error)?;
@@ -236,7 +263,13 @@ impl Store {
         // `name` is one of ours: the prefix and a hex digest.
         self.db
             .x()
-            .execute(&format!("DROP INDEX IF EXISTS {name}"), &[])
+            .execute(
+                &format!(
+                    "DROP INDEX {}IF EXISTS {name}",
+                    concurrently(self.dialect())
+                ),
+                &[],
+            )
             .await
             .map_err(db_error)?;
         Ok(())

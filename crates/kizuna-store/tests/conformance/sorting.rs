@@ -164,6 +164,32 @@ conformance!(
                 .expect("list indexes");
             rows.into_iter().map(|r| r.name).collect::<Vec<_>>()
         };
+        if store.dialect() == Dialect::Postgres {
+            // A concurrent build that died leaves an invalid index; marking
+            // the field again rebuilds it rather than trusting its name.
+            execute(
+                &store,
+                &format!(
+                    "UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{index}'::regclass"
+                ),
+                &[],
+            )
+            .await;
+            store
+                .set_field_sortable(a.org.id, "Contacts", "First_Name", true)
+                .await?;
+            let valid: Vec<Name> = store
+                .db()
+                .x()
+                .fetch_all(
+                    "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                     WHERE c.relname = $1 AND i.indisvalid",
+                    &kizuna_store::args![index.as_str()],
+                )
+                .await
+                .expect("read pg_index");
+            assert_eq!(valid.len(), 1, "rebuilt valid");
+        }
         store
             .set_field_sortable(a.org.id, "Contacts", "First_Name", false)
             .await?;
