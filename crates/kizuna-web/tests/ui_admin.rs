@@ -307,6 +307,13 @@ async fn ui_fields_are_made_sortable_and_renamed_from_their_module_page() {
     en.sign_in("admin@example.jp", PASSWORD).await;
     assert!(en.get(&list).await.body.contains(">Given name</a>"));
 
+    let unknown = b
+        .post(
+            &format!("{fields}/First_Name/explode"),
+            &[("csrf", &csrf), ("value", "true")],
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "no such change");
     let refused = b
         .post(
             &format!("{fields}/Description/sortable"),

@@ -313,57 +313,48 @@ async fn fields_changed(
     }
 }
 
-pub async fn set_field_in_use(
-    State(s): State<AppState>,
-    viewer: Viewer,
-    UiPath((org, module, field)): UiPath<(i64, String, String)>,
-    Form(form): UiForm,
-) -> UiResult<Response> {
-    viewer.check_form(&form)?;
-    let org = viewer.admin_org(&s, org).await?;
-    let done = s
-        .store
-        .set_field_in_use(org.id, &module, &field, switch(&form))
-        .await;
-    fields_changed(&s, &viewer, org, &module, done).await
+/// What a field's row on its module's page changes: the last segment of
+/// the path its form posts to.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldChange {
+    /// Used or unused (`value`).
+    InUse,
+    /// Sortable or not (`value`): making one sortable builds its index,
+    /// which on a large module takes seconds.
+    Sortable,
+    /// Its English and Japanese labels (`label`, `label_ja`).
+    Labels,
 }
 
-/// Makes a field sortable (building its index, which on a large module
-/// takes seconds) or not.
-pub async fn set_field_sortable(
+/// One change of a field, from its row on the module's page.
+pub async fn change_field(
     State(s): State<AppState>,
     viewer: Viewer,
-    UiPath((org, module, field)): UiPath<(i64, String, String)>,
+    UiPath((org, module, field, change)): UiPath<(i64, String, String, FieldChange)>,
     Form(form): UiForm,
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
     let org = viewer.admin_org(&s, org).await?;
-    let done = s
-        .store
-        .set_field_sortable(org.id, &module, &field, switch(&form))
-        .await;
-    fields_changed(&s, &viewer, org, &module, done).await
-}
-
-/// Renames a field's English and Japanese labels.
-pub async fn set_field_labels(
-    State(s): State<AppState>,
-    viewer: Viewer,
-    UiPath((org, module, field)): UiPath<(i64, String, String)>,
-    Form(form): UiForm,
-) -> UiResult<Response> {
-    viewer.check_form(&form)?;
-    let org = viewer.admin_org(&s, org).await?;
-    let done = s
-        .store
-        .set_field_labels(
-            org.id,
-            &module,
-            &field,
-            Some(form_value(&form, "label").unwrap_or_default()),
-            Some(form_value(&form, "label_ja").unwrap_or_default()),
-        )
-        .await;
+    let (store, id) = (&s.store, org.id);
+    let done = match change {
+        FieldChange::InUse => {
+            store
+                .set_field_in_use(id, &module, &field, switch(&form))
+                .await
+        }
+        FieldChange::Sortable => {
+            store
+                .set_field_sortable(id, &module, &field, switch(&form))
+                .await
+        }
+        FieldChange::Labels => {
+            let text = |k| Some(form_value(&form, k).unwrap_or_default());
+            store
+                .set_field_labels(id, &module, &field, text("label"), text("label_ja"))
+                .await
+        }
+    };
     fields_changed(&s, &viewer, org, &module, done).await
 }
 

@@ -90,16 +90,8 @@ pub fn routes() -> Router<AppState> {
             post(admin::add_field),
         )
         .route(
-            "/orgs/{org}/settings/modules/{module}/fields/{field}/in-use",
-            post(admin::set_field_in_use),
-        )
-        .route(
-            "/orgs/{org}/settings/modules/{module}/fields/{field}/sortable",
-            post(admin::set_field_sortable),
-        )
-        .route(
-            "/orgs/{org}/settings/modules/{module}/fields/{field}/labels",
-            post(admin::set_field_labels),
+            "/orgs/{org}/settings/modules/{module}/fields/{field}/{change}",
+            post(admin::change_field),
         )
         .route(
             "/orgs/{org}/settings/marketplace",
