@@ -1,7 +1,8 @@
 //! An XSS payload corpus saved into every field type — through the API for
 //! the types that take any text, through the UI's form for those that
-//! refuse it (the refusal page shows the value again) — and into an org's
-//! and a user's name: every page renders it escaped.
+//! refuse it (the refusal page shows the value again) — into the fields'
+//! labels, and into an org's and a user's name: every page renders it
+//! escaped.
 
 // Shared by the UI test binaries; each uses a part of it.
 #[allow(dead_code)]
@@ -65,8 +66,13 @@ async fn ui_an_xss_corpus_in_every_field_type_renders_escaped_on_every_page() {
         .expect("member");
     // A custom field of every type, so that each renders on every page.
     let mut text_fields = Vec::new();
-    for t in FieldType::ALL {
+    for (i, t) in FieldType::ALL.into_iter().enumerate() {
         let mut f = FieldDef::new(&format!("X_{}", t.as_str()), t);
+        // Labels are an administrator's text, shown on every page that
+        // shows the field (in Japanese here); the text field also sorts.
+        f.label = PAYLOADS[i % PAYLOADS.len()].to_string();
+        f.label_ja = PAYLOADS[(i + 1) % PAYLOADS.len()].to_string();
+        f.sortable = t == FieldType::Text;
         if matches!(t, FieldType::Picklist | FieldType::Multiselect) {
             f.picklist = PAYLOADS.iter().map(|p| p.to_string()).collect();
         }
@@ -116,6 +122,8 @@ async fn ui_an_xss_corpus_in_every_field_type_renders_escaped_on_every_page() {
         format!("/orgs/{}", org.id),
         contacts.clone(),
         format!("{contacts}?sort=Last_Name&order=desc"),
+        format!("{contacts}?sort=X_text&order=asc"),
+        "/settings/me".to_string(),
         format!("{contacts}?filter_field=Last_Name&filter_value=%3Cscript%3E"),
         format!("{contacts}/new"),
         format!("/orgs/{}/bin", org.id),
@@ -142,6 +150,12 @@ async fn ui_an_xss_corpus_in_every_field_type_renders_escaped_on_every_page() {
     assert!(
         home.body.contains("&#60;svg onload=alert(2)&#62;"),
         "the org's name"
+    );
+    let list = b.get(&contacts).await;
+    assert!(
+        list.body
+            .contains("&#60;script&#62;alert(4)&#60;/script&#62;"),
+        "a field's Japanese label, as text"
     );
     let record = b.get(&format!("{contacts}/{}", ids[7])).await;
     assert!(
