@@ -17,12 +17,12 @@
 //! dropped after the last org unmarks it, and reconciled when the store
 //! opens (an index a crash left half-way is made then).
 
-use crate::db::{db_error, is_unique_violation};
+use crate::db::{Db, Exec, Tx, db_error};
 use crate::{Dialect, Store};
 use blake2::{Blake2b, Digest, digest::consts::U8};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef, is_valid_api_name};
 use kizuna_domain::{Error, Kind, Result, Text};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The longest text (in characters) a sortable field may hold: an index entry
 /// must fit PostgreSQL's B-tree page (2,704 bytes; 500 characters of Japanese
@@ -58,7 +58,8 @@ pub(crate) fn value_expr(dialect: Dialect, field: &str) -> Result<String> {
     literal(field)?;
     Ok(match dialect {
         Dialect::Sqlite => format!("json_extract(fields, '$.{field}')"),
-        Dialect::Postgres => format!("(fields -> '{field}')"),
+        // A JSON null is no value, as SQLite's json_extract reads it.
+        Dialect::Postgres => format!("(NULLIF(fields -> '{field}', 'null'::jsonb))"),
     })
 }
 
@@ -150,8 +151,9 @@ fn sortable_pairs(modules: &[ModuleDef]) -> Vec<(String, String)> {
 }
 
 #[derive(sqlx::FromRow)]
-struct NameRow {
+struct IndexRow {
     name: String,
+    valid: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -160,77 +162,168 @@ struct PairRow {
     api_name: String,
 }
 
-impl Store {
-    /// Makes the indexes of the sortable fields of `modules` (before their
-    /// marks are committed). Quick when they exist; on a large table the
-    /// first one takes as long as reading the module once.
-    pub(crate) async fn make_sort_indexes(&self, modules: &[ModuleDef]) -> Result<()> {
-        for (module, field) in sortable_pairs(modules) {
-            self.make_sort_index(&module, &field).await?;
+#[derive(sqlx::FromRow)]
+struct LockRow {
+    locked: bool,
+}
+
+/// The indexes of `records`, each with whether it is valid (PostgreSQL: a
+/// concurrent build that failed or whose process died leaves an invalid one,
+/// which is still written to on every change of `records`).
+fn indexes_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "SELECT name, 1 AS valid FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name = 'records'"
         }
+        Dialect::Postgres => {
+            "SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid \
+             WHERE t.relname = 'records' AND c.relnamespace = current_schema()::regnamespace"
+        }
+    }
+}
+
+/// The advisory lock every sort-index change takes on PostgreSQL.
+const LOCK_KEY: i64 = 0x4b69_7a75_6e61_0001;
+
+/// A turn to change sort indexes: one change at a time across every process,
+/// so that no field is marked sortable while its index is being dropped, and
+/// no build is mistaken for a dead one. On SQLite a write transaction (DDL
+/// commits with it); on PostgreSQL an advisory lock held by a connection of
+/// its own, since `CREATE INDEX CONCURRENTLY` cannot run in a transaction.
+/// The connection is taken out of the pool: should anything fail before the
+/// lock is given back, it closes and the server releases the lock.
+enum Turn {
+    Sqlite(Tx),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Turn {
+    async fn take(db: &Db) -> Result<Turn> {
+        let pool = match db {
+            Db::Sqlite(_) => return Ok(Turn::Sqlite(db.begin().await?)),
+            Db::Postgres(pool) => pool,
+        };
+        let mut conn = pool.acquire().await.map_err(db_error)?.detach();
+        // Polled, not waited for: a statement waiting for the lock holds a
+        // snapshot, which the holder's concurrent index build would wait out.
+        loop {
+            let row: LockRow = Exec::PgConn(&mut conn)
+                .fetch_one(
+                    "SELECT pg_try_advisory_lock($1) AS locked",
+                    &crate::args![LOCK_KEY],
+                )
+                .await
+                .map_err(db_error)?;
+            if row.locked {
+                return Ok(Turn::Postgres(conn));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    fn dialect(&self) -> Dialect {
+        match self {
+            Turn::Sqlite(_) => Dialect::Sqlite,
+            Turn::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    fn x(&mut self) -> Exec<'_> {
+        match self {
+            Turn::Sqlite(tx) => tx.x(),
+            Turn::Postgres(conn) => Exec::PgConn(conn),
+        }
+    }
+
+    async fn end(self) -> Result<()> {
+        match self {
+            Turn::Sqlite(tx) => tx.commit().await,
+            Turn::Postgres(mut conn) => {
+                Exec::PgConn(&mut conn)
+                    .execute("SELECT pg_advisory_unlock($1)", &crate::args![LOCK_KEY])
+                    .await
+                    .map_err(db_error)?;
+                sqlx::Connection::close(conn).await.map_err(db_error)
+            }
+        }
+    }
+
+    /// The sort indexes the database has, by name, and whether each is valid.
+    async fn indexes(&mut self) -> Result<BTreeMap<String, bool>> {
+        let sql = indexes_sql(self.dialect());
+        let rows: Vec<IndexRow> = self.x().fetch_all(sql, &[]).await.map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.name.starts_with(INDEX_PREFIX))
+            .map(|r| (r.name, r.valid))
+            .collect())
+    }
+
+    /// Makes the index of a sortable field unless a valid one exists.
+    async fn make(&mut self, module: &str, field: &str) -> Result<()> {
+        let dialect = self.dialect();
+        let name = sort_index_name(module, field);
+        match self.indexes().await?.get(&name) {
+            Some(true) => return Ok(()),
+            Some(false) => self.drop(&name).await?,
+            None => {}
+        }
+        tracing::info!(module, field, "making the index of a sortable field");
+        self.x()
+            .execute(&create_sql(dialect, module, field)?, &[])
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
-    async fn make_sort_index(&self, module: &str, field: &str) -> Result<()> {
-        let name = sort_index_name(module, field);
-        // A concurrent build that failed (or whose process died) leaves an
-        // invalid index behind, which `IF NOT EXISTS` would take as made.
-        if self.dialect() == Dialect::Postgres && self.invalid_index(&name).await? {
-            self.drop_sort_index(&name).await?;
+    async fn drop(&mut self, name: &str) -> Result<()> {
+        // `name` is one of ours: the prefix and a hex digest.
+        let sql = format!(
+            "DROP INDEX {}IF EXISTS {name}",
+            concurrently(self.dialect())
+        );
+        self.x().execute(&sql, &[]).await.map_err(db_error)?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Makes the missing indexes of the sortable fields of `modules`, before
+    /// their marks are committed. Quick when they exist (the common case:
+    /// every org of an app has the same name fields); on a large table a
+    /// new one takes as long as reading the module once.
+    pub(crate) async fn make_sort_indexes(&self, modules: &[ModuleDef]) -> Result<()> {
+        let pairs = sortable_pairs(modules);
+        let have = self.valid_sort_indexes().await?;
+        if pairs
+            .iter()
+            .all(|(m, f)| have.contains(&sort_index_name(m, f)))
+        {
+            return Ok(());
         }
-        let sql = create_sql(self.dialect(), module, field)?;
-        match self.db.x().execute(&sql, &[]).await {
-            Ok(_) => Ok(()),
-            // Two PostgreSQL processes making the same index at once: one of
-            // them finds the name taken, which is what it wanted.
-            Err(e) if is_unique_violation(&e) && self.sort_indexes().await?.contains(&name) => {
-                Ok(())
-            }
-            Err(e) => Err(db_error(e)),
+        let mut turn = Turn::take(&self.db).await?;
+        for (module, field) in pairs {
+            turn.make(&module, &field).await?;
         }
+        turn.end().await
     }
 
-    /// Whether PostgreSQL has an index of this name that is not valid.
-    async fn invalid_index(&self, name: &str) -> Result<bool> {
-        let rows: Vec<NameRow> = self
-            .db
-            .x()
-            .fetch_all(
-                "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-                 WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
-                 AND NOT i.indisvalid",
-                &crate::args![name],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(!rows.is_empty())
-    }
-
-    /// The (valid) sort indexes the database has.
-    async fn sort_indexes(&self) -> Result<BTreeSet<String>> {
-        let sql = match self.dialect() {
-            Dialect::Sqlite => {
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
-            }
-            Dialect::Postgres => {
-                "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-                 JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = 'records' \
-                 AND c.relnamespace = current_schema()::regnamespace AND i.indisvalid"
-            }
-        };
-        let rows: Vec<NameRow> = self.db.x().fetch_all(sql, &[]).await.map_err(db_error)?;
+    /// The valid sort indexes, read without taking a turn.
+    async fn valid_sort_indexes(&self) -> Result<BTreeSet<String>> {
+        let sql = indexes_sql(self.dialect());
+        let rows: Vec<IndexRow> = self.db.x().fetch_all(sql, &[]).await.map_err(db_error)?;
         Ok(rows
             .into_iter()
+            .filter(|r| r.valid && r.name.starts_with(INDEX_PREFIX))
             .map(|r| r.name)
-            .filter(|n| n.starts_with(INDEX_PREFIX))
             .collect())
     }
 
     /// The (module, field) pairs some org has sortable.
-    async fn sortable_fields(&self) -> Result<Vec<(String, String)>> {
-        let rows: Vec<PairRow> = self
-            .db
-            .x()
+    async fn sortable_fields(x: Exec<'_>) -> Result<BTreeSet<(String, String)>> {
+        let rows: Vec<PairRow> = x
             .fetch_all(
                 "SELECT DISTINCT module, api_name FROM fields WHERE sortable = $1",
                 &crate::args![true],
@@ -240,44 +333,27 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.module, r.api_name)).collect())
     }
 
-    /// Makes the missing indexes of sortable fields and drops those no org
-    /// needs any more; run when the store opens.
+    /// Makes the missing (or invalid) indexes of sortable fields and drops
+    /// those no org needs; run when the store opens, it repairs what a crash
+    /// between an index and its mark left.
     pub(crate) async fn reconcile_sort_indexes(&self) -> Result<()> {
-        let wanted = self.sortable_fields().await?;
-        let have = self.sort_indexes().await?;
-        let wanted_names: BTreeSet<String> =
-            wanted.iter().map(|(m, f)| sort_index_name(m, f)).collect();
+        let mut turn = Turn::take(&self.db).await?;
+        let wanted = Store::sortable_fields(turn.x()).await?;
         for (module, field) in &wanted {
-            if !have.contains(&sort_index_name(module, field)) {
-                tracing::info!(module, field, "making the index of a sortable field");
-                self.make_sort_index(module, field).await?;
+            turn.make(module, field).await?;
+        }
+        let wanted: BTreeSet<String> = wanted.iter().map(|(m, f)| sort_index_name(m, f)).collect();
+        for name in turn.indexes().await?.keys() {
+            if !wanted.contains(name) {
+                turn.drop(name).await?;
             }
         }
-        for name in have.difference(&wanted_names) {
-            self.drop_sort_index(name).await?;
-        }
-        Ok(())
+        turn.end().await
     }
 
-    async fn drop_sort_index(&self, name: &str) -> Result<()> {
-        // `name` is one of ours: the prefix and a hex digest.
-        self.db
-            .x()
-            .execute(
-                &format!(
-                    "DROP INDEX {}IF EXISTS {name}",
-                    concurrently(self.dialect())
-                ),
-                &[],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    /// Marks a field sortable or not. Marking makes its index first (a
-    /// million records take seconds); unmarking drops it once no org has the
-    /// field sortable any more.
+    /// Marks a field sortable or not, in its turn: marking makes its index
+    /// first (a million records take seconds); unmarking drops it once no
+    /// org has the field sortable any more.
     pub async fn set_field_sortable(
         &self,
         org_id: i64,
@@ -289,29 +365,40 @@ impl Store {
         let def = crate::meta::field_of(&m, field)?;
         if sortable {
             check_sortable(module, def)?;
-            self.make_sort_index(module, field).await?;
         }
-        let mut tx = self.db.begin().await?;
-        tx.x()
-            .execute(
-                "UPDATE fields SET sortable = $1 WHERE org_id = $2 AND module = $3 AND api_name = $4",
-                &crate::args![sortable, org_id, module, field],
-            )
-            .await
-            .map_err(db_error)?;
-        crate::meta::bump_meta_version(&mut tx, org_id).await?;
-        tx.commit().await?;
+        let mut turn = Turn::take(&self.db).await?;
+        if sortable {
+            turn.make(module, field).await?;
+        }
+        match &mut turn {
+            Turn::Sqlite(tx) => mark(tx, org_id, module, field, sortable).await?,
+            Turn::Postgres(_) => {
+                let mut tx = self.db.begin().await?;
+                mark(&mut tx, org_id, module, field, sortable).await?;
+                tx.commit().await?;
+            }
+        }
         if !sortable
-            && !self
-                .sortable_fields()
+            && !Store::sortable_fields(turn.x())
                 .await?
                 .contains(&(module.into(), field.into()))
         {
-            self.drop_sort_index(&sort_index_name(module, field))
-                .await?;
+            turn.drop(&sort_index_name(module, field)).await?;
         }
-        Ok(())
+        turn.end().await
     }
+}
+
+/// Writes a field's sortable mark.
+async fn mark(tx: &mut Tx, org_id: i64, module: &str, field: &str, sortable: bool) -> Result<()> {
+    tx.x()
+        .execute(
+            "UPDATE fields SET sortable = $1 WHERE org_id = $2 AND module = $3 AND api_name = $4",
+            &crate::args![sortable, org_id, module, field],
+        )
+        .await
+        .map_err(db_error)?;
+    crate::meta::bump_meta_version(tx, org_id).await
 }
 
 #[cfg(test)]
@@ -351,7 +438,7 @@ mod tests {
             .create_org(App::Crm, "Acme", "free", &admin, &[contacts()])
             .await?;
         assert_eq!(
-            store.sort_indexes().await?,
+            store.valid_sort_indexes().await?,
             BTreeSet::from([wanted.clone()])
         );
         store
@@ -360,12 +447,14 @@ mod tests {
             .execute(&format!("DROP INDEX {wanted}"), &[])
             .await
             .map_err(db_error)?;
-        store.make_sort_index("Contacts", "Notes").await?;
-        assert_eq!(store.sort_indexes().await?, BTreeSet::from([stray]));
+        let mut turn = Turn::take(&store.db).await?;
+        turn.make("Contacts", "Notes").await?;
+        turn.end().await?;
+        assert_eq!(store.valid_sort_indexes().await?, BTreeSet::from([stray]));
         store.close().await;
 
         let store = Store::open(url).await?;
-        assert_eq!(store.sort_indexes().await?, BTreeSet::from([wanted]));
+        assert_eq!(store.valid_sort_indexes().await?, BTreeSet::from([wanted]));
         store.close().await;
         Ok(())
     }
