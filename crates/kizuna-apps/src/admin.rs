@@ -52,19 +52,21 @@ pub async fn add_missing_standard_modules(store: &Store) -> Result<u64> {
                                 store.add_field(org.id, &h.api_name, f).await?;
                                 added += 1;
                             }
+                            // Only where the field is as the catalog made it
+                            // (its English label untouched): a label an
+                            // administrator changed is theirs.
                             Some(have)
                                 if have.label_ja.is_empty()
+                                    && have.label == f.label
                                     && !f.label_ja.is_empty()
                                     && !have.custom =>
                             {
+                                let change = kizuna_store::FieldChange {
+                                    label_ja: Some(&f.label_ja),
+                                    ..Default::default()
+                                };
                                 store
-                                    .set_field_labels(
-                                        org.id,
-                                        &h.api_name,
-                                        &f.api_name,
-                                        None,
-                                        Some(&f.label_ja),
-                                    )
+                                    .change_field(org.id, &h.api_name, &f.api_name, &change)
                                     .await?;
                             }
                             Some(_) => {}

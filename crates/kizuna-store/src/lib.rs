@@ -20,7 +20,7 @@ pub use db::{Db, Dialect, Tx};
 pub use held::{Held, HeldField};
 pub use integrations::{Integration, NewIntegration};
 pub use mail::{MailItem, MailItemState};
-pub use meta::CopyReport;
+pub use meta::{CopyReport, FieldChange};
 pub use orgs::{Department, Member, Org, PlanChange};
 pub use outbox::{Mail, NewMail};
 pub use records::{

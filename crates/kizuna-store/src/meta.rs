@@ -354,20 +354,31 @@ impl Store {
         tx.commit().await
     }
 
-    /// Renames a field's labels (English, Japanese; `None` keeps one). Its
-    /// API name, the one integrations and the API use, never changes.
-    pub async fn set_field_labels(
+    /// Changes a field: its labels, whether it is in use, whether lists
+    /// sort by it. Every part is checked before any is written, so a refused
+    /// change changes nothing. Its API name, the one integrations and the
+    /// API use, never changes.
+    pub async fn change_field(
         &self,
         org_id: i64,
         module: &str,
         field: &str,
-        label: Option<&str>,
-        label_ja: Option<&str>,
+        change: &FieldChange<'_>,
     ) -> Result<()> {
         let m = self.module(org_id, module).await?;
         let def = field_of(&m, field)?;
-        let label = label.map(str::trim).unwrap_or(&def.label);
-        let label_ja = label_ja.map(str::trim).unwrap_or(&def.label_ja);
+        if change.in_use == Some(false) && def.required {
+            return Err(Error::bad_request(
+                "field_required",
+                format!("{module}.{field} is required and cannot be marked unused."),
+                format!("{module}.{field} は必須項目のため、未使用にできません。"),
+            ));
+        }
+        if change.sortable == Some(true) {
+            crate::sort_index::check_sortable(module, def)?;
+        }
+        let label = change.label.map_or(def.label.as_str(), str::trim);
+        let label_ja = change.label_ja.map_or(def.label_ja.as_str(), str::trim);
         if label.is_empty() || label.chars().count() > 100 || label_ja.chars().count() > 100 {
             return Err(Error::bad_request(
                 "invalid_label",
@@ -379,16 +390,27 @@ impl Store {
                 ),
             ));
         }
-        let mut tx = self.db.begin().await?;
-        tx.x()
-            .execute(
-                "UPDATE fields SET label = $1, label_ja = $2 WHERE org_id = $3 AND module = $4 AND api_name = $5",
-                &crate::args![label, label_ja, org_id, module, field],
-            )
-            .await
-            .map_err(db_error)?;
-        bump_meta_version(&mut tx, org_id).await?;
-        tx.commit().await
+        let in_use = change.in_use.unwrap_or(def.in_use);
+        if (label, label_ja, in_use) != (def.label.as_str(), def.label_ja.as_str(), def.in_use) {
+            let mut tx = self.db.begin().await?;
+            tx.x()
+                .execute(
+                    "UPDATE fields SET label = $1, label_ja = $2, in_use = $3 \
+                     WHERE org_id = $4 AND module = $5 AND api_name = $6",
+                    &crate::args![label, label_ja, in_use, org_id, module, field],
+                )
+                .await
+                .map_err(db_error)?;
+            bump_meta_version(&mut tx, org_id).await?;
+            tx.commit().await?;
+        }
+        if let Some(sortable) = change.sortable
+            && sortable != def.sortable
+        {
+            self.set_field_sortable(org_id, module, field, sortable)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Marks a field used or unused. An unused field keeps its values but takes
@@ -400,26 +422,22 @@ impl Store {
         field: &str,
         in_use: bool,
     ) -> Result<()> {
-        let m = self.module(org_id, module).await?;
-        let def = field_of(&m, field)?;
-        if def.required && !in_use {
-            return Err(Error::bad_request(
-                "field_required",
-                format!("{module}.{field} is required and cannot be marked unused."),
-                format!("{module}.{field} は必須項目のため、未使用にできません。"),
-            ));
-        }
-        let mut tx = self.db.begin().await?;
-        tx.x()
-            .execute(
-                "UPDATE fields SET in_use = $1 WHERE org_id = $2 AND module = $3 AND api_name = $4",
-                &crate::args![in_use, org_id, module, field],
-            )
-            .await
-            .map_err(db_error)?;
-        bump_meta_version(&mut tx, org_id).await?;
-        tx.commit().await
+        let change = FieldChange {
+            in_use: Some(in_use),
+            ..FieldChange::default()
+        };
+        self.change_field(org_id, module, field, &change).await
     }
+}
+
+/// What a change of one field asks for (`Store::change_field`); `None`
+/// leaves that part as it is.
+#[derive(Debug, Clone, Default)]
+pub struct FieldChange<'a> {
+    pub in_use: Option<bool>,
+    pub sortable: Option<bool>,
+    pub label: Option<&'a str>,
+    pub label_ja: Option<&'a str>,
 }
 
 /// What copying one org's settings to another changed.

@@ -13,9 +13,10 @@
 //! never as bound parameters.
 //!
 //! Which fields are sortable is data (`fields.sortable`); the indexes follow
-//! it: made before a field is marked (a mark never points at no index),
-//! dropped after the last org unmarks it, and reconciled when the store
-//! opens (an index a crash left half-way is made then).
+//! it, one change at a time across processes (`Turn`): an index is made
+//! before its field is marked, dropped after the last org unmarks it, and
+//! reconciled when the store opens (what a crash between the two steps left:
+//! a mark without its index, or an index nobody marks).
 
 use crate::db::{Db, Exec, Tx, db_error};
 use crate::{Dialect, Store};
@@ -84,14 +85,15 @@ fn concurrently(dialect: Dialect) -> &'static str {
 }
 
 /// Why `field` of `module` cannot be sortable, if it cannot: long texts,
-/// several values or files have no order worth an index.
+/// several values, money or files have no order worth an index.
 pub fn check_sortable(module: &str, field: &FieldDef) -> Result<()> {
     let too_long = field
         .effective_max_length()
         .is_some_and(|n| n > MAX_SORTABLE_LENGTH);
+    // Money is an object (amount and currency): no single value to order.
     let kind = matches!(
         field.field_type,
-        FieldType::Textarea | FieldType::Multiselect | FieldType::File
+        FieldType::Textarea | FieldType::Multiselect | FieldType::File | FieldType::Currency
     );
     if !(kind || too_long) {
         return Ok(());
@@ -103,11 +105,11 @@ pub fn check_sortable(module: &str, field: &FieldDef) -> Result<()> {
         Text::new(
             format!(
                 "{module}.{name} ({t}) cannot be sortable: only single values of at most \
-                 {MAX_SORTABLE_LENGTH} characters can be sorted by."
+                 {MAX_SORTABLE_LENGTH} characters, not money, can be sorted by."
             ),
             format!(
                 "{module}.{name}（{t}）は並べ替えできる項目にできません。並べ替えできるのは \
-                 {MAX_SORTABLE_LENGTH} 文字以内の単一の値だけです。"
+                 {MAX_SORTABLE_LENGTH} 文字以内の単一の値だけです（通貨は不可）。"
             ),
         ),
         Text::new(

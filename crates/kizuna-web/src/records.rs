@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use kizuna_apps::{admin, records};
 use kizuna_domain::field::FieldDef;
 use kizuna_domain::{Error, ModuleDef};
+use kizuna_store::FieldChange;
 use kizuna_sync::desk_tickets::{self, DESK_TICKETS};
 use serde_json::{Value, json};
 
@@ -120,6 +121,16 @@ pub async fn add_field(
     Ok((StatusCode::CREATED, Json(json!(field))))
 }
 
+/// What `PATCH …/fields/{field}` may change.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldPatch {
+    in_use: Option<bool>,
+    sortable: Option<bool>,
+    label: Option<String>,
+    label_ja: Option<String>,
+}
+
 /// Changes a field (administrators): `{"in_use"?: bool, "sortable"?: bool,
 /// "label"?: string, "label_ja"?: string}`. Making a field sortable builds
 /// its index first: on a module of a million records, seconds.
@@ -132,45 +143,29 @@ pub async fn patch_field(
     Path((_org, module, field)): Path<(String, String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let flag = |name: &str| -> ApiResult<Option<bool>> {
-        match body.0.get(name) {
-            None => Ok(None),
-            Some(v) => Ok(Some(v.as_bool().ok_or_else(|| {
-                Error::malformed_json(&format!("\"{name}\" must be true or false"))
-            })?)),
-        }
+    let patch: FieldPatch =
+        serde_json::from_value(body.0).map_err(|e| Error::malformed_json(&e.to_string()))?;
+    let change = FieldChange {
+        in_use: patch.in_use,
+        sortable: patch.sortable,
+        label: patch.label.as_deref(),
+        label_ja: patch.label_ja.as_deref(),
     };
-    let text = |name: &str| -> ApiResult<Option<&str>> {
-        match body.0.get(name) {
-            None => Ok(None),
-            Some(v) => Ok(Some(v.as_str().ok_or_else(|| {
-                Error::malformed_json(&format!("\"{name}\" must be a string"))
-            })?)),
-        }
-    };
-    let (in_use, sortable) = (flag("in_use")?, flag("sortable")?);
-    let (label, label_ja) = (text("label")?, text("label_ja")?);
-    if in_use.is_none() && sortable.is_none() && label.is_none() && label_ja.is_none() {
+    if (
+        change.in_use,
+        change.sortable,
+        change.label,
+        change.label_ja,
+    ) == (None, None, None, None)
+    {
         return Err(Error::malformed_json(
             "the body needs \"in_use\", \"sortable\", \"label\" or \"label_ja\"",
         )
         .into());
     }
-    if label.is_some() || label_ja.is_some() {
-        s.store
-            .set_field_labels(org.id, &module, &field, label, label_ja)
-            .await?;
-    }
-    if let Some(in_use) = in_use {
-        s.store
-            .set_field_in_use(org.id, &module, &field, in_use)
-            .await?;
-    }
-    if let Some(sortable) = sortable {
-        s.store
-            .set_field_sortable(org.id, &module, &field, sortable)
-            .await?;
-    }
+    s.store
+        .change_field(org.id, &module, &field, &change)
+        .await?;
     Ok(Json(
         json!({"fields": s.store.module(org.id, &module).await?.fields}),
     ))

@@ -417,12 +417,21 @@ async fn lists_sort_by_sortable_fields_and_administrators_choose_them() {
         .patch(
             &field("Description"),
             &admin.key,
-            &json!({"sortable": true}),
+            &json!({"sortable": true, "label_ja": "メモ"}),
         )
         .await;
     assert_eq!((s, code(&answer)), (400, "field_not_sortable"));
+    let (s, answer) = app
+        .patch(&field("Description"), &admin.key, &json!({"sortabel": true}))
+        .await;
+    assert_eq!((s, code(&answer)), (400, "malformed_json"), "a misspelt key");
     let contacts = app.store.module(org.id, "Contacts").await.expect("read");
-    assert!(contacts.field("Description").is_some_and(|f| !f.sortable));
+    assert!(
+        contacts
+            .field("Description")
+            .is_some_and(|f| !f.sortable && f.label_ja == "説明"),
+        "a refused change renames nothing either"
+    );
     assert!(
         contacts
             .field("Last_Name")

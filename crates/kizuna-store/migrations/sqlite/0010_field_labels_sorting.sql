@@ -8,3 +8,13 @@ ALTER TABLE fields ADD COLUMN sortable INTEGER NOT NULL DEFAULT 0;
 -- The time zone a user reads and types date-times in (an IANA name; NULL:
 -- Asia/Tokyo, where most users work).
 ALTER TABLE users ADD COLUMN time_zone TEXT;
+
+-- Orgs made before: each module's name field sorts, as in the catalog (the
+-- first required standard text field, else the first standard text field);
+-- the store makes the indexes when it opens.
+UPDATE fields SET sortable = 1
+WHERE custom = 0 AND field_type = 'text' AND position = COALESCE(
+    (SELECT MIN(f.position) FROM fields f WHERE f.org_id = fields.org_id AND f.module = fields.module
+        AND f.custom = 0 AND f.field_type = 'text' AND f.required = 1),
+    (SELECT MIN(f.position) FROM fields f WHERE f.org_id = fields.org_id AND f.module = fields.module
+        AND f.custom = 0 AND f.field_type = 'text'));

@@ -336,25 +336,23 @@ pub async fn change_field(
 ) -> UiResult<Response> {
     viewer.check_form(&form)?;
     let org = viewer.admin_org(&s, org).await?;
-    let (store, id) = (&s.store, org.id);
-    let done = match change {
-        FieldChange::InUse => {
-            store
-                .set_field_in_use(id, &module, &field, switch(&form))
-                .await
-        }
-        FieldChange::Sortable => {
-            store
-                .set_field_sortable(id, &module, &field, switch(&form))
-                .await
-        }
-        FieldChange::Labels => {
-            let text = |k| Some(form_value(&form, k).unwrap_or_default());
-            store
-                .set_field_labels(id, &module, &field, text("label"), text("label_ja"))
-                .await
-        }
+    let text = |k| Some(form_value(&form, k).unwrap_or_default());
+    let change = match change {
+        FieldChange::InUse => kizuna_store::FieldChange {
+            in_use: Some(switch(&form)),
+            ..Default::default()
+        },
+        FieldChange::Sortable => kizuna_store::FieldChange {
+            sortable: Some(switch(&form)),
+            ..Default::default()
+        },
+        FieldChange::Labels => kizuna_store::FieldChange {
+            label: text("label"),
+            label_ja: text("label_ja"),
+            ..Default::default()
+        },
     };
+    let done = s.store.change_field(org.id, &module, &field, &change).await;
     fields_changed(&s, &viewer, org, &module, done).await
 }
 

@@ -192,7 +192,11 @@ fn values(
             }
             Some(cur) => {
                 let before = cur.get(&f.api_name).filter(|v| !v.is_null());
-                if value.as_ref() != before {
+                // Text as the form showed it is no change, even where it
+                // reads back as another value (a local time a clock change
+                // repeats is read as the earlier of the two).
+                let as_shown = given.len() == 1 && given[0].trim() == in_form(f, before, tz);
+                if value.as_ref() != before && !(as_shown && before.is_some()) {
                     out.insert(f.api_name.clone(), value.unwrap_or(Value::Null));
                 }
             }
@@ -551,6 +555,37 @@ mod tests {
             typed(&at, &["soon"], paris),
             Some(json!("soon")),
             "validation refuses it by name"
+        );
+
+        // 01:30 on 1 November 2026 happens twice in New York; an edit that
+        // leaves the later one as shown does not move it to the earlier.
+        let new_york = time::zone("America/New_York").expect("a zone");
+        let m = ModuleDef {
+            api_name: "Events".into(),
+            label: "Events".into(),
+            label_ja: "イベント".into(),
+            enabled: true,
+            fields: vec![at.clone(), FieldDef::new("Title", FieldType::Text)],
+        };
+        let later = json!("2026-11-01T06:30:00Z");
+        let current: Map<String, Value> = [
+            ("At".to_string(), later.clone()),
+            ("Title".to_string(), json!("a")),
+        ]
+        .into_iter()
+        .collect();
+        let shown_then = in_form(&at, Some(&later), new_york);
+        assert_eq!(shown_then, "2026-11-01T01:30");
+        let form = vec![
+            ("At".to_string(), shown_then),
+            ("Title".to_string(), "b".to_string()),
+        ];
+        let changed = values(&m, &form, Some(&current), new_york);
+        assert_eq!(
+            changed,
+            [("Title".to_string(), json!("b"))]
+                .into_iter()
+                .collect::<Map<_, _>>()
         );
     }
 }
