@@ -422,9 +422,17 @@ async fn lists_sort_by_sortable_fields_and_administrators_choose_them() {
         .await;
     assert_eq!((s, code(&answer)), (400, "field_not_sortable"));
     let (s, answer) = app
-        .patch(&field("Description"), &admin.key, &json!({"sortabel": true}))
+        .patch(
+            &field("Description"),
+            &admin.key,
+            &json!({"sortabel": true}),
+        )
         .await;
-    assert_eq!((s, code(&answer)), (400, "malformed_json"), "a misspelt key");
+    assert_eq!(
+        (s, code(&answer)),
+        (400, "malformed_json"),
+        "a misspelt key"
+    );
     let contacts = app.store.module(org.id, "Contacts").await.expect("read");
     assert!(
         contacts
