@@ -144,8 +144,9 @@ pub async fn restore(
 pub const RESERVED: [&str; 4] = ["limit", "cursor", "sort", "order"];
 
 /// Lists a module's records from query parameters: `limit`, `cursor`, `sort`
-/// (a field's API name, or `id`), `order` (`asc`/`desc`), and any field's API
-/// name as an equality filter.
+/// (a sortable field's API name, or `id`; another field is refused with
+/// `field_not_sortable`), `order` (`asc`/`desc`), and any field's API name as
+/// an equality filter.
 pub async fn list(
     store: &Store,
     org: &Org,

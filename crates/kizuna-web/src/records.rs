@@ -175,7 +175,7 @@ pub async fn patch_field(
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/modules/{module}/records", tag = "records",
     params(("org" = i64, Path, description = "Org id"), ("module" = String, Path, description = "Module API name"),
         ("limit" = Option<u32>, Query, description = "1..1000, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-        ("sort" = Option<String>, Query, description = "A field's API name, or id"), ("order" = Option<String>, Query, description = "asc or desc")),
+        ("sort" = Option<String>, Query, description = "A sortable field's API name, or id"), ("order" = Option<String>, Query, description = "asc or desc")),
     responses((status = 200, description = "{records, next_cursor}")))]
 pub async fn list_records(
     State(s): State<AppState>,

@@ -203,6 +203,15 @@ impl Sql {
         self.args.len()
     }
 
+    /// Adds a JSON value to compare with a field's value: on SQLite the
+    /// scalar `json_extract` gives, on PostgreSQL the `jsonb` itself.
+    pub(crate) fn json_arg(&mut self, dialect: crate::Dialect, v: &Value) -> usize {
+        match dialect {
+            crate::Dialect::Sqlite => self.arg(sqlite_scalar(v)),
+            crate::Dialect::Postgres => self.arg(v.clone()),
+        }
+    }
+
     pub(crate) fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }

@@ -3,7 +3,7 @@
 
 use super::{
     Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, RawRecord, Record, RecordRow, SortKey,
-    Sql, insert_refs, sqlite_scalar,
+    Sql, insert_refs,
 };
 use crate::db::{Dialect, IdRow, Rowed, Tx, db_error};
 use crate::{Store, sort_index};
@@ -382,10 +382,7 @@ fn push_filter(
             }
         }
         _ => {
-            let n = match dialect {
-                Dialect::Sqlite => sql.arg(sqlite_scalar(value)),
-                Dialect::Postgres => sql.arg(value.clone()),
-            };
+            let n = sql.json_arg(dialect, value);
             sql.push(&format!(" AND {} = ${n}", dialect.json_field(f)));
         }
     }
@@ -489,10 +486,7 @@ fn list_sql(
         Stretch::Valued {
             after: Some((v, id)),
         } => {
-            let v = match dialect {
-                Dialect::Sqlite => sql.arg(sqlite_scalar(v)),
-                Dialect::Postgres => sql.arg(v.clone()),
-            };
+            let v = sql.json_arg(dialect, v);
             let id = sql.arg(*id);
             sql.push(&format!(" AND ({value}, r.id) {op} (${v}, ${id})"));
             format!("{value} {dir}, r.id {dir}")

@@ -2,7 +2,7 @@
 
 use super::{
     INSERT_CHUNK, Origin, RECORD_COLUMNS, Record, RecordRow, Sql, email_key_of, insert_refs,
-    lookup_targets, sqlite_scalar, write_changes,
+    lookup_targets, write_changes,
 };
 use crate::db::{Dialect, IdRow, Tx, db_error};
 use crate::{Store, now_ms};
@@ -245,10 +245,7 @@ impl Store {
                 sql.arg(&module.api_name);
                 sql.arg(updating.unwrap_or(0));
                 let f = sql.arg(&field.api_name);
-                let v = match dialect {
-                    Dialect::Sqlite => sql.arg(sqlite_scalar(value)),
-                    Dialect::Postgres => sql.arg(value.clone()),
-                };
+                let v = sql.json_arg(dialect, value);
                 sql.push(&format!("{} = ${v} LIMIT 1", dialect.json_field(f)));
                 let existing: Option<IdRow> = tx
                     .x()
