@@ -239,10 +239,10 @@ pub fn validate_value(field: &FieldDef, value: &Value) -> Result<Value, FieldErr
                     name,
                     "invalid_datetime",
                     format!(
-                        "{name} takes a date-time in RFC 3339 form, e.g. 2026-04-01T09:30:00+09:00."
+                        "{name} takes a date-time that exists: in RFC 3339 form, e.g. 2026-04-01T09:30:00+09:00, or on a form a local time that no clock change skips."
                     ),
                     format!(
-                        "{name} には RFC 3339 形式の日時（例: 2026-04-01T09:30:00+09:00）を指定してください。"
+                        "{name} には実在する日時を指定してください（RFC 3339 形式、例: 2026-04-01T09:30:00+09:00。フォームでは、時計の切り替えで飛ばされない現地時刻）。"
                     ),
                 ));
             };
