@@ -230,31 +230,38 @@ pub async fn settle_figures(store: &Store, id: i64) -> Result<Option<Run>> {
         plan.settle(store, &stream, None).await?;
         return Ok(None);
     }
-    let run = store
-        .start_run(
-            i.id,
-            Trigger::Worker.as_str(),
-            stream.direction,
-            FIGURES_DATA_TYPE,
-        )
-        .await?;
-    let result = plan.settle(store, &stream, Some(run.id)).await;
-    let run = close_run(store, &i, run.id, &result).await?;
+    let stream = &stream;
+    let (run, result) = as_run(
+        store,
+        &i,
+        Trigger::Worker,
+        (stream.direction, FIGURES_DATA_TYPE),
+        async |run| plan.settle(store, stream, Some(run)).await,
+    )
+    .await?;
     result.map(|()| Some(run))
 }
 
-/// Ends a run with what its work came to — finished, or failed with the
-/// error — and queues what needs the administrators (GEN-9).
-pub(crate) async fn close_run<T>(
+/// Does `work` as one run of the history (direction, data type): the run is
+/// started, handed to the work by id, and ended with what the work came to
+/// — finished, or failed with its error — queueing what needs the
+/// administrators (GEN-9). Answers the ended run and the work's result; an
+/// error of its own is one of recording the run.
+pub(crate) async fn as_run<T>(
     store: &Store,
     i: &Integration,
-    run: i64,
-    result: &Result<T>,
-) -> Result<Run> {
+    trigger: Trigger,
+    (direction, data_type): (&str, &str),
+    work: impl AsyncFnOnce(i64) -> Result<T>,
+) -> Result<(Run, Result<T>)> {
+    let run = store
+        .start_run(i.id, trigger.as_str(), direction, data_type)
+        .await?;
+    let result = work(run.id).await;
     let error = result.as_ref().err().map(|e| e.to_json()["error"].clone());
-    let run = store.finish_run(run, error.as_ref()).await?;
+    let run = store.finish_run(run.id, error.as_ref()).await?;
     crate::attention::after_run(store, i, &run).await?;
-    Ok(run)
+    Ok((run, result))
 }
 
 /// The history's data type of a run that only wrote derived figures.
@@ -377,16 +384,19 @@ pub async fn sync_with(
         if !pending && trigger == Trigger::Worker {
             continue;
         }
-        let run = store
-            .start_run(i.id, trigger.as_str(), stream.direction, stream.data_type)
-            .await?;
         let guard = !allow_deletes;
         // The worker leaves the figures to its own task (`settle_figures`):
         // a count costs every attendee of an event, and the next attendee
         // should not wait for it. A person who asked for a sync sees them.
         let settle = trigger != Trigger::Worker;
-        let result = drive(store, &i, &plan, &stream, run.id, guard, settle).await;
-        let run = close_run(store, &i, run.id, &result).await?;
+        let (run, result) = as_run(
+            store,
+            &i,
+            trigger,
+            (stream.direction, stream.data_type),
+            async |run| drive(store, &i, &plan, &stream, run, guard, settle).await,
+        )
+        .await?;
         runs.push(run);
         result?;
     }

@@ -19,7 +19,7 @@
 use super::items::{Incoming, Kind as ItemKind, Target, apply};
 use super::{INTO_CRM, MailContext, OUT_OF_CRM, calendar, contacts, crm_org, outbound, settings};
 use crate::engine::{
-    MASS_DELETE_MIN, MASS_DELETE_SHARE, Outcome, STALE_RUN_MS, Trigger, check_runnable,
+    MASS_DELETE_MIN, MASS_DELETE_SHARE, Outcome, STALE_RUN_MS, Trigger, as_run, check_runnable,
     lift_delete_guard, mass_delete,
 };
 use kizuna_connectors::dav::{Account, Collections, Dav, FETCH_BATCH, Fetched, Listed};
@@ -90,27 +90,29 @@ pub async fn sync(
             Collections::Calendars => "calendar",
         };
         for collection in &collections {
-            let collection = collection.clone();
-            let run = store
-                .start_run(i.id, trigger.as_str(), INTO_CRM, data_type)
-                .await?;
             let source = format!("{name}:{collection}");
-            let mut targets = Vec::new();
+            let mut modules = Vec::new();
             for k in kinds {
-                targets.push(Target {
-                    store,
-                    org: &org,
-                    kind: *k,
-                    module: kizuna_apps::records::enabled_module(store, &org, k.module()).await?,
-                    integration: i.id,
-                    source: &source,
-                    settings: &options,
-                    run: run.id,
-                });
+                modules.push(kizuna_apps::records::enabled_module(store, &org, k.module()).await?);
             }
-            let result =
-                sync_collection(&targets, &i, &org, &dav, &collection, !allow_deletes).await;
-            let run = crate::engine::close_run(store, &i, run.id, &result).await?;
+            let (run, result) = as_run(store, &i, trigger, (INTO_CRM, data_type), async |run| {
+                let targets: Vec<Target> = kinds
+                    .iter()
+                    .zip(modules)
+                    .map(|(k, module)| Target {
+                        store,
+                        org: &org,
+                        kind: *k,
+                        module,
+                        integration: i.id,
+                        source: &source,
+                        settings: &options,
+                        run,
+                    })
+                    .collect();
+                sync_collection(&targets, &i, &org, &dav, collection, !allow_deletes).await
+            })
+            .await?;
             runs.push(run);
             result?;
         }
@@ -119,11 +121,10 @@ pub async fn sync(
             && settings::direction_on(&i.settings.0, outbound::DIRECTION)
             && let Some(calendar) = collections.first()
         {
-            let run = store
-                .start_run(i.id, trigger.as_str(), OUT_OF_CRM, "event")
-                .await?;
-            let result = outbound::push(store, &i, &org, &dav, calendar, run.id).await;
-            let run = crate::engine::close_run(store, &i, run.id, &result).await?;
+            let (run, result) = as_run(store, &i, trigger, (OUT_OF_CRM, "event"), async |run| {
+                outbound::push(store, &i, &org, &dav, calendar, run).await
+            })
+            .await?;
             runs.push(run);
             result?;
         }

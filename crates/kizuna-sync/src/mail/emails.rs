@@ -11,7 +11,7 @@
 
 use super::items::{Incoming, Kind, NotRead, Parsed, Probe, Target, apply};
 use super::{INTO_CRM, crm_org, settings};
-use crate::engine::{STALE_RUN_MS, Trigger, check_runnable};
+use crate::engine::{STALE_RUN_MS, Trigger, as_run, check_runnable};
 use kizuna_connectors::email::{Email, Mailbox};
 use kizuna_domain::validate::email_key;
 use kizuna_domain::{Error, Kind as ErrorKind, Result, Text};
@@ -486,23 +486,10 @@ pub async fn add(
     store
         .interrupt_stale_runs(i.id, kizuna_store::now_ms() - STALE_RUN_MS)
         .await?;
-    let run = store
-        .start_run(i.id, trigger.as_str(), INTO_CRM, kind.data_type())
-        .await?;
     // Categories are a contacts-and-calendar filter: every e-mail counts.
     let options = settings::MailSettings {
         category: None,
         ..settings::read(&i.settings.0)
-    };
-    let target = Target {
-        store,
-        org: &org,
-        kind,
-        module,
-        integration: i.id,
-        source: EMAIL_SOURCE,
-        settings: &options,
-        run: run.id,
     };
     let how = How {
         store,
@@ -512,26 +499,41 @@ pub async fn add(
         destination,
         picked,
     };
-    let result: Result<()> = async {
-        let mut n = 0usize;
-        loop {
-            let mut items = Vec::new();
-            for (message, at) in &mut *messages {
-                n += 1;
-                items.push(how.incoming(n, message, at).await?);
-                if items.len() == 500 {
-                    break;
+    let (run, result) = as_run(
+        store,
+        i,
+        trigger,
+        (INTO_CRM, kind.data_type()),
+        async |run| {
+            let target = Target {
+                store,
+                org: &org,
+                kind,
+                module,
+                integration: i.id,
+                source: EMAIL_SOURCE,
+                settings: &options,
+                run,
+            };
+            let mut n = 0usize;
+            loop {
+                let mut items = Vec::new();
+                for (message, at) in &mut *messages {
+                    n += 1;
+                    items.push(how.incoming(n, message, at).await?);
+                    if items.len() == 500 {
+                        break;
+                    }
                 }
+                if items.is_empty() {
+                    return Ok(());
+                }
+                apply(&target, items).await?;
+                progress(n as u64);
             }
-            if items.is_empty() {
-                return Ok(());
-            }
-            apply(&target, items).await?;
-            progress(n as u64);
-        }
-    }
-    .await;
-    let run = crate::engine::close_run(store, i, run.id, &result).await?;
+        },
+    )
+    .await?;
     result.map(|()| run)
 }
 

@@ -8,7 +8,7 @@
 
 use super::items::{Incoming, Kind, Target, apply};
 use super::{INTO_CRM, calendar, contacts, crm_org, emails, settings};
-use crate::engine::{STALE_RUN_MS, Trigger, check_runnable};
+use crate::engine::{STALE_RUN_MS, Trigger, as_run, check_runnable};
 use kizuna_connectors::contacts_csv::CsvReader;
 use kizuna_connectors::email::{MAX_MESSAGE_BYTES, MboxReader};
 use kizuna_connectors::ical::{MAX_CALENDAR_BYTES, parse_calendar};
@@ -104,29 +104,34 @@ pub async fn import_file(
         FileKind::Vcard | FileKind::ContactsCsv => contacts::DATA_TYPE,
         _ => "calendar",
     };
-    let run = store
-        .start_run(i.id, Trigger::Import.as_str(), INTO_CRM, data_type)
-        .await?;
-    let targets: Vec<Target> = kinds
-        .iter()
-        .zip(modules)
-        .map(|(k, module)| Target {
-            store,
-            org: &org,
-            kind: *k,
-            module,
-            integration: i.id,
-            source: FILE_SOURCE,
-            settings: &options,
-            run: run.id,
-        })
-        .collect();
-    let result = match kind {
-        FileKind::Vcard => import_vcards(&targets[0], name, input, progress).await,
-        FileKind::ContactsCsv => import_csv(&targets[0], name, input).await,
-        _ => import_calendar(&targets, name, input, progress).await,
-    };
-    let run = crate::engine::close_run(store, i, run.id, &result).await?;
+    let (run, result) = as_run(
+        store,
+        i,
+        Trigger::Import,
+        (INTO_CRM, data_type),
+        async |run| {
+            let targets: Vec<Target> = kinds
+                .iter()
+                .zip(modules)
+                .map(|(k, module)| Target {
+                    store,
+                    org: &org,
+                    kind: *k,
+                    module,
+                    integration: i.id,
+                    source: FILE_SOURCE,
+                    settings: &options,
+                    run,
+                })
+                .collect();
+            match kind {
+                FileKind::Vcard => import_vcards(&targets[0], name, input, progress).await,
+                FileKind::ContactsCsv => import_csv(&targets[0], name, input).await,
+                _ => import_calendar(&targets, name, input, progress).await,
+            }
+        },
+    )
+    .await?;
     result.map(|()| run)
 }
 
