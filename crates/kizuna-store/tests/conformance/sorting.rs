@@ -99,7 +99,14 @@ conformance!(
         let mut long = FieldDef::new("Motto", T::Text).max(2000);
         long.custom = true;
         store.add_field(a.org.id, "Contacts", &long).await?;
-        for (f, why) in [("Notes", "a textarea"), ("Motto", "2,000 characters")] {
+        let mut price = FieldDef::new("Price", T::Currency);
+        price.custom = true;
+        store.add_field(a.org.id, "Contacts", &price).await?;
+        for (f, why) in [
+            ("Notes", "a textarea"),
+            ("Motto", "2,000 characters"),
+            ("Price", "money: an amount and a currency"),
+        ] {
             let e = assert_code(
                 store
                     .set_field_sortable(a.org.id, "Contacts", f, true)
