@@ -101,6 +101,9 @@ pub fn validate_fields(
             Ok(v) => {
                 if v.is_null() && field.required {
                     errors.push(required_error(field));
+                } else if v.is_null() && mode == Mode::Create {
+                    // No value: a new record simply lacks the field (an
+                    // update's null clears it).
                 } else {
                     out.insert(name.clone(), v);
                 }
@@ -439,5 +442,33 @@ mod tests {
         ] {
             assert!(!is_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_null_is_no_value_on_a_create_and_clears_on_an_update() {
+        let m = ModuleDef {
+            api_name: "Contacts".into(),
+            label: "Contacts".into(),
+            label_ja: "連絡先".into(),
+            enabled: true,
+            fields: vec![
+                FieldDef::new("Last_Name", FieldType::Text).required(),
+                FieldDef::new("Phone", FieldType::Phone),
+            ],
+        };
+        let given: Map<String, Value> = [
+            ("Last_Name".to_string(), json!("Sato")),
+            ("Phone".to_string(), Value::Null),
+        ]
+        .into_iter()
+        .collect();
+        let created = validate_fields(&m, &given, Mode::Create).expect("valid");
+        assert_eq!(created.get("Phone"), None, "a new record lacks it");
+        let updated = validate_fields(&m, &given, Mode::Update).expect("valid");
+        assert_eq!(
+            updated.get("Phone"),
+            Some(&Value::Null),
+            "an update clears it"
+        );
     }
 }
