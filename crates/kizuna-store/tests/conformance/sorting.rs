@@ -156,21 +156,7 @@ conformance!(
             sort: SortKey::Field(field(&contacts(), "First_Name").clone()),
             ..ListQuery::default()
         };
-        let indexes = || async {
-            let rows: Vec<Name> = store
-                .db()
-                .x()
-                .fetch_all(
-                    match store.dialect() {
-                        Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index'",
-                        Dialect::Postgres => "SELECT indexname AS name FROM pg_indexes",
-                    },
-                    &[],
-                )
-                .await
-                .expect("list indexes");
-            rows.into_iter().map(|r| r.name).collect::<Vec<_>>()
-        };
+        let indexes = || index_names(&store);
         if store.dialect() == Dialect::Postgres {
             // A concurrent build that died leaves an invalid index; marking
             // the field again rebuilds it rather than trusting its name.
@@ -222,3 +208,61 @@ conformance!(
 struct Name {
     name: String,
 }
+
+/// The names of the database's indexes, read directly.
+async fn index_names(store: &Store) -> Vec<String> {
+    let rows: Vec<Name> = store
+        .db()
+        .x()
+        .fetch_all(
+            match store.dialect() {
+                Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index'",
+                Dialect::Postgres => "SELECT indexname AS name FROM pg_indexes",
+            },
+            &[],
+        )
+        .await
+        .expect("list indexes");
+    rows.into_iter().map(|r| r.name).collect()
+}
+
+// One org marking a field sortable while another unmarks it, at the same
+// time, over and over: index changes take turns, so after every round the
+// index exists exactly while some org has the field sortable.
+conformance!(
+    concurrent_marks_and_unmarks_never_leave_a_mark_without_its_index,
+    |store| async move {
+        let a = world(&store, "a@example.com").await?;
+        let b = world(&store, "b@example.com").await?;
+        let index = sort_index_name("Contacts", "First_Name");
+        for round in 0..12 {
+            let (one, other) = (store.clone(), store.clone());
+            let (r1, r2) = tokio::join!(
+                one.set_field_sortable(a.org.id, "Contacts", "First_Name", round % 2 == 0),
+                other.set_field_sortable(b.org.id, "Contacts", "First_Name", round % 2 == 1),
+            );
+            r1?;
+            r2?;
+            let mut marked = false;
+            for w in [&a, &b] {
+                let m = store.module(w.org.id, "Contacts").await?;
+                marked |= m.field("First_Name").is_some_and(|f| f.sortable);
+            }
+            assert!(marked, "round {round}: one of the two marks it");
+            assert!(
+                index_names(&store).await.contains(&index),
+                "round {round}: its index exists"
+            );
+        }
+        for w in [&a, &b] {
+            store
+                .set_field_sortable(w.org.id, "Contacts", "First_Name", false)
+                .await?;
+        }
+        assert!(
+            !index_names(&store).await.contains(&index),
+            "gone with the last mark"
+        );
+        Ok(())
+    }
+);
