@@ -20,7 +20,7 @@ async fn gen_11_evt_10_copy_settings_needs_the_same_plan_and_disabled_integratio
         .post(
             &format!("{base}/modules/Contacts/fields"),
             &admin.key,
-            &json!({"api_name": "Shoe_Size", "label": "Shoe size", "type": "text"}),
+            &json!({"api_name": "Shoe_Size", "label": "Shoe size", "type": "text", "sortable": true}),
         )
         .await;
     assert_eq!(status, 201);
@@ -36,6 +36,13 @@ async fn gen_11_evt_10_copy_settings_needs_the_same_plan_and_disabled_integratio
             &format!("{base}/modules/Contacts/fields/Fax"),
             &admin.key,
             &json!({"in_use": false}),
+        )
+        .await;
+    s.app
+        .patch(
+            &format!("{base}/modules/Contacts/fields/First_Name"),
+            &admin.key,
+            &json!({"sortable": true}),
         )
         .await;
     let (_, l) = link(&s).await;
@@ -111,7 +118,11 @@ async fn gen_11_evt_10_copy_settings_needs_the_same_plan_and_disabled_integratio
     assert_eq!(status, 200, "{copied}");
     assert_eq!(copied["fields_added"], json!(["Contacts.Shoe_Size"]));
     assert_eq!(copied["modules_switched"], json!(["Cases"]));
-    assert_eq!(copied["fields_marked"], json!(["Contacts.Fax"]));
+    assert_eq!(
+        copied["fields_marked"],
+        json!(["Contacts.First_Name", "Contacts.Fax"]),
+        "in-use and sortable marks"
+    );
     assert_eq!(copied["mappings"], json!(["crm-events"]));
     let (_, fields) = s
         .app
@@ -125,8 +136,14 @@ async fn gen_11_evt_10_copy_settings_needs_the_same_plan_and_disabled_integratio
             .as_array()
             .expect("fields")
             .iter()
-            .any(|f| f["api_name"] == "Shoe_Size" && f["custom"] == true)
+            .any(|f| f["api_name"] == "Shoe_Size" && f["custom"] == true && f["sortable"] == true)
     );
+    let sortable = fields["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .any(|f| f["api_name"] == "First_Name" && f["sortable"] == true);
+    assert!(sortable, "the sortable mark came along");
     let (_, target) = s
         .app
         .get(
