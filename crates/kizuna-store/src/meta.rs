@@ -3,7 +3,7 @@
 use crate::db::{Tx, db_error, is_unique_violation};
 use crate::{Org, Store};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
-use kizuna_domain::{Error, Result};
+use kizuna_domain::{Error, Kind, Result, Text};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
@@ -380,13 +380,16 @@ impl Store {
         let label = change.label.map_or(def.label.as_str(), str::trim);
         let label_ja = change.label_ja.map_or(def.label_ja.as_str(), str::trim);
         if label.is_empty() || label.chars().count() > 100 || label_ja.chars().count() > 100 {
-            return Err(Error::bad_request(
+            return Err(Error::new(
+                Kind::BadInput,
                 "invalid_label",
-                format!(
-                    "{module}.{field}: a label is 1 to 100 characters (the Japanese one may be empty)."
+                Text::new(
+                    format!("{module}.{field}: a label is 1 to 100 characters."),
+                    format!("{module}.{field}: ラベルは 1〜100 文字です。"),
                 ),
-                format!(
-                    "{module}.{field}: ラベルは 1〜100 文字にしてください（日本語のラベルは空でも構いません）。"
+                Text::new(
+                    "Give the English label 1 to 100 characters; leave the Japanese one empty to show the English one.",
+                    "英語のラベルを 1〜100 文字で入力してください。日本語のラベルは空にすると英語のラベルが表示されます。",
                 ),
             ));
         }
