@@ -186,6 +186,15 @@ fn indexes_sql(dialect: Dialect) -> &'static str {
     }
 }
 
+/// The sort indexes among the rows of `indexes_sql`, by name, with whether
+/// each is valid.
+fn sort_indexes(rows: Vec<IndexRow>) -> BTreeMap<String, bool> {
+    rows.into_iter()
+        .filter(|r| r.name.starts_with(INDEX_PREFIX))
+        .map(|r| (r.name, r.valid))
+        .collect()
+}
+
 /// The advisory lock every sort-index change takes on PostgreSQL.
 const LOCK_KEY: i64 = 0x4b69_7a75_6e61_0001;
 
@@ -256,11 +265,7 @@ impl Turn {
     async fn indexes(&mut self) -> Result<BTreeMap<String, bool>> {
         let sql = indexes_sql(self.dialect());
         let rows: Vec<IndexRow> = self.x().fetch_all(sql, &[]).await.map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .filter(|r| r.name.starts_with(INDEX_PREFIX))
-            .map(|r| (r.name, r.valid))
-            .collect())
+        Ok(sort_indexes(rows))
     }
 
     /// Makes the index of a sortable field unless a valid one exists.
@@ -316,10 +321,9 @@ impl Store {
     async fn valid_sort_indexes(&self) -> Result<BTreeSet<String>> {
         let sql = indexes_sql(self.dialect());
         let rows: Vec<IndexRow> = self.db.x().fetch_all(sql, &[]).await.map_err(db_error)?;
-        Ok(rows
+        Ok(sort_indexes(rows)
             .into_iter()
-            .filter(|r| r.valid && r.name.starts_with(INDEX_PREFIX))
-            .map(|r| r.name)
+            .filter_map(|(name, valid)| valid.then_some(name))
             .collect())
     }
 
