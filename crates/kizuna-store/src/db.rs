@@ -534,6 +534,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "field_labels_sorting",
         include_str!("../migrations/sqlite/0010_field_labels_sorting.sql"),
     ),
+    (
+        11,
+        "tally_indexes",
+        include_str!("../migrations/sqlite/0011_tally_indexes.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -586,6 +591,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         10,
         "field_labels_sorting",
         include_str!("../migrations/postgres/0010_field_labels_sorting.sql"),
+    ),
+    (
+        11,
+        "tally_indexes",
+        include_str!("../migrations/postgres/0011_tally_indexes.sql"),
     ),
 ];
 

@@ -5,6 +5,7 @@
 
 use crate::Store;
 use crate::db::{Dialect, Exec, Tx, db_error};
+use crate::sort_index::{literal, value_expr};
 use kizuna_domain::Result;
 
 /// How many records point at `target`, with `value` in the grouped field.
@@ -30,6 +31,62 @@ pub(crate) fn id_list(ids: &[i64]) -> String {
         .map(i64::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The live records of `module` pointing at one of `targets` through
+/// `lookup`: the target's id as the statement selects it, and the `FROM` and
+/// `WHERE` of a count over them. It reads the records' own lookup values
+/// rather than `record_refs`, in the expressions of the tally indexes
+/// (migration 0011: attendees and orders by event and status), so that
+/// counting an event's 100,000 attendees reads that index's entries and not
+/// their rows (0.5 s a count before: BENCHMARKS.md, attendee-sync). Names are
+/// checked API names (`sort_index::literal`), spelled into the statement as
+/// literals because an expression index serves only the very same
+/// expression; `$1` is the org, compared as `+org_id` so that SQLite's
+/// planner, without statistics, does not prefer `records_list` (org and
+/// module) to the tally index (the targets and their org are in its entries).
+fn referrers_of(
+    dialect: Dialect,
+    targets: &[i64],
+    (module, lookup): (&str, &str),
+) -> Result<(String, String)> {
+    let target = value_expr(dialect, lookup)?;
+    let (target_id, target_list) = match dialect {
+        Dialect::Sqlite => (target.clone(), id_list(targets)),
+        Dialect::Postgres => (
+            format!("CAST({target} AS BIGINT)"),
+            targets
+                .iter()
+                .map(|id| format!("'{id}'::jsonb"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    };
+    let from = format!(
+        "FROM records WHERE +org_id = $1 AND module = {} AND deleted_at IS NULL \
+         AND {target} IN ({target_list})",
+        literal(module)?
+    );
+    Ok((target_id, from))
+}
+
+/// `tally_referrers`' count, grouped by the target and `by`'s text.
+fn tally_sql(
+    dialect: Dialect,
+    targets: &[i64],
+    (module, lookup): (&str, &str),
+    by: &str,
+) -> Result<String> {
+    let (target, from) = referrers_of(dialect, targets, (module, lookup))?;
+    let grouped = value_expr(dialect, lookup)?;
+    let value = value_expr(dialect, by)?;
+    let text = match dialect {
+        Dialect::Sqlite => format!("CAST({value} AS TEXT)"),
+        Dialect::Postgres => format!("({value} #>> '{{}}')"),
+    };
+    Ok(format!(
+        "SELECT {target} AS target, {text} AS value, COUNT(*) AS n {from} GROUP BY {grouped}, {value}"
+    ))
 }
 
 /// A record whose figures wait to be counted, at the version of its mark.
@@ -133,18 +190,24 @@ impl Store {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let value = self.db.dialect().json_field_text(4);
-        let sql = format!(
-            "SELECT x.to_id AS target, {value} AS value, COUNT(*) AS n \
-             FROM record_refs x JOIN records r ON r.id = x.from_id \
-             WHERE x.org_id = $1 AND x.field = $2 AND r.module = $3 AND r.deleted_at IS NULL \
-             AND x.to_id IN ({}) GROUP BY x.to_id, {value}",
-            id_list(targets)
-        );
+        let sql = tally_sql(self.dialect(), targets, (module, lookup), by)?;
         self.reads(tx)
-            .fetch_all(&sql, &crate::args![org_id, lookup, module, by])
+            .fetch_all(&sql, &crate::args![org_id])
             .await
             .map_err(db_error)
+    }
+
+    /// The database's plan of `tally_referrers`, as it words it: shows
+    /// whether a count reads the tally index alone.
+    pub async fn explain_tally(
+        &self,
+        org_id: i64,
+        targets: &[i64],
+        (module, lookup): (&str, &str),
+        by: &str,
+    ) -> Result<Vec<String>> {
+        let sql = tally_sql(self.dialect(), targets, (module, lookup), by)?;
+        self.explain(&sql, &crate::args![org_id]).await
     }
 
     /// The sum of the currency field `money` over the live records of
@@ -163,33 +226,31 @@ impl Store {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let (amount, currency) = match self.db.dialect() {
+        let dialect = self.dialect();
+        let (target, from) = referrers_of(dialect, targets, (module, lookup))?;
+        let filter = value_expr(dialect, only.0)?;
+        let (amount, currency, wanted) = match dialect {
             Dialect::Sqlite => (
-                "json_extract(r.fields, '$.' || $4 || '.amount_minor')",
-                "json_extract(r.fields, '$.' || $4 || '.currency')",
+                "json_extract(fields, '$.' || $2 || '.amount_minor')",
+                "json_extract(fields, '$.' || $2 || '.currency')",
+                "$3",
             ),
             Dialect::Postgres => (
-                "((r.fields -> $4) ->> 'amount_minor')::bigint",
-                "((r.fields -> $4) ->> 'currency')",
+                "((fields -> $2) ->> 'amount_minor')::bigint",
+                "((fields -> $2) ->> 'currency')",
+                "to_jsonb(CAST($3 AS TEXT))",
             ),
         };
-        let filter = self.db.dialect().json_field_text(5);
         let sql = format!(
-            "SELECT x.to_id AS target, {currency} AS currency, CAST(SUM({amount}) AS BIGINT) AS amount_minor \
-             FROM record_refs x JOIN records r ON r.id = x.from_id \
-             WHERE x.org_id = $1 AND x.field = $2 AND r.module = $3 AND r.deleted_at IS NULL \
-             AND {filter} = $6 AND {amount} IS NOT NULL \
-             AND x.to_id IN ({}) GROUP BY x.to_id, {currency}",
-            id_list(targets)
+            "SELECT {target} AS target, {currency} AS currency, CAST(SUM({amount}) AS BIGINT) AS amount_minor \
+             {from} AND {filter} = {wanted} AND {amount} IS NOT NULL GROUP BY {target}, {currency}"
         );
         self.reads(tx)
-            .fetch_all(
-                &sql,
-                &crate::args![org_id, lookup, module, money, only.0, only.1],
-            )
+            .fetch_all(&sql, &crate::args![org_id, money, only.1])
             .await
             .map_err(db_error)
     }
+
     /// The records that the records `from` point at through `lookup`.
     pub async fn targets_of_in(
         &self,

@@ -5,7 +5,7 @@ use super::{
     Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, RawRecord, Record, RecordRow, SortKey,
     Sql, insert_refs,
 };
-use crate::db::{Dialect, IdRow, Rowed, Tx, db_error};
+use crate::db::{Arg, Dialect, IdRow, Rowed, Tx, db_error};
 use crate::{Store, sort_index};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
@@ -151,22 +151,27 @@ impl Store {
         module: &ModuleDef,
         q: &ListQuery,
     ) -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        for stretch in stretches(q)? {
+            let sql = list_sql(self.dialect(), org_id, module, q, &stretch, 51)?;
+            lines.extend(self.explain(&sql.text, &sql.args).await?);
+        }
+        Ok(lines)
+    }
+
+    /// The database's plan of one statement, line by line.
+    pub(crate) async fn explain(&self, sql: &str, args: &[Arg]) -> Result<Vec<String>> {
         let explain = match self.dialect() {
             Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
             Dialect::Postgres => "EXPLAIN ",
         };
-        let mut lines = Vec::new();
-        for stretch in stretches(q)? {
-            let sql = list_sql(self.dialect(), org_id, module, q, &stretch, 51)?;
-            let rows: Vec<PlanLine> = self
-                .db
-                .x()
-                .fetch_all(&format!("{explain}{}", sql.text), &sql.args)
-                .await
-                .map_err(db_error)?;
-            lines.extend(rows.into_iter().map(|r| r.0));
-        }
-        Ok(lines)
+        let rows: Vec<PlanLine> = self
+            .db
+            .x()
+            .fetch_all(&format!("{explain}{sql}"), args)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// Live records of `e-mail key` across several modules of an org (dedup

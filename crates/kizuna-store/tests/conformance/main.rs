@@ -42,6 +42,7 @@ mod outbox;
 mod records_bin;
 mod records_read;
 mod records_write;
+mod referrers;
 mod sessions;
 mod sorting;
 mod sync_state;
