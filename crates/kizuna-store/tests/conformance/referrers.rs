@@ -94,7 +94,7 @@ conformance!(
                 .and_then(|s| s.as_str())
                 .map(str::to_string);
             *expected
-                .entry((p.fields["Event"].as_i64().unwrap(), status))
+                .entry((p.fields["Event"].as_i64().expect("an event id"), status))
                 .or_insert(0i64) += 1;
         }
         let asked = [e[0], e[1]];
