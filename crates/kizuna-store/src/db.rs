@@ -539,6 +539,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "tally_indexes",
         include_str!("../migrations/sqlite/0011_tally_indexes.sql"),
     ),
+    (
+        12,
+        "association_rows",
+        include_str!("../migrations/sqlite/0012_association_rows.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -597,6 +602,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         "tally_indexes",
         include_str!("../migrations/postgres/0011_tally_indexes.sql"),
     ),
+    (
+        12,
+        "association_rows",
+        include_str!("../migrations/postgres/0012_association_rows.sql"),
+    ),
 ];
 
 /// Migrations are compiled into the binary, so a server needs no files beside it.
@@ -648,5 +658,55 @@ mod tests {
         assert!(positional("SELECT '$1'", 1).is_none());
         assert!(positional("SELECT $1, $2", 1).is_none());
         assert!(positional("SELECT $0", 1).is_none());
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::{SQLITE_MIGRATIONS, migrator};
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    /// Migration 0012: an association made before as two rows (one each way)
+    /// becomes one row marked `pair`; lookups, and a pair of lookups that
+    /// happen to point at each other, stay as they were.
+    #[tokio::test]
+    async fn two_row_associations_become_one() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("an in-memory database");
+        migrator(&SQLITE_MIGRATIONS[..11])
+            .run(&pool)
+            .await
+            .expect("migrations up to 0011");
+        sqlx::raw_sql(
+            "INSERT INTO record_refs (org_id, from_id, field, to_id) VALUES \
+             (1, 10, 'Campaigns<>Leads', 20), (1, 20, 'Campaigns<>Leads', 10), \
+             (1, 30, 'Account', 40), (1, 50, 'Manager', 60), (1, 60, 'Manager', 50)",
+        )
+        .execute(&pool)
+        .await
+        .expect("rows as the store wrote them before");
+        migrator(SQLITE_MIGRATIONS)
+            .run(&pool)
+            .await
+            .expect("migration 0012");
+        let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT from_id, field, to_id, pair FROM record_refs ORDER BY from_id, to_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("the rows after");
+        let row = |f: i64, name: &str, t: i64, pair: i64| (f, name.to_string(), t, pair);
+        assert_eq!(
+            rows,
+            vec![
+                row(20, "Campaigns<>Leads", 10, 1),
+                row(30, "Account", 40, 0),
+                row(50, "Manager", 60, 0),
+                row(60, "Manager", 50, 0),
+            ]
+        );
     }
 }

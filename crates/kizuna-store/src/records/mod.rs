@@ -304,14 +304,26 @@ pub(crate) async fn write_changes(
     Ok(())
 }
 
+/// What a `record_refs` row is: a lookup points one way (the record holding
+/// it is listed on its target's page); an association is one row for both
+/// ways (each record is listed on the other's page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefKind {
+    Lookup,
+    Association,
+}
+
 pub(crate) async fn insert_refs(
     tx: &mut Tx,
     org_id: i64,
     refs: &[(i64, String, i64)],
+    kind: RefKind,
 ) -> Result<()> {
     for chunk in refs.chunks(INSERT_CHUNK) {
-        let mut sql = Sql::new("INSERT INTO record_refs (org_id, from_id, field, to_id) VALUES ");
+        let mut sql =
+            Sql::new("INSERT INTO record_refs (org_id, from_id, field, to_id, pair) VALUES ");
         let org = sql.arg(org_id);
+        let pair = sql.arg(i64::from(kind == RefKind::Association));
         for (i, (from, field, to)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
@@ -319,7 +331,7 @@ pub(crate) async fn insert_refs(
             let a = sql.arg(*from);
             let b = sql.arg(field);
             let c = sql.arg(*to);
-            sql.push(&format!("(${org}, ${a}, ${b}, ${c})"));
+            sql.push(&format!("(${org}, ${a}, ${b}, ${c}, ${pair})"));
         }
         sql.push(" ON CONFLICT DO NOTHING");
         tx.x()

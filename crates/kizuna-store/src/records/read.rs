@@ -2,8 +2,8 @@
 //! associations, the recycle bin and the change log.
 
 use super::{
-    Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, RawRecord, Record, RecordRow, SortKey,
-    Sql, insert_refs,
+    Change, EmailHolder, ListQuery, Page, RECORD_COLUMNS, RawRecord, Record, RecordRow, RefKind,
+    SortKey, Sql, insert_refs,
 };
 use crate::db::{Arg, Dialect, IdRow, Rowed, Tx, db_error};
 use crate::{Store, sort_index};
@@ -204,33 +204,29 @@ impl Store {
 
     /// The modules that have live records related to record `id` (by a
     /// lookup or an association), for its page's related lists.
-    ///
-    /// This and `related_records` read the record's references first: on
-    /// SQLite `CROSS JOIN` fixes that order (its planner would otherwise walk
-    /// every record of the org and probe the references, 86 ms a page at
-    /// 1,000,000 contacts: BENCHMARKS.md, ui-pages); PostgreSQL plans it alike.
     pub async fn related_modules(&self, org_id: i64, id: i64) -> Result<Vec<String>> {
         #[derive(sqlx::FromRow)]
         struct ModuleRow {
             module: String,
         }
+        let sql = format!(
+            "SELECT module FROM ({}) related ORDER BY module",
+            related_arms("r.module", "").join(" UNION ")
+        );
         let rows: Vec<ModuleRow> = self
             .db
             .x()
-            .fetch_all(
-                "SELECT DISTINCT r.module FROM record_refs x CROSS JOIN records r \
-                 WHERE r.id = x.from_id AND x.org_id = $1 AND x.to_id = $2 AND r.org_id = $1 \
-                 AND r.deleted_at IS NULL \
-                 ORDER BY r.module",
-                &crate::args![org_id, id],
-            )
+            .fetch_all(&sql, &crate::args![org_id, id])
             .await
             .map_err(db_error)?;
         Ok(rows.into_iter().map(|r| r.module).collect())
     }
 
     /// The records of module `list` related to record `id`: those whose lookup
-    /// points at it, and those associated with it many-to-many.
+    /// points at it, and those associated with it many-to-many. Each way is
+    /// read in id order up to the page's size and the two are merged here:
+    /// as one `UNION` the database would read and sort every related record
+    /// first (a Campaign's 100,000 attendees for each page).
     pub async fn related_records(
         &self,
         org_id: i64,
@@ -239,31 +235,29 @@ impl Store {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Record>> {
-        let sql = format!(
-            "SELECT DISTINCT {RECORD_COLUMNS} FROM record_refs x CROSS JOIN records r \
-             WHERE r.id = x.from_id AND x.org_id = $1 AND x.to_id = $2 AND r.org_id = $1 AND r.module = $3 \
-             AND r.deleted_at IS NULL AND r.id > $4 ORDER BY r.id LIMIT $5"
-        );
-        let rows: Vec<RecordRow> = self
-            .db
-            .x()
-            .fetch_all(
-                &sql,
-                &crate::args![
-                    org_id,
-                    id,
-                    list,
-                    after.unwrap_or(0),
-                    i64::from(limit.clamp(1, 1000))
-                ],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(rows.into_iter().map(Record::from).collect())
+        let limit = limit.clamp(1, 1000) as usize;
+        let mut out: Vec<Record> = Vec::new();
+        for arm in related_arms(RECORD_COLUMNS, "AND r.module = $3 AND r.id > $4") {
+            let sql = format!("{arm} ORDER BY r.id LIMIT $5");
+            let rows: Vec<RecordRow> = self
+                .db
+                .x()
+                .fetch_all(
+                    &sql,
+                    &crate::args![org_id, id, list, after.unwrap_or(0), limit as i64],
+                )
+                .await
+                .map_err(db_error)?;
+            out.extend(rows.into_iter().map(Record::from));
+        }
+        out.sort_by_key(|r| r.id);
+        out.dedup_by_key(|r| r.id);
+        out.truncate(limit);
+        Ok(out)
     }
 
-    /// Associates two records of the same org many-to-many under `name` (both
-    /// directions, so each lists the other).
+    /// Associates two records of the same org many-to-many under `name` (one
+    /// row, read both ways: each lists the other).
     pub async fn associate(&self, org_id: i64, a: i64, b: i64, name: &str) -> Result<()> {
         let mut tx = self.db.begin().await?;
         let found: Vec<IdRow> = tx
@@ -284,7 +278,9 @@ impl Store {
     }
 
     /// Associates pairs of live records inside the caller's transaction; a
-    /// pair already associated stays as it is.
+    /// pair already associated stays as it is. One row per pair, `from` the
+    /// pair's first record: put the record of the longer list second (a
+    /// Campaign after its members), whose list then reads an index in order.
     pub async fn associate_in(
         &self,
         tx: &mut Tx,
@@ -294,9 +290,9 @@ impl Store {
     ) -> Result<()> {
         let refs: Vec<(i64, String, i64)> = pairs
             .iter()
-            .flat_map(|(a, b)| [(*a, name.to_string(), *b), (*b, name.to_string(), *a)])
+            .map(|(a, b)| (*a, name.to_string(), *b))
             .collect();
-        insert_refs(tx, org_id, &refs).await
+        insert_refs(tx, org_id, &refs, RefKind::Association).await
     }
 
     /// Removes associations inside the caller's transaction; returns how many
@@ -310,36 +306,29 @@ impl Store {
     ) -> Result<u64> {
         let mut n = 0;
         for (a, b) in pairs {
-            n += tx
-                .x()
-                .execute(
-                    "DELETE FROM record_refs WHERE org_id = $1 AND field = $2 \
-                     AND ((from_id = $3 AND to_id = $4) OR (from_id = $4 AND to_id = $3))",
-                    &crate::args![org_id, name, *a, *b],
-                )
-                .await
-                .map_err(db_error)?;
+            n += u64::from(
+                tx.x()
+                    .execute(
+                        "DELETE FROM record_refs WHERE org_id = $1 AND field = $2 AND pair = 1 \
+                         AND ((from_id = $3 AND to_id = $4) OR (from_id = $4 AND to_id = $3))",
+                        &crate::args![org_id, name, *a, *b],
+                    )
+                    .await
+                    .map_err(db_error)?
+                    > 0,
+            );
         }
-        Ok(n / 2)
+        Ok(n)
     }
 
-    /// Removes a many-to-many association (both directions); 404 when the two
+    /// Removes a many-to-many association; 404 when the two
     /// were not associated under `name`.
     pub async fn dissociate(&self, org_id: i64, a: i64, b: i64, name: &str) -> Result<()> {
-        let n = self
-            .db
-            .x()
-            .execute(
-                "DELETE FROM record_refs WHERE org_id = $1 AND field = $2 \
-                 AND ((from_id = $3 AND to_id = $4) OR (from_id = $4 AND to_id = $3))",
-                &crate::args![org_id, name, a, b],
-            )
-            .await
-            .map_err(db_error)?;
-        if n == 0 {
+        let mut tx = self.db.begin().await?;
+        if self.dissociate_in(&mut tx, org_id, &[(a, b)], name).await? == 0 {
             return Err(Error::not_found("Association", format!("{a}-{b}")));
         }
-        Ok(())
+        tx.commit().await
     }
 
     /// Change-log rows of an org after `after`, oldest first.
@@ -500,6 +489,27 @@ fn list_sql(
     let n = sql.arg(limit as i64);
     sql.push(&format!(" ORDER BY {order} LIMIT ${n}"));
     Ok(sql)
+}
+
+/// The live records related to record `$2` of org `$1`, as `columns` of
+/// records `r` (with `more` conditions on them), read two ways: those whose
+/// lookup points at it or that are associated to it (`to_id`), and those it
+/// is associated to (`from_id`, associations only). Each reads the references
+/// first (on SQLite `CROSS JOIN` fixes that order: its planner would
+/// otherwise walk every record of the org and probe the references, 86 ms a
+/// page at 1,000,000 contacts: BENCHMARKS.md, ui-pages).
+fn related_arms(columns: &str, more: &str) -> [String; 2] {
+    let arm = |x_side: &str, r_side: &str, only: &str| {
+        format!(
+            "SELECT DISTINCT {columns} FROM record_refs x CROSS JOIN records r \
+             WHERE r.id = x.{r_side} AND x.org_id = $1 AND x.{x_side} = $2 {only} AND r.org_id = $1 \
+             AND r.deleted_at IS NULL {more}"
+        )
+    };
+    [
+        arm("to_id", "from_id", ""),
+        arm("from_id", "to_id", "AND x.pair = 1"),
+    ]
 }
 
 /// One line of a query plan: SQLite's `detail` column, PostgreSQL's only one.

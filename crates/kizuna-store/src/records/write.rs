@@ -1,8 +1,8 @@
 //! Writing records: create, update, delete to the recycle bin, restore, purge.
 
 use super::{
-    INSERT_CHUNK, Origin, RECORD_COLUMNS, Record, RecordRow, Sql, email_key_of, insert_refs,
-    lookup_targets, write_changes,
+    INSERT_CHUNK, Origin, RECORD_COLUMNS, Record, RecordRow, RefKind, Sql, email_key_of,
+    insert_refs, lookup_targets, write_changes,
 };
 use crate::db::{Dialect, IdRow, Tx, db_error};
 use crate::{Store, now_ms};
@@ -88,7 +88,7 @@ impl Store {
                     .map(|(f, to)| (*id, f.api_name.clone(), to))
             })
             .collect();
-        insert_refs(tx, org_id, &refs).await?;
+        insert_refs(tx, org_id, &refs, RefKind::Lookup).await?;
         let versions: Vec<(i64, i64)> = ids.iter().map(|id| (*id, 1)).collect();
         write_changes(
             tx,
@@ -411,7 +411,7 @@ impl Store {
             .into_iter()
             .map(|(f, to)| (id, f.api_name.clone(), to))
             .collect();
-        insert_refs(tx, org_id, &refs).await?;
+        insert_refs(tx, org_id, &refs, RefKind::Lookup).await?;
         write_changes(
             tx,
             org_id,

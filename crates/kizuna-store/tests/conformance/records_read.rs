@@ -311,6 +311,7 @@ conformance!(
 
         // Many-to-many associations list each side from the other.
         let lead = create_one(&store, &w, &leads(), json!({"Last_Name": "L"})).await?;
+        let refs_before = count_rows(&store, "record_refs", w.org.id).await;
         store
             .associate(w.org.id, people[3].id, lead.id, "Campaign")
             .await?;
@@ -328,6 +329,32 @@ conformance!(
             related(people[3].id, "Leads", None, 100).await?,
             vec![lead.id],
             "no duplicates"
+        );
+        // An association is one row, read both ways: pages walk the records
+        // it points at and those pointing at it as one list.
+        assert_eq!(
+            count_rows(&store, "record_refs", w.org.id).await,
+            refs_before + 2,
+            "two associations, a row each"
+        );
+        store
+            .associate(w.org.id, lead.id, people[3].id, "Campaign")
+            .await?;
+        assert_eq!(
+            related(people[3].id, "Leads", None, 100).await?,
+            vec![lead.id],
+            "associated again the other way: still once"
+        );
+        let first = related(lead.id, "Contacts", None, 1).await?;
+        assert_eq!(first, vec![people[2].id]);
+        assert_eq!(
+            related(lead.id, "Contacts", Some(first[0]), 1).await?,
+            vec![people[3].id]
+        );
+        assert_eq!(
+            related(people[1].id, "Accounts", None, 100).await?,
+            Vec::<i64>::new(),
+            "a lookup lists its holder on its target's page, not the other way"
         );
         store
             .associate(w.org.id, people[3].id, lead.id, "Other_Link")
