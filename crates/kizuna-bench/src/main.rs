@@ -80,11 +80,30 @@ struct Cli {
     /// reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     reps: u64,
+    /// Writes every statement the database ran, with its time, to this file
+    /// (sqlx's statement log): where a scenario's time goes. Its own cost
+    /// slows every side, so timed runs go without it.
+    #[arg(long)]
+    statement_log: Option<std::path::PathBuf>,
+}
+
+/// `--statement-log`: sqlx's statement events, and nothing else, to `path`.
+fn log_statements(path: &std::path::Path) -> Result<()> {
+    let file = std::fs::File::create(path)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("sqlx::query=debug"))
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("statement log: {e}"))
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(path) = &cli.statement_log {
+        log_statements(path)?;
+    }
     let size = cli.size.unwrap_or(match cli.scenario {
         Scenario::AttendeeSync | Scenario::DeskSync => 100_000,
         Scenario::CarddavImport => 10_000,
