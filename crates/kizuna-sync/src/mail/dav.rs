@@ -16,7 +16,7 @@
 //! deletes more than half of what the connection linked, stops the
 //! connection and deletes nothing until a person confirms.
 
-use super::items::{Incoming, Kind as ItemKind, Target, apply};
+use super::items::{Destinations, Incoming, Kind as ItemKind, Target, apply};
 use super::{INTO_CRM, MailContext, OUT_OF_CRM, calendar, contacts, crm_org, outbound, settings};
 use crate::engine::{
     MASS_DELETE_MIN, MASS_DELETE_SHARE, Outcome, STALE_RUN_MS, Trigger, as_run, check_runnable,
@@ -89,27 +89,11 @@ pub async fn sync(
             Collections::AddressBooks => contacts::DATA_TYPE,
             Collections::Calendars => "calendar",
         };
+        let destinations = Destinations::of(store, &org, i.id, &options, kinds).await?;
         for collection in &collections {
             let source = format!("{name}:{collection}");
-            let mut modules = Vec::new();
-            for k in kinds {
-                modules.push(kizuna_apps::records::enabled_module(store, &org, k.module()).await?);
-            }
             let (run, result) = as_run(store, &i, trigger, (INTO_CRM, data_type), async |run| {
-                let targets: Vec<Target> = kinds
-                    .iter()
-                    .zip(modules)
-                    .map(|(k, module)| Target {
-                        store,
-                        org: &org,
-                        kind: *k,
-                        module,
-                        integration: i.id,
-                        source: &source,
-                        settings: &options,
-                        run,
-                    })
-                    .collect();
+                let targets = destinations.targets(&source, run);
                 sync_collection(&targets, &i, &org, &dav, collection, !allow_deletes).await
             })
             .await?;

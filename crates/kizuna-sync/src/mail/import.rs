@@ -6,7 +6,7 @@
 //! items it had written are found by their UID (or content hash) and are
 //! unchanged.
 
-use super::items::{Incoming, Kind, Target, apply};
+use super::items::{Destinations, Incoming, Kind, Target, apply};
 use super::{INTO_CRM, calendar, contacts, crm_org, emails, settings};
 use crate::engine::{STALE_RUN_MS, Trigger, as_run, check_runnable};
 use kizuna_connectors::contacts_csv::CsvReader;
@@ -92,10 +92,7 @@ pub async fn import_file(
         FileKind::Vcard | FileKind::ContactsCsv => &[&contacts::Contacts],
         _ => &[&calendar::Events, &calendar::Tasks],
     };
-    let mut modules = Vec::new();
-    for k in kinds {
-        modules.push(kizuna_apps::records::enabled_module(store, &org, k.module()).await?);
-    }
+    let destinations = Destinations::of(store, &org, i.id, &options, kinds).await?;
     // Runs left running by a killed process are marked as interrupted.
     store
         .interrupt_stale_runs(i.id, kizuna_store::now_ms() - STALE_RUN_MS)
@@ -110,20 +107,7 @@ pub async fn import_file(
         Trigger::Import,
         (INTO_CRM, data_type),
         async |run| {
-            let targets: Vec<Target> = kinds
-                .iter()
-                .zip(modules)
-                .map(|(k, module)| Target {
-                    store,
-                    org: &org,
-                    kind: *k,
-                    module,
-                    integration: i.id,
-                    source: FILE_SOURCE,
-                    settings: &options,
-                    run,
-                })
-                .collect();
+            let targets = destinations.targets(FILE_SOURCE, run);
             match kind {
                 FileKind::Vcard => import_vcards(&targets[0], name, input, progress).await,
                 FileKind::ContactsCsv => import_csv(&targets[0], name, input).await,

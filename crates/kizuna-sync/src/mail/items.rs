@@ -98,6 +98,57 @@ pub struct Target<'a> {
     pub run: i64,
 }
 
+/// Where a sync's items of several kinds go: the CRM org, and each kind with
+/// its module, checked enabled once before any run starts; `targets` makes
+/// a run's targets, one per kind in the same order.
+pub(crate) struct Destinations<'a> {
+    pub store: &'a Store,
+    pub org: &'a Org,
+    pub integration: i64,
+    pub settings: &'a MailSettings,
+    pub kinds: Vec<(&'static dyn Kind, Arc<ModuleDef>)>,
+}
+
+impl<'a> Destinations<'a> {
+    pub(crate) async fn of(
+        store: &'a Store,
+        org: &'a Org,
+        integration: i64,
+        settings: &'a MailSettings,
+        kinds: &[&'static dyn Kind],
+    ) -> Result<Self> {
+        let mut with_modules = Vec::with_capacity(kinds.len());
+        for k in kinds {
+            let module = kizuna_apps::records::enabled_module(store, org, k.module()).await?;
+            with_modules.push((*k, module));
+        }
+        Ok(Destinations {
+            store,
+            org,
+            integration,
+            settings,
+            kinds: with_modules,
+        })
+    }
+
+    /// The targets of run `run` for items from `source`.
+    pub(crate) fn targets(&self, source: &'a str, run: i64) -> Vec<Target<'a>> {
+        self.kinds
+            .iter()
+            .map(|(kind, module)| Target {
+                store: self.store,
+                org: self.org,
+                kind: *kind,
+                module: module.clone(),
+                integration: self.integration,
+                source,
+                settings: self.settings,
+                run,
+            })
+            .collect()
+    }
+}
+
 /// The CRM values of an item, cut or refused by length (MAIL-2).
 pub(crate) fn crm_values(
     module: &ModuleDef,
