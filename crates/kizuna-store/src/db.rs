@@ -544,6 +544,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "association_rows",
         include_str!("../migrations/sqlite/0012_association_rows.sql"),
     ),
+    (
+        13,
+        "name_keys",
+        include_str!("../migrations/sqlite/0013_name_keys.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
@@ -606,6 +611,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         12,
         "association_rows",
         include_str!("../migrations/postgres/0012_association_rows.sql"),
+    ),
+    (
+        13,
+        "name_keys",
+        include_str!("../migrations/postgres/0013_name_keys.sql"),
     ),
 ];
 

@@ -29,7 +29,7 @@ pub use records::{
 pub use sessions::{Session, random_token};
 /// JSON columns as the store returns them.
 pub use sqlx::types::Json;
-pub use sync::{Counts, Item, Job, Link, LinkSide, Pos, Run, StreamChange};
+pub use sync::{Counts, Item, Job, Link, LinkPair, LinkSide, Pos, Run, StreamChange};
 pub use users::{ApiKey, Principal, User};
 
 use kizuna_domain::Result;

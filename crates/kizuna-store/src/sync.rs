@@ -54,6 +54,13 @@ pub struct Link {
     pub linked_at: i64,
 }
 
+/// The two ids of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkPair {
+    pub other_id: i64,
+    pub crm_id: i64,
+}
+
 /// Which side's ids a link lookup is by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkSide {
@@ -262,12 +269,48 @@ impl Store {
     /// `links_in`, in `tx` or outside any transaction.
     pub async fn links(
         &self,
-        mut tx: Option<&mut Tx>,
+        tx: Option<&mut Tx>,
         integration: i64,
         data_type: &str,
         side: LinkSide,
         ids: &[i64],
     ) -> Result<Vec<Link>> {
+        self.link_rows(tx, LINK_COLUMNS, integration, data_type, side, ids)
+            .await
+    }
+
+    /// The (other, CRM) ids of the links of an integration's data type by
+    /// one side's ids, inside `tx`: what translating a lookup needs, without
+    /// reading each link's synced values.
+    pub async fn link_pairs_in(
+        &self,
+        tx: &mut Tx,
+        integration: i64,
+        data_type: &str,
+        side: LinkSide,
+        ids: &[i64],
+    ) -> Result<Vec<LinkPair>> {
+        self.link_rows(
+            Some(tx),
+            "other_id, crm_id",
+            integration,
+            data_type,
+            side,
+            ids,
+        )
+        .await
+    }
+
+    /// `columns` of the links of a data type by one side's ids, each link once.
+    async fn link_rows<T: crate::db::Rowed>(
+        &self,
+        mut tx: Option<&mut Tx>,
+        columns: &str,
+        integration: i64,
+        data_type: &str,
+        side: LinkSide,
+        ids: &[i64],
+    ) -> Result<Vec<T>> {
         let column = match side {
             LinkSide::Other => "other_id",
             LinkSide::Crm => "crm_id",
@@ -292,7 +335,7 @@ impl Store {
                     sql.arg(data_type);
                     sql.push_list(chunk.iter().copied());
                     sql.push(&format!(
-                        "]::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT {LINK_COLUMNS} \
+                        "]::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT {columns} \
                          FROM sync_links WHERE integration_id = $1 AND data_type = $2 \
                          AND other_id = k.id LIMIT 1) l"
                     ));
@@ -300,7 +343,7 @@ impl Store {
                 }
                 _ => {
                     let mut sql = Sql::new(&format!(
-                        "SELECT {LINK_COLUMNS} FROM sync_links WHERE integration_id = $1 AND data_type = $2 AND {column} IN ("
+                        "SELECT {columns} FROM sync_links WHERE integration_id = $1 AND data_type = $2 AND {column} IN ("
                     ));
                     sql.arg(integration);
                     sql.arg(data_type);
@@ -309,7 +352,7 @@ impl Store {
                     sql
                 }
             };
-            let rows: Vec<Link> = self
+            let rows: Vec<T> = self
                 .reads(tx.as_deref_mut())
                 .fetch_all(&sql.text, &sql.args)
                 .await
@@ -319,45 +362,36 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes links, replacing those with the same other-side id. New links
-    /// go in first with `ON CONFLICT DO NOTHING … RETURNING`, which returns
-    /// only the rows it inserted, so the transaction knows exactly how many
-    /// links it added (the mass-delete guard's base); the others then replace
-    /// the links they share a key with.
+    /// Writes links, replacing those with the same other-side id (of two
+    /// with the same key, the later). New links go in first with `ON
+    /// CONFLICT DO NOTHING`, whose count of rows is the links it added, so the
+    /// transaction knows exactly how many links it added (the mass-delete
+    /// guard's base); only when some key was there already does an upsert
+    /// replace them (rewriting the rows just added with the same values).
     pub async fn save_links_in(&self, tx: &mut Tx, links: &[Link]) -> Result<()> {
-        #[derive(sqlx::FromRow)]
-        struct Key {
-            integration_id: i64,
-            data_type: String,
-            other_id: i64,
-        }
-        for chunk in links.chunks(crate::records::INSERT_CHUNK) {
+        let mut last: HashSet<(i64, &str, i64)> = HashSet::new();
+        let mut unique: Vec<&Link> = links
+            .iter()
+            .rev()
+            .filter(|l| last.insert((l.integration_id, l.data_type.as_str(), l.other_id)))
+            .collect();
+        unique.reverse();
+        for chunk in unique.chunks(crate::records::INSERT_CHUNK) {
             let sql = insert_links(
-                chunk.iter(),
-                " ON CONFLICT (integration_id, data_type, other_id) DO NOTHING \
-                 RETURNING integration_id, data_type, other_id",
+                chunk.iter().copied(),
+                " ON CONFLICT (integration_id, data_type, other_id) DO NOTHING",
             );
-            let added: Vec<Key> = tx
+            let added = tx
                 .x()
-                .fetch_all(&sql.text, &sql.args)
+                .execute(&sql.text, &sql.args)
                 .await
                 .map_err(db_error)?;
-            tx.links_added += added.len() as i64;
-            let mut added: HashSet<(i64, String, i64)> = added
-                .into_iter()
-                .map(|k| (k.integration_id, k.data_type, k.other_id))
-                .collect();
-            // Each key's first link in the chunk is the one inserted; any other
-            // replaces, in order, as one upsert per link would.
-            let rest: Vec<&Link> = chunk
-                .iter()
-                .filter(|l| !added.remove(&(l.integration_id, l.data_type.clone(), l.other_id)))
-                .collect();
-            if rest.is_empty() {
+            tx.links_added += added as i64;
+            if added == chunk.len() as u64 {
                 continue;
             }
             let sql = insert_links(
-                rest.into_iter(),
+                chunk.iter().copied(),
                 " ON CONFLICT (integration_id, data_type, other_id) DO UPDATE SET \
                  crm_id = excluded.crm_id, how = excluded.how, other_version = excluded.other_version, \
                  crm_version = excluded.crm_version, synced = excluded.synced",

@@ -617,6 +617,10 @@ impl Store {
     /// that already exists under a name (an account by its name). SQLite's
     /// `lower` folds ASCII letters only; names differing in the case of
     /// other letters are not matched there.
+    ///
+    /// The names are spelled as literals (`name_key_expr`), so that the
+    /// name-key indexes of migration 0013 (accounts and products by name)
+    /// serve it; without one it reads every record of the module.
     pub async fn records_by_text_keys_in(
         &self,
         tx: &mut Tx,
@@ -625,20 +629,9 @@ impl Store {
         field: &str,
         keys: &[String],
     ) -> Result<Vec<Record>> {
-        let dialect = self.db.dialect();
         let mut out = Vec::new();
         for chunk in keys.chunks(super::INSERT_CHUNK) {
-            let mut sql = Sql::new(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.module = $2 \
-                 AND r.deleted_at IS NULL AND lower(trim("
-            ));
-            sql.arg(org_id);
-            sql.arg(module);
-            let f = sql.arg(field);
-            sql.push(&dialect.json_field_text(f));
-            sql.push(")) IN (");
-            sql.push_list(chunk.iter());
-            sql.push(") ORDER BY r.created_at, r.id");
+            let sql = text_keys_sql(self.db.dialect(), org_id, (module, field), chunk)?;
             let rows: Vec<RecordRow> = tx
                 .x()
                 .fetch_all(&sql.text, &sql.args)
@@ -648,6 +641,49 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+impl Store {
+    /// The database's plan of `records_by_text_keys_in`, as it words it:
+    /// shows whether the names are found by a name-key index.
+    pub async fn explain_text_keys(
+        &self,
+        org_id: i64,
+        (module, field): (&str, &str),
+        keys: &[String],
+    ) -> Result<Vec<String>> {
+        let sql = text_keys_sql(self.dialect(), org_id, (module, field), keys)?;
+        self.explain(&sql.text, &sql.args).await
+    }
+}
+
+fn text_keys_sql(
+    dialect: Dialect,
+    org_id: i64,
+    (module, field): (&str, &str),
+    keys: &[String],
+) -> Result<Sql> {
+    let key = name_key_expr(dialect, field)?;
+    let module = sort_index::literal(module)?;
+    let mut sql = Sql::new(&format!(
+        "SELECT {RECORD_COLUMNS} FROM records r WHERE org_id = $1 AND module = {module} \
+         AND deleted_at IS NULL AND {key} IN ("
+    ));
+    sql.arg(org_id);
+    sql.push_list(keys.iter());
+    sql.push(") ORDER BY r.created_at, r.id");
+    Ok(sql)
+}
+
+/// A record's text field `field` trimmed and in lower case, unqualified, as
+/// the name-key indexes of migration 0013 spell it (a query uses an
+/// expression index only when it spells the very same expression).
+fn name_key_expr(dialect: Dialect, field: &str) -> Result<String> {
+    sort_index::literal(field)?;
+    Ok(match dialect {
+        Dialect::Sqlite => format!("lower(trim(CAST(json_extract(fields, '$.{field}') AS TEXT)))"),
+        Dialect::Postgres => format!("lower(trim(fields ->> '{field}'))"),
+    })
 }
 
 /// A row that knows its record's module.

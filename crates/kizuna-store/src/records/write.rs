@@ -4,7 +4,7 @@ use super::{
     INSERT_CHUNK, Origin, RECORD_COLUMNS, Record, RecordRow, RefKind, Sql, email_key_of,
     insert_refs, lookup_targets, write_changes,
 };
-use crate::db::{Dialect, IdRow, Tx, db_error};
+use crate::db::{CountRow, Dialect, IdRow, Tx, db_error};
 use crate::{Store, now_ms};
 use kizuna_domain::field::{FieldType, ModuleDef};
 use kizuna_domain::{Error, Kind, Result, Text};
@@ -171,13 +171,28 @@ impl Store {
         for ((field, target), ids) in wanted {
             let ids: Vec<i64> = ids.into_iter().collect();
             for chunk in ids.chunks(INSERT_CHUNK) {
-                let mut sql = Sql::new(
-                    "SELECT id FROM records WHERE org_id = $1 AND module = $2 AND deleted_at IS NULL AND id IN (",
-                );
-                sql.arg(org_id);
-                sql.arg(target);
-                sql.push_list(chunk.iter().copied());
-                sql.push(")");
+                let live = |columns: &str| {
+                    let mut sql = Sql::new(&format!(
+                        "SELECT {columns} FROM records WHERE org_id = $1 AND module = $2 AND deleted_at IS NULL AND id IN ("
+                    ));
+                    sql.arg(org_id);
+                    sql.arg(target);
+                    sql.push_list(chunk.iter().copied());
+                    sql.push(")");
+                    sql
+                };
+                // Counted first: one row back, not one per target, when all
+                // are there (nearly always).
+                let sql = live("COUNT(*) AS n");
+                let counted: CountRow = tx
+                    .x()
+                    .fetch_one(&sql.text, &sql.args)
+                    .await
+                    .map_err(db_error)?;
+                if counted.n == chunk.len() as i64 {
+                    continue;
+                }
+                let sql = live("id");
                 let found: Vec<IdRow> = tx
                     .x()
                     .fetch_all(&sql.text, &sql.args)

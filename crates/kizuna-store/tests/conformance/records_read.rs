@@ -654,3 +654,76 @@ conformance!(changes_after_cursor_pages, |store| async move {
     assert!(fresh[0].at >= t0 && fresh[0].at <= now_ms());
     Ok(())
 });
+
+// DSK-13/DSK-14: a sync ties a new account to the one the other app holds
+// under the same name, trimmed and in lower case; only this org's live
+// accounts, oldest first, found through the name-key index (not by reading
+// every account of the org).
+conformance!(
+    accounts_found_by_name_key_from_its_index,
+    |store| async move {
+        let w = world(&store, "boss@example.com").await?;
+        let other = world(&store, "other@example.com").await?;
+        let a = accounts();
+        let names = ["  Acme Corp ", "acme corp", "Globex", "Initech"];
+        let made = store
+            .create_records(
+                w.org.id,
+                &a,
+                names
+                    .iter()
+                    .map(|n| values(json!({"Account_Name": n})))
+                    .collect(),
+                Origin::System,
+            )
+            .await?;
+        store
+            .create_records(
+                other.org.id,
+                &a,
+                vec![values(json!({"Account_Name": "Acme Corp"}))],
+                Origin::System,
+            )
+            .await?;
+        store
+            .delete_record(w.org.id, "Accounts", made[2].id, Origin::System)
+            .await?;
+        // Enough accounts that reading them all would cost more than the
+        // index, also by PostgreSQL's statistics.
+        store
+            .create_records(
+                w.org.id,
+                &a,
+                (0..2000)
+                    .map(|i| values(json!({"Account_Name": format!("Filler {i}")})))
+                    .collect(),
+                Origin::System,
+            )
+            .await?;
+        let keys = [
+            "acme corp".to_string(),
+            "globex".to_string(),
+            "nobody".to_string(),
+        ];
+        let mut tx = store.begin().await?;
+        let found = store
+            .records_by_text_keys_in(&mut tx, w.org.id, "Accounts", "Account_Name", &keys)
+            .await?;
+        drop(tx);
+        assert_eq!(
+            ids(&found),
+            vec![made[0].id, made[1].id],
+            "both spellings of Acme, oldest first; not the deleted Globex, not the other org's Acme"
+        );
+        if store.dialect() == kizuna_store::Dialect::Postgres {
+            // PostgreSQL plans by statistics; SQLite by the indexes alone.
+            execute(&store, "ANALYZE records", &[]).await;
+        }
+        let plan = store
+            .explain_text_keys(w.org.id, ("Accounts", "Account_Name"), &keys)
+            .await?
+            .join("\n");
+        assert!(plan.contains("records_name_accounts"), "{plan}");
+        Ok(())
+    }
+);

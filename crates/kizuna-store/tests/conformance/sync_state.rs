@@ -5,7 +5,7 @@ use crate::fixtures::*;
 use kizuna_domain::integration::State;
 use kizuna_domain::{App, IntegrationKind};
 use kizuna_store::{
-    Counts, Dialect, Item, Json, Link, LinkSide, NewIntegration, Origin, Pos, Store,
+    Counts, Dialect, Item, Json, Link, LinkPair, LinkSide, NewIntegration, Origin, Pos, Store,
 };
 use serde_json::json;
 
@@ -331,6 +331,24 @@ conformance!(a_transaction_counts_the_links_it_adds, |store| async move {
         .links_in(&mut tx, id, "attendee", LinkSide::Crm, &[31, 20, 10])
         .await?;
     assert_eq!(by_crm.len(), 2);
+    let mut pairs = store
+        .link_pairs_in(&mut tx, id, "attendee", LinkSide::Crm, &[31, 20, 10, 20])
+        .await?;
+    pairs.sort_by_key(|p| p.other_id);
+    assert_eq!(
+        pairs,
+        [
+            LinkPair {
+                other_id: 2,
+                crm_id: 20
+            },
+            LinkPair {
+                other_id: 3,
+                crm_id: 31
+            }
+        ],
+        "the ids of each link found, once"
+    );
     tx.commit().await?;
     let total: i64 = store.link_counts(id).await?.iter().map(|(_, n)| n).sum();
     assert_eq!(total, 2);

@@ -8,7 +8,7 @@ use crate::engine::{Outcome, outcome::At};
 use kizuna_domain::Result;
 use kizuna_domain::field::ModuleDef;
 use kizuna_domain::validate::{Mode, email_key, validate_fields};
-use kizuna_store::{Link, Record, Store, Tx};
+use kizuna_store::{Link, LinkPair, Record, Store, Tx};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -23,7 +23,7 @@ struct Ids {
 }
 
 impl Ids {
-    fn add(&mut self, data_type: &'static str, l: &Link) {
+    fn add(&mut self, data_type: &'static str, l: LinkPair) {
         self.crm_of.insert((data_type, l.other_id), l.crm_id);
         self.other_of.insert((data_type, l.crm_id), l.other_id);
     }
@@ -161,6 +161,44 @@ impl<'a, 'b> TwinSync<'a, 'b> {
             }
         }
         Ok(found)
+    }
+
+    /// The ids of the links of `t` by one side's ids: those saved, and those
+    /// this chunk made; keyed by that side's id.
+    async fn pairs_of(
+        &mut self,
+        t: &TwinType,
+        side: Side,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, LinkPair>> {
+        let key = |p: &LinkPair| match side {
+            Side::Crm => p.crm_id,
+            Side::Other => p.other_id,
+        };
+        let saved = self
+            .store
+            .link_pairs_in(
+                self.tx,
+                self.pairing.integration,
+                t.data_type,
+                side.link_side(),
+                ids,
+            )
+            .await?;
+        let made = self
+            .links
+            .iter()
+            .filter(|l| l.data_type == t.data_type)
+            .map(|l| LinkPair {
+                other_id: l.other_id,
+                crm_id: l.crm_id,
+            });
+        let wanted: BTreeSet<i64> = ids.iter().copied().collect();
+        Ok(saved
+            .into_iter()
+            .chain(made.filter(|p| wanted.contains(&key(p))))
+            .map(|p| (key(&p), p))
+            .collect())
     }
 
     /// Records of `t` changed on `side` (their ids, once each, in order, and
@@ -397,7 +435,7 @@ impl<'a, 'b> TwinSync<'a, 'b> {
                 if wanted.is_empty() {
                     continue;
                 }
-                let mut found = self.links_of(target, s, &wanted).await?;
+                let mut found = self.pairs_of(target, s, &wanted).await?;
                 let missing: Vec<i64> = wanted
                     .iter()
                     .copied()
@@ -406,10 +444,10 @@ impl<'a, 'b> TwinSync<'a, 'b> {
                 // Only a record changing now needs its lookups' twins made.
                 if !missing.is_empty() && s == side {
                     self.changed(target, s, &missing, &HashMap::new()).await?;
-                    found = self.links_of(target, s, &wanted).await?;
+                    found = self.pairs_of(target, s, &wanted).await?;
                 }
-                for l in found.values() {
-                    ids.add(target.data_type, l);
+                for p in found.into_values() {
+                    ids.add(target.data_type, p);
                 }
             }
         }
@@ -478,7 +516,7 @@ impl<'a, 'b> TwinSync<'a, 'b> {
         };
         // A candidate already linked to a record of its own is not taken.
         let candidate_ids: Vec<i64> = candidates.iter().map(|r| r.id).collect();
-        let taken = self.links_of(t, twin_side, &candidate_ids).await?;
+        let taken = self.pairs_of(t, twin_side, &candidate_ids).await?;
         let mut free: HashMap<String, Vec<Record>> = HashMap::new();
         for c in candidates
             .into_iter()
