@@ -3,6 +3,7 @@
 //! where the dialects differ, `Dialect` supplies the fragment.
 
 use kizuna_domain::Error;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -31,6 +32,29 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("json_extract(r.fields, '$.' || ${n})"),
             Dialect::Postgres => format!("(r.fields -> ${n})"),
+        }
+    }
+
+    /// A `SELECT` list of one column, `doc`: the rows as one JSON array, each
+    /// row an array of `values` in order (for `Exec::fetch_json`). A value
+    /// that is JSON already is given as `as_json(column)`.
+    pub fn json_rows(self, values: &[&str]) -> String {
+        let values = values.join(", ");
+        match self {
+            Dialect::Sqlite => format!("json_group_array(json_array({values})) AS doc"),
+            // json_agg of no rows is NULL.
+            Dialect::Postgres => {
+                format!("COALESCE(json_agg(json_build_array({values})), '[]')::text AS doc")
+            }
+        }
+    }
+
+    /// A JSON column as a JSON value inside `json_rows` (SQLite keeps JSON
+    /// as text, which would otherwise become a JSON string).
+    pub fn as_json(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json({column})"),
+            Dialect::Postgres => column.to_string(),
         }
     }
 
@@ -301,6 +325,25 @@ impl Exec<'_> {
         })
     }
 
+    /// The rows of a statement that selects `Dialect::json_rows`, each
+    /// decoded from its array of values (a struct reads its fields in order).
+    /// sqlx's SQLite driver hands each row from its worker thread to the
+    /// caller on its own, some 6–8 µs a row (BENCHMARKS.md › desk-sync);
+    /// the rows of a bulk read built into one value by SQLite cross once,
+    /// and serde reads them at a fraction of that.
+    pub async fn fetch_json<T: DeserializeOwned>(
+        self,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<Vec<T>, sqlx::Error> {
+        #[derive(FromRow)]
+        struct Doc {
+            doc: String,
+        }
+        let d: Doc = self.fetch_one(sql, args).await?;
+        serde_json::from_str(&d.doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+
     /// At most one row. Every result set is read to its end, on purpose:
     /// sqlx's SQLite driver resets a statement that was dropped half-read only
     /// later, on its worker thread, and until then the connection keeps its old
@@ -377,6 +420,14 @@ pub enum Db {
     Postgres(PgPool),
 }
 
+/// Pages of WAL after which a commit copies them into the database file.
+/// SQLite's default, 1,000 pages (4 MB), is less than one chunk of a sync
+/// writes (its records, change log, links and their indexes): every commit
+/// would also checkpoint, writing each page of an index touched by every
+/// chunk (e-mail keys) again each time. At 10,000 pages (40 MB of WAL) a
+/// page touched by ten chunks is copied once (BENCHMARKS.md › desk-sync).
+const WAL_CHECKPOINT_PAGES: &str = "10000";
+
 impl Db {
     /// Opens `postgres://…` URLs on PostgreSQL, and anything else (`sqlite://…`
     /// or a file path) as a SQLite file, created if absent.
@@ -396,8 +447,9 @@ impl Db {
     }
 
     /// SQLite with WAL (readers never block the writer), foreign keys on, a 10 s
-    /// busy timeout (the CLI writes while a server runs), and synchronous=FULL:
-    /// a committed change survives power loss, not only a crash.
+    /// busy timeout (the CLI writes while a server runs), synchronous=FULL:
+    /// a committed change survives power loss, not only a crash, and a
+    /// checkpoint every `WAL_CHECKPOINT_PAGES`.
     async fn open_sqlite(path: &Path) -> Result<Db, Error> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -405,7 +457,8 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))

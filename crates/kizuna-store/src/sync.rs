@@ -6,7 +6,7 @@ use crate::db::{Dialect, Tx, db_error};
 use crate::records::Sql;
 use crate::{Store, now_ms};
 use kizuna_domain::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use std::collections::HashSet;
@@ -19,7 +19,7 @@ pub struct Pos {
 }
 
 /// One change of a stream (one org's changes to one module).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, sqlx::FromRow)]
 pub struct StreamChange {
     pub txid: i64,
     pub seq: i64,
@@ -55,7 +55,7 @@ pub struct Link {
 }
 
 /// The two ids of a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, sqlx::FromRow)]
 pub struct LinkPair {
     pub other_id: i64,
     pub crm_id: i64,
@@ -180,16 +180,24 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<StreamChange>> {
         let bound = self.visible_bound(tx).await?;
-        tx.x()
-            .fetch_all(
-                &after_sql(
-                    "txid, seq, record_id, op, origin_kind, origin_id",
-                    "AND txid < $6",
-                ),
+        // In the order of `StreamChange`'s fields, which is how each row decodes.
+        let columns = "txid, seq, record_id, op, origin_kind, origin_id";
+        let sql = format!(
+            "SELECT {} FROM ({}) w",
+            self.db.dialect().json_rows(&[columns]),
+            after_sql(columns, "AND txid < $6")
+        );
+        let mut changes: Vec<StreamChange> = tx
+            .x()
+            .fetch_json(
+                &sql,
                 &crate::args![org, module, after.txid, after.seq, limit as i64, bound],
             )
             .await
-            .map_err(db_error)
+            .map_err(db_error)?;
+        // An aggregate need not keep its input's order.
+        changes.sort_by_key(StreamChange::pos);
+        Ok(changes)
     }
 
     /// Whether a stream has changes after `after` (committed or not: a
@@ -269,14 +277,28 @@ impl Store {
     /// `links_in`, in `tx` or outside any transaction.
     pub async fn links(
         &self,
-        tx: Option<&mut Tx>,
+        mut tx: Option<&mut Tx>,
         integration: i64,
         data_type: &str,
         side: LinkSide,
         ids: &[i64],
     ) -> Result<Vec<Link>> {
-        self.link_rows(tx, LINK_COLUMNS, integration, data_type, side, ids)
-            .await
+        let mut out = Vec::new();
+        for sql in self.links_sql(
+            (LINK_COLUMNS, LINK_COLUMNS),
+            integration,
+            data_type,
+            side,
+            ids,
+        ) {
+            let rows: Vec<Link> = self
+                .reads(tx.as_deref_mut())
+                .fetch_all(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// The (other, CRM) ids of the links of an integration's data type by
@@ -290,27 +312,31 @@ impl Store {
         side: LinkSide,
         ids: &[i64],
     ) -> Result<Vec<LinkPair>> {
-        self.link_rows(
-            Some(tx),
-            "other_id, crm_id",
-            integration,
-            data_type,
-            side,
-            ids,
-        )
-        .await
+        // In the order of `LinkPair`'s fields, which is how each row decodes.
+        let columns = "other_id, crm_id";
+        let select = self.db.dialect().json_rows(&[columns]);
+        let mut out = Vec::new();
+        for sql in self.links_sql((&select, columns), integration, data_type, side, ids) {
+            let rows: Vec<LinkPair> = tx
+                .x()
+                .fetch_json(&sql.text, &sql.args)
+                .await
+                .map_err(db_error)?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
-    /// `columns` of the links of a data type by one side's ids, each link once.
-    async fn link_rows<T: crate::db::Rowed>(
+    /// Statements selecting `select` over the `columns` of the links of a
+    /// data type by one side's ids, each link once.
+    fn links_sql(
         &self,
-        mut tx: Option<&mut Tx>,
-        columns: &str,
+        (select, columns): (&str, &str),
         integration: i64,
         data_type: &str,
         side: LinkSide,
         ids: &[i64],
-    ) -> Result<Vec<T>> {
+    ) -> Vec<Sql> {
         let column = match side {
             LinkSide::Other => "other_id",
             LinkSide::Crm => "crm_id",
@@ -321,7 +347,7 @@ impl Store {
         ids.dedup();
         let mut out = Vec::new();
         for chunk in ids.chunks(crate::records::INSERT_CHUNK) {
-            let sql = match (self.db.dialect(), side) {
+            out.push(match (self.db.dialect(), side) {
                 // One primary-key seek per id, whatever the statistics say:
                 // with `other_id IN (…)` and statistics taken while the table
                 // was nearly empty (no autovacuum yet), PostgreSQL scans every
@@ -330,7 +356,7 @@ impl Store {
                 // 0.4 ms). A LATERAL subquery with LIMIT 1 (the key is unique)
                 // leaves it only the seek.
                 (Dialect::Postgres, LinkSide::Other) => {
-                    let mut sql = Sql::new("SELECT l.* FROM unnest(ARRAY[");
+                    let mut sql = Sql::new(&format!("SELECT {select} FROM unnest(ARRAY["));
                     sql.arg(integration);
                     sql.arg(data_type);
                     sql.push_list(chunk.iter().copied());
@@ -343,7 +369,7 @@ impl Store {
                 }
                 _ => {
                     let mut sql = Sql::new(&format!(
-                        "SELECT {columns} FROM sync_links WHERE integration_id = $1 AND data_type = $2 AND {column} IN ("
+                        "SELECT {select} FROM sync_links WHERE integration_id = $1 AND data_type = $2 AND {column} IN ("
                     ));
                     sql.arg(integration);
                     sql.arg(data_type);
@@ -351,15 +377,9 @@ impl Store {
                     sql.push(")");
                     sql
                 }
-            };
-            let rows: Vec<T> = self
-                .reads(tx.as_deref_mut())
-                .fetch_all(&sql.text, &sql.args)
-                .await
-                .map_err(db_error)?;
-            out.extend(rows);
+            });
         }
-        Ok(out)
+        out
     }
 
     /// Writes links, replacing those with the same other-side id (of two

@@ -9,7 +9,7 @@ use crate::db::{Arg, Tx, db_error};
 use kizuna_domain::field::{FieldDef, FieldType, ModuleDef};
 use kizuna_domain::validate::email_key;
 use kizuna_domain::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -43,7 +43,7 @@ impl Origin {
 /// A record with its field values in the form `F`: decoded (`Record`), as
 /// the database hands them over (`RecordRow`), or as stored, undecoded
 /// (`RawRecord`, for a read that only passes the record on).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Stored<F> {
     pub id: i64,
     pub module: String,

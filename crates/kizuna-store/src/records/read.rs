@@ -540,21 +540,32 @@ impl Store {
         module: &str,
         ids: &[i64],
     ) -> Result<Vec<Record>> {
+        let d = self.db.dialect();
+        // In the order of `Stored`'s fields, which is how each row decodes.
+        let columns = d.json_rows(&[
+            "r.id",
+            "r.module",
+            "r.version",
+            "r.created_at",
+            "r.updated_at",
+            "r.deleted_at",
+            &d.as_json("r.fields"),
+        ]);
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(super::INSERT_CHUNK) {
             let mut sql = Sql::new(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records r WHERE r.org_id = $1 AND r.module = $2 AND r.id IN ("
+                "SELECT {columns} FROM records r WHERE r.org_id = $1 AND r.module = $2 AND r.id IN ("
             ));
             sql.arg(org_id);
             sql.arg(module);
             sql.push_list(chunk.iter().copied());
             sql.push(")");
-            let rows: Vec<RecordRow> = tx
+            let rows: Vec<Record> = tx
                 .x()
-                .fetch_all(&sql.text, &sql.args)
+                .fetch_json(&sql.text, &sql.args)
                 .await
                 .map_err(db_error)?;
-            out.extend(rows.into_iter().map(Record::from));
+            out.extend(rows);
         }
         Ok(out)
     }
