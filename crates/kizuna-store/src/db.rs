@@ -420,14 +420,6 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// Pages of WAL after which a commit copies them into the database file.
-/// SQLite's default, 1,000 pages (4 MB), is less than one chunk of a sync
-/// writes (its records, change log, links and their indexes): every commit
-/// would also checkpoint, writing each page of an index touched by every
-/// chunk (e-mail keys) again each time. At 10,000 pages (40 MB of WAL) a
-/// page touched by ten chunks is copied once (BENCHMARKS.md › desk-sync).
-const WAL_CHECKPOINT_PAGES: &str = "10000";
-
 impl Db {
     /// Opens `postgres://…` URLs on PostgreSQL, and anything else (`sqlite://…`
     /// or a file path) as a SQLite file, created if absent.
@@ -447,9 +439,8 @@ impl Db {
     }
 
     /// SQLite with WAL (readers never block the writer), foreign keys on, a 10 s
-    /// busy timeout (the CLI writes while a server runs), synchronous=FULL:
-    /// a committed change survives power loss, not only a crash, and a
-    /// checkpoint every `WAL_CHECKPOINT_PAGES`.
+    /// busy timeout (the CLI writes while a server runs), and synchronous=FULL:
+    /// a committed change survives power loss, not only a crash.
     async fn open_sqlite(path: &Path) -> Result<Db, Error> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -457,8 +448,7 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES);
+            .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
