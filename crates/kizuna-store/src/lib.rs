@@ -4,6 +4,7 @@
 pub mod db;
 pub mod held;
 pub mod integrations;
+pub mod links;
 pub mod mail;
 pub mod meta;
 pub mod orgs;
@@ -19,6 +20,7 @@ pub mod users;
 pub use db::{Db, Dialect, Tx};
 pub use held::{Held, HeldField};
 pub use integrations::{Integration, NewIntegration};
+pub use links::{Link, LinkPair, LinkSide};
 pub use mail::{MailItem, MailItemState};
 pub use meta::{CopyReport, FieldChange};
 pub use orgs::{Department, Member, Org, PlanChange};
@@ -29,7 +31,7 @@ pub use records::{
 pub use sessions::{Session, random_token};
 /// JSON columns as the store returns them.
 pub use sqlx::types::Json;
-pub use sync::{Counts, Item, Job, Link, LinkPair, LinkSide, Pos, Run, StreamChange};
+pub use sync::{Counts, Item, Job, Pos, Run, StreamChange};
 pub use users::{ApiKey, Principal, User};
 
 use kizuna_domain::Result;
