@@ -31,7 +31,7 @@ pub use records::{
 pub use sessions::{Session, random_token};
 /// JSON columns as the store returns them.
 pub use sqlx::types::Json;
-pub use sync::{Counts, Item, Job, Pos, Run, StreamChange};
+pub use sync::{Counts, Item, Job, Pos, Run, StreamChange, StreamRead};
 pub use users::{ApiKey, Principal, User};
 
 use kizuna_domain::Result;

@@ -17,6 +17,15 @@ pub struct Pos {
     pub seq: i64,
 }
 
+/// A read of a stream: the changes it found, and the position up to which
+/// it looked (past the changes it left out); `None` when there was nothing
+/// after the position read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRead {
+    pub changes: Vec<StreamChange>,
+    pub end: Option<Pos>,
+}
+
 /// One change of a stream (one org's changes to one module).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, sqlx::FromRow)]
 pub struct StreamChange {
@@ -134,10 +143,7 @@ impl Store {
     }
 
     /// Changes to `module` in `org` after `after`, oldest first, of
-    /// transactions that have all committed. On PostgreSQL sequence numbers
-    /// are taken before commit, so a change with a lower seq may still be in
-    /// flight; reading only below the oldest running transaction
-    /// (`pg_snapshot_xmin`) and in (txid, seq) order never steps over one.
+    /// transactions that have all committed: `stream_read_in` skipping none.
     pub async fn stream_changes_in(
         &self,
         tx: &mut Tx,
@@ -146,25 +152,69 @@ impl Store {
         after: Pos,
         limit: usize,
     ) -> Result<Vec<StreamChange>> {
+        Ok(self
+            .stream_read_in(tx, org, module, after, limit, None)
+            .await?
+            .changes)
+    }
+
+    /// Up to `limit` changes to `module` in `org` after `after`, oldest
+    /// first, of transactions that have all committed, leaving out the
+    /// writes of integration `skip` (its own writes, which it must not send
+    /// back: an initial sync would otherwise read back every record it made,
+    /// a chunk at a time). On PostgreSQL sequence numbers are taken before
+    /// commit, so a change with a lower seq may still be in flight; reading
+    /// only below the oldest running transaction (`pg_snapshot_xmin`) and in
+    /// (txid, seq) order never steps over one.
+    pub async fn stream_read_in(
+        &self,
+        tx: &mut Tx,
+        org: i64,
+        module: &str,
+        after: Pos,
+        limit: usize,
+        skip: Option<i64>,
+    ) -> Result<StreamRead> {
         let bound = self.visible_bound(tx).await?;
         // In the order of `StreamChange`'s fields, which is how each row decodes.
         let columns = "txid, seq, record_id, op, origin_kind, origin_id";
+        let filter = match skip {
+            Some(_) => {
+                "AND txid < $6 AND (origin_kind <> 'integration' OR origin_id IS NULL OR origin_id <> $7)"
+            }
+            None => "AND txid < $6",
+        };
         let sql = format!(
             "SELECT {} FROM ({}) w",
             self.db.dialect().json_rows(&[columns]),
-            after_sql(columns, "AND txid < $6")
+            after_sql(columns, filter)
         );
-        let mut changes: Vec<StreamChange> = tx
-            .x()
-            .fetch_json(
-                &sql,
-                &crate::args![org, module, after.txid, after.seq, limit as i64, bound],
-            )
-            .await
-            .map_err(db_error)?;
+        let args: Vec<crate::db::Arg> =
+            crate::args![org, module, after.txid, after.seq, limit as i64, bound]
+                .into_iter()
+                .chain(skip.map(crate::db::Arg::from))
+                .collect();
+        let mut changes: Vec<StreamChange> =
+            tx.x().fetch_json(&sql, &args).await.map_err(db_error)?;
         // An aggregate need not keep its input's order.
         changes.sort_by_key(StreamChange::pos);
-        Ok(changes)
+        let end = match changes.last() {
+            Some(last) if changes.len() >= limit || skip.is_none() => Some(last.pos()),
+            // The stream's end: every change up to it was looked at.
+            _ => {
+                let last: Option<Pos> = tx
+                    .x()
+                    .fetch_optional(
+                        "SELECT txid, seq FROM changes WHERE org_id = $1 AND module = $2 \
+                         AND txid >= $3 AND txid < $4 ORDER BY txid DESC, seq DESC LIMIT 1",
+                        &crate::args![org, module, after.txid, bound],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                last.filter(|p| *p > after)
+            }
+        };
+        Ok(StreamRead { changes, end })
     }
 
     /// Whether a stream has changes after `after` (committed or not: a

@@ -112,6 +112,79 @@ conformance!(
     }
 );
 
+// An integration does not read back its own writes (GEN: no echo), yet its
+// cursor passes them: a read that leaves them out still says how far it
+// looked, so an initial sync does not read back every record it made.
+conformance!(
+    a_stream_read_skips_the_integrations_own_writes_and_says_how_far_it_looked,
+    |store| async move {
+        let w = world(&store, "boss@example.com").await?;
+        let c = contacts();
+        let id = integration(&store, &w).await?;
+        let write = |origin: Origin, name: &'static str| {
+            let (store, c, org) = (store.clone(), c.clone(), w.org.id);
+            async move {
+                let rows = vec![values(json!({ "Last_Name": name }))];
+                Ok::<_, kizuna_domain::Error>(
+                    store.create_records(org, &c, rows, origin).await?[0].id,
+                )
+            }
+        };
+        let user = write(Origin::User(w.admin.id), "User").await?;
+        let own_1 = write(Origin::Integration(id), "Own 1").await?;
+        let other = write(Origin::Integration(id + 1000), "Other integration").await?;
+        let own_2 = write(Origin::Integration(id), "Own 2").await?;
+        let system = write(Origin::System, "System").await?;
+        let own_3 = write(Origin::Integration(id), "Own 3").await?;
+        // Once every earlier transaction has ended (PostgreSQL's bound).
+        settled(&store, w.org.id, Pos::default(), 6).await?;
+        let mut tx = store.begin().await?;
+        let all = store
+            .stream_read_in(&mut tx, w.org.id, "Contacts", Pos::default(), 100, None)
+            .await?;
+        let ids = |r: &kizuna_store::StreamRead| -> Vec<i64> {
+            r.changes.iter().map(|c| c.record_id).collect()
+        };
+        assert_eq!(ids(&all), vec![user, own_1, other, own_2, system, own_3]);
+        let end = all.end.expect("changes were read");
+        assert_eq!(Some(end), all.changes.last().map(|c| c.pos()));
+        // Skipping: the others' changes only, and the end is the stream's
+        // end, past the integration's last write.
+        let read = store
+            .stream_read_in(&mut tx, w.org.id, "Contacts", Pos::default(), 100, Some(id))
+            .await?;
+        assert_eq!(ids(&read), vec![user, other, system]);
+        assert_eq!(read.end, Some(end));
+        // At the limit, the end is the last change returned: nothing after
+        // it was looked at.
+        let two = store
+            .stream_read_in(&mut tx, w.org.id, "Contacts", Pos::default(), 2, Some(id))
+            .await?;
+        assert_eq!(ids(&two), vec![user, other]);
+        assert_eq!(two.end, two.changes.last().map(|c| c.pos()));
+        // Past the last change of others: nothing to return, but the cursor
+        // may move over the integration's own writes.
+        let after_system = read.changes.last().expect("three").pos();
+        let rest = store
+            .stream_read_in(&mut tx, w.org.id, "Contacts", after_system, 100, Some(id))
+            .await?;
+        assert!(rest.changes.is_empty());
+        assert_eq!(rest.end, Some(end));
+        // At the end, nothing at all.
+        let none = store
+            .stream_read_in(&mut tx, w.org.id, "Contacts", end, 100, Some(id))
+            .await?;
+        assert_eq!(
+            none,
+            kizuna_store::StreamRead {
+                changes: Vec::new(),
+                end: None
+            }
+        );
+        Ok(())
+    }
+);
+
 // Two runs that read from the same position: only the first moves the
 // cursor; the second learns it must read again.
 conformance!(a_cursor_moves_once_from_a_position, |store| async move {

@@ -18,7 +18,7 @@ use super::{Outcome, Stream, changed_by_others};
 use crate::mapping::{DESK_DEFAULTS, crm_and_other_orgs};
 use kizuna_apps::records::enabled_module;
 use kizuna_domain::{App, Result};
-use kizuna_store::{Integration, Store, StreamChange, Tx};
+use kizuna_store::{Integration, Link, Store, StreamChange, Tx};
 
 /// One module both apps keep in step, in the order of `DESK_DEFAULTS`.
 struct Kept {
@@ -143,10 +143,10 @@ impl Plan {
             on_crm_delete: self.on_crm_delete,
             on_other_delete: self.on_desk_delete,
             app: APP,
-            links: Vec::new(),
+            links: Default::default(),
         };
         w.changed(&self.types[n], side, &ids, &ops).await?;
-        let links = std::mem::take(&mut w.links);
+        let links: Vec<Link> = std::mem::take(&mut w.links).into_values().collect();
         store.save_links_in(w.tx, &links).await
     }
 }

@@ -139,6 +139,16 @@ impl Plan {
         }
     }
 
+    /// Whether a stream's reads leave out the integration's own writes: all
+    /// but those that move figures, where every change counts (an invited
+    /// attendee too). The rest would only pass them by (`changed_by_others`).
+    fn skip_own(&self, stream: &Stream) -> bool {
+        match self {
+            Plan::Events(_) => !events::Plan::moves_figures(stream),
+            Plan::Desk(_) => true,
+        }
+    }
+
     /// Whether the CRM org has a place for the derived figures.
     fn has_figures(&self) -> bool {
         match self {
@@ -432,10 +442,17 @@ async fn drive(
             careful_until = None;
         }
         let limit = if careful_until.is_some() { 1 } else { BATCH };
-        let changes = store
-            .stream_changes_in(&mut tx, stream.org, stream.module, from, limit)
+        let read = store
+            .stream_read_in(
+                &mut tx,
+                stream.org,
+                stream.module,
+                from,
+                limit,
+                plan.skip_own(stream).then_some(i.id),
+            )
             .await?;
-        let Some(last) = changes.last() else {
+        let Some(to) = read.end else {
             // Nothing was written: the figures are counted outside it.
             drop(tx);
             return match settle {
@@ -443,12 +460,17 @@ async fn drive(
                 false => Ok(()),
             };
         };
-        let to = last.pos();
         if !store
             .advance_cursor_in(&mut tx, i.id, stream.name, from, to)
             .await?
         {
             // Another run moved the cursor: read again from where it is now.
+            continue;
+        }
+        let changes = read.changes;
+        if changes.is_empty() {
+            // Only the integration's own writes: the cursor passes them.
+            tx.commit().await?;
             continue;
         }
         let mut out = Outcome::default();
@@ -581,19 +603,20 @@ pub async fn preview(store: &Store, id: i64) -> Result<Preview> {
         let mut seen = 0;
         loop {
             let from = store.cursor_in(&mut tx, i.id, stream.name).await?;
-            let changes = store
-                .stream_changes_in(&mut tx, stream.org, stream.module, from, BATCH)
+            let skip = plan.skip_own(&stream).then_some(i.id);
+            let read = store
+                .stream_read_in(&mut tx, stream.org, stream.module, from, BATCH, skip)
                 .await?;
-            let Some(last) = changes.last() else { break };
+            let Some(to) = read.end else { break };
             if seen >= PREVIEW_LIMIT {
                 complete = false;
                 break;
             }
-            seen += changes.len();
+            seen += read.changes.len();
             store
-                .advance_cursor_in(&mut tx, i.id, stream.name, from, last.pos())
+                .advance_cursor_in(&mut tx, i.id, stream.name, from, to)
                 .await?;
-            plan.apply(store, &mut tx, &stream, &changes, &mut out)
+            plan.apply(store, &mut tx, &stream, &read.changes, &mut out)
                 .await?;
         }
         let settled = plan.settle_in(store, &mut tx, &stream).await?;

@@ -10,7 +10,7 @@ use kizuna_domain::field::ModuleDef;
 use kizuna_domain::validate::{Mode, email_key, validate_fields};
 use kizuna_store::{Link, LinkPair, Record, Store, Tx};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -117,7 +117,9 @@ pub(crate) struct TwinSync<'a, 'b> {
     pub on_other_delete: OnDelete,
     /// The other app's name in messages: (en, ja).
     pub app: (&'static str, &'static str),
-    pub links: Vec<Link>,
+    /// Links made or moved by this chunk, by (data type, other id): one
+    /// each, the last one made.
+    pub links: BTreeMap<(&'static str, i64), Link>,
 }
 
 type Boxed<'f> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'f>>;
@@ -155,7 +157,7 @@ impl<'a, 'b> TwinSync<'a, 'b> {
             .map(|l| (key(&l), l))
             .collect();
         let wanted: BTreeSet<i64> = ids.iter().copied().collect();
-        for l in self.links.iter().filter(|l| l.data_type == t.data_type) {
+        for l in self.links.values().filter(|l| l.data_type == t.data_type) {
             if wanted.contains(&key(l)) {
                 found.insert(key(l), l.clone());
             }
@@ -187,7 +189,7 @@ impl<'a, 'b> TwinSync<'a, 'b> {
             .await?;
         let made = self
             .links
-            .iter()
+            .values()
             .filter(|l| l.data_type == t.data_type)
             .map(|l| LinkPair {
                 other_id: l.other_id,
@@ -373,20 +375,17 @@ impl<'a, 'b> TwinSync<'a, 'b> {
         )
         .await?
         {
-            self.save(link);
+            self.save(b.t, link);
         }
         Ok(())
     }
 
-    fn save(&mut self, link: Link) {
-        self.links
-            .retain(|x| !(x.data_type == link.data_type && x.other_id == link.other_id));
-        self.links.push(link);
+    fn save(&mut self, t: &TwinType, link: Link) {
+        self.links.insert((t.data_type, link.other_id), link);
     }
 
     async fn unlink(&mut self, t: &TwinType, l: &Link) -> Result<()> {
-        self.links
-            .retain(|x| !(x.data_type == t.data_type && x.other_id == l.other_id));
+        self.links.remove(&(t.data_type, l.other_id));
         self.store
             .remove_links_in(
                 self.tx,
@@ -583,14 +582,17 @@ impl<'a, 'b> TwinSync<'a, 'b> {
             };
             // What both sides now hold is the base of the next merge.
             let agreed = b.crm_values(crm);
-            self.save(new_link(
-                self.pairing.integration,
-                t.data_type,
-                other,
-                crm,
-                "created",
-                agreed,
-            ));
+            self.save(
+                t,
+                new_link(
+                    self.pairing.integration,
+                    t.data_type,
+                    other,
+                    crm,
+                    "created",
+                    agreed,
+                ),
+            );
             self.out.counts.added += 1;
         }
         Ok(())
