@@ -28,7 +28,7 @@ pub struct Options {
 }
 
 /// Attendees per transaction on both sides: the engine's chunk.
-const BATCH: usize = 500;
+const BATCH: usize = kizuna_sync::engine::BATCH;
 /// Rows per seeding transaction.
 const SEED_BATCH: u64 = 1000;
 /// Events the attendees are spread over (each becomes a Campaign).

@@ -31,7 +31,7 @@ pub struct Options {
 /// Rows per seeding transaction.
 const SEED_BATCH: u64 = 1000;
 /// Rows per baseline transaction: the engine's chunk.
-const BATCH: i64 = 500;
+const BATCH: i64 = kizuna_sync::engine::BATCH as i64;
 /// Where the baseline's row ids start.
 const BASELINE_IDS: i64 = 1 << 40;
 

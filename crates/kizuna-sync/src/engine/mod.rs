@@ -28,8 +28,8 @@ use kizuna_store::{Counts, Integration, Item, Pos, Run, Store, StreamChange, Tx,
 use serde::Serialize;
 use serde_json::json;
 
-/// Changes per transaction.
-const BATCH: usize = 500;
+/// Changes per transaction. Benchmarks batch their baselines by it.
+pub const BATCH: usize = 500;
 /// Changes a preview looks at per stream.
 const PREVIEW_LIMIT: usize = 1000;
 /// A run that made no progress for this long belonged to a process that died.
