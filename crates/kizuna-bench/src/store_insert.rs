@@ -137,11 +137,14 @@ async fn records_indexes(db: &Db) -> Result<Vec<String>> {
         sql: String,
     }
     // SQLite's automatic indexes (of keys) have no SQL; PostgreSQL's primary
-    // key is the table's own.
+    // key is the table's own. In the order `records` got them: without
+    // statistics, SQLite settles a tie between two indexes by that order, and
+    // the baseline's e-mail look-up (which names its modules) would read every
+    // Lead through the list index if that came second.
     let query = match db {
         Db::Sqlite(_) => {
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records' \
-             AND sql IS NOT NULL ORDER BY name"
+             AND sql IS NOT NULL ORDER BY rowid"
         }
         Db::Postgres(_) => {
             "SELECT indexdef AS sql FROM pg_indexes WHERE tablename = 'records' \
