@@ -304,16 +304,29 @@ async fn latency(store: &Store, p: &Pair, o: &Options) -> Result<Propagation> {
     }
     let mut ms = Vec::new();
     let mut lost = 0;
+    // (ms into the phase, latency) of each change, to place a tail in time.
+    let mut when: Vec<(i64, i64)> = Vec::new();
+    let phase_start = changed.first().map_or(0, |(_, at)| *at);
     for (desk_id, at) in &changed {
         let arrived = twins
             .get(desk_id)
             .and_then(|crm| by_twin.get(crm))
             .and_then(|times| times.iter().copied().find(|t| t >= at));
         match arrived {
-            Some(t) => ms.push((t - at) as f64),
+            Some(t) => {
+                ms.push((t - at) as f64);
+                when.push((at - phase_start, t - at));
+            }
             None => lost += 1,
         }
     }
+    when.sort_by_key(|(_, latency)| std::cmp::Reverse(*latency));
+    let slowest: Vec<String> = when
+        .iter()
+        .take(10)
+        .map(|(offset, latency)| format!("{latency} ms at +{offset} ms"))
+        .collect();
+    eprintln!("  slowest changes: {}", slowest.join(", "));
     Ok(Propagation {
         ms,
         lost,

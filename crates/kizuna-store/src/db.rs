@@ -373,9 +373,11 @@ pub struct Tx {
     /// Sync links this transaction added, less those it removed (the
     /// mass-delete guard works out the links a run started with from it).
     pub(crate) links_added: i64,
-    /// On SQLite, this process's turn to write (see `write_gate`); dropped
+    /// On SQLite, this process's turn to write (see `FileTurns`); dropped
     /// after `conn`, so the turn passes once the transaction has ended.
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// On SQLite, the file's background checkpointer, woken by a commit.
+    checkpoint: Option<Arc<tokio::sync::Notify>>,
 }
 
 enum TxConn {
@@ -399,7 +401,13 @@ impl Tx {
 
     pub async fn commit(self) -> Result<(), Error> {
         match self.conn {
-            TxConn::Sqlite(t) => t.commit().await.map_err(db_error),
+            TxConn::Sqlite(t) => {
+                t.commit().await.map_err(db_error)?;
+                if let Some(wake) = &self.checkpoint {
+                    wake.notify_one();
+                }
+                Ok(())
+            }
             TxConn::Postgres(t) => t.commit().await.map_err(db_error),
         }
     }
@@ -439,8 +447,9 @@ impl Db {
     }
 
     /// SQLite with WAL (readers never block the writer), foreign keys on, a 10 s
-    /// busy timeout (the CLI writes while a server runs), and synchronous=FULL:
-    /// a committed change survives power loss, not only a crash.
+    /// busy timeout (the CLI writes while a server runs), synchronous=FULL:
+    /// a committed change survives power loss, not only a crash; and
+    /// checkpoints in the background (`checkpoint`).
     async fn open_sqlite(path: &Path) -> Result<Db, Error> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -450,6 +459,7 @@ impl Db {
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-16384")
+            .pragma("wal_autocheckpoint", crate::checkpoint::BACKSTOP_PAGES)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -457,6 +467,9 @@ impl Db {
             .connect_with(opts)
             .await
             .map_err(db_error)?;
+        // The file's latest pool is the one whose commits wake its checkpointer.
+        let wake = crate::checkpoint::spawn(&pool);
+        file_turns(&pool, |t| t.checkpoint = wake);
         Ok(Db::Sqlite(pool))
     }
 
@@ -476,18 +489,24 @@ impl Db {
     }
 
     pub async fn begin(&self) -> Result<Tx, Error> {
-        let (conn, turn) = match self {
+        let (conn, turn, checkpoint) = match self {
             Db::Sqlite(p) => {
-                let turn = write_gate(p).lock_owned().await;
+                let (gate, checkpoint) = file_turns(p, |t| (t.gate.clone(), t.checkpoint.clone()));
+                let turn = gate.lock_owned().await;
                 let tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-                (TxConn::Sqlite(tx), Some(turn))
+                (TxConn::Sqlite(tx), Some(turn), Some(checkpoint))
             }
-            Db::Postgres(p) => (TxConn::Postgres(p.begin().await.map_err(db_error)?), None),
+            Db::Postgres(p) => (
+                TxConn::Postgres(p.begin().await.map_err(db_error)?),
+                None,
+                None,
+            ),
         };
         Ok(Tx {
             conn,
             links_added: 0,
             _turn: turn,
+            checkpoint,
         })
     }
 
@@ -502,7 +521,10 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p) => {
+                p.close().await;
+                file_turns(p, |t| t.checkpoint.notify_one());
+            }
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -515,15 +537,22 @@ impl Db {
 /// a sync behind a stream of small writes. Writers of one process take turns
 /// here instead, first come first served, and start the moment the previous
 /// one ends. Other processes on the same file still meet the busy handler.
-fn write_gate(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
-    static GATES: OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
-        OnceLock::new();
+/// A commit then wakes the file's checkpointer.
+#[derive(Default)]
+struct FileTurns {
+    gate: Arc<tokio::sync::Mutex<()>>,
+    checkpoint: Arc<tokio::sync::Notify>,
+}
+
+/// `f` of this process's `FileTurns` of `pool`'s file.
+fn file_turns<T>(pool: &SqlitePool, f: impl FnOnce(&mut FileTurns) -> T) -> T {
+    static FILES: OnceLock<std::sync::Mutex<HashMap<PathBuf, FileTurns>>> = OnceLock::new();
     let path = pool.connect_options().get_filename().to_path_buf();
-    let mut gates = GATES
+    let mut files = FILES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    gates.entry(path).or_default().clone()
+    f(files.entry(path).or_default())
 }
 
 type MigrationFile = (i64, &'static str, &'static str);

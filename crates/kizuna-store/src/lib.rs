@@ -1,6 +1,7 @@
 //! Kizuna's persistence: one `Store` API over SQLite and PostgreSQL, with the
 //! migrations of each, the change log, and nothing of HTTP.
 
+mod checkpoint;
 pub mod db;
 pub mod held;
 pub mod integrations;
