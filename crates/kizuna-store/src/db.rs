@@ -467,7 +467,8 @@ impl Db {
             .connect_with(opts)
             .await
             .map_err(db_error)?;
-        // The file's latest pool is the one whose commits wake its checkpointer.
+        // Commits of every pool on this file wake the checkpointer of the
+        // pool opened last.
         let wake = crate::checkpoint::spawn(&pool);
         file_turns(&pool, |t| t.checkpoint = wake);
         Ok(Db::Sqlite(pool))
