@@ -98,6 +98,10 @@ fn log_statements(path: &std::path::Path) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("statement log: {e}"))
 }
 
+/// Rust allocations go to mimalloc: the allocator Kizuna runs with (ARCHITECTURE.md, *Allocation*).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();

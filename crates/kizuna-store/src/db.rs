@@ -77,6 +77,10 @@ pub enum Arg {
     F64(f64),
     Bool(bool),
     Json(Value),
+    /// A JSON value serialized when bound, instead of copied: a sync binds
+    /// every record's fields and every link's agreed values, and a copy of
+    /// each map was a share of its time.
+    JsonText(Box<serde_json::value::RawValue>),
 }
 
 impl From<i64> for Arg {
@@ -117,6 +121,19 @@ impl From<bool> for Arg {
 impl From<Value> for Arg {
     fn from(v: Value) -> Self {
         Arg::Json(v)
+    }
+}
+impl From<&Value> for Arg {
+    fn from(v: &Value) -> Self {
+        // Serializing a `Value` does not fail (its map keys are strings);
+        // should it, the value is bound as a copy.
+        serde_json::value::to_raw_value(v).map_or_else(|_| Arg::Json(v.clone()), Arg::JsonText)
+    }
+}
+impl From<&serde_json::Map<String, Value>> for Arg {
+    fn from(v: &serde_json::Map<String, Value>) -> Self {
+        serde_json::value::to_raw_value(v)
+            .map_or_else(|_| Arg::Json(Value::Object(v.clone())), Arg::JsonText)
     }
 }
 
@@ -169,6 +186,7 @@ macro_rules! bind_all {
                 Arg::F64(v) => q.bind(*v),
                 Arg::Bool(v) => q.bind(*v),
                 Arg::Json(v) => q.bind(sqlx::types::Json(v)),
+                Arg::JsonText(v) => q.bind(sqlx::types::Json(&**v)),
             };
         }
         q

@@ -271,9 +271,6 @@ impl Store {
 fn insert_links<'a>(links: impl Iterator<Item = &'a Link>, tail: &str) -> Sql {
     let mut sql = Sql::new(&format!("INSERT INTO sync_links ({LINK_COLUMNS}) VALUES "));
     for (i, l) in links.enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
         let ns = [
             sql.arg(l.integration_id),
             sql.arg(&l.data_type),
@@ -282,11 +279,10 @@ fn insert_links<'a>(links: impl Iterator<Item = &'a Link>, tail: &str) -> Sql {
             sql.arg(&l.how),
             sql.arg(l.other_version),
             sql.arg(l.crm_version),
-            sql.arg(Value::Object(l.synced.0.clone())),
+            sql.arg(&l.synced.0),
             sql.arg(l.linked_at),
         ];
-        let list: Vec<String> = ns.iter().map(|n| format!("${n}")).collect();
-        sql.push(&format!("({})", list.join(", ")));
+        sql.push_row(i == 0, &ns);
     }
     sql.push(tail);
     sql

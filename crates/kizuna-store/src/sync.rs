@@ -357,22 +357,19 @@ impl Store {
             );
             let r = sql.arg(run);
             for (i, it) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
                 let ns = [
+                    r,
                     sql.arg(&it.outcome),
                     sql.arg(&it.code),
                     sql.arg(it.rule.clone()),
-                    sql.arg(it.message.0.clone()),
+                    sql.arg(&it.message.0),
                     sql.arg(&it.source_module),
                     sql.arg(it.source_id),
                     sql.arg(it.target_module.clone()),
                     sql.arg(it.target_id),
-                    sql.arg(it.details.0.clone()),
+                    sql.arg(&it.details.0),
                 ];
-                let list: Vec<String> = ns.iter().map(|n| format!("${n}")).collect();
-                sql.push(&format!("(${r}, {})", list.join(", ")));
+                sql.push_row(i == 0, &ns);
             }
             tx.x()
                 .execute(&sql.text, &sql.args)

@@ -258,6 +258,10 @@ impl DataArgs {
     }
 }
 
+/// Rust allocations go to mimalloc: ARCHITECTURE.md, *Allocation*.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -63,16 +63,12 @@ impl Store {
             let m = sql.arg(&module.api_name);
             let by = sql.arg(created_by);
             let t = sql.arg(now);
+            let first_version = sql.arg(1);
             for (i, (fields, id)) in chunk_rows.iter().zip(chunk_ids).enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
                 let a = sql.arg(*id);
-                let f = sql.arg(Value::Object(fields.clone()));
+                let f = sql.arg(fields);
                 let e = sql.arg(email_key_of(module, fields));
-                sql.push(&format!(
-                    "(${a}, ${org}, ${m}, 1, ${f}, ${e}, ${by}, ${t}, ${t})"
-                ));
+                sql.push_row(i == 0, &[a, org, m, first_version, f, e, by, t, t]);
             }
             tx.x()
                 .execute(&sql.text, &sql.args)
