@@ -453,7 +453,14 @@ impl Db {
         if let Some(path) = sqlite_path(url) {
             Db::open_sqlite(path).await
         } else {
-            let opts = PgConnectOptions::from_str(url).map_err(db_error)?;
+            // No JIT compilation: it pays off on long analytical queries and
+            // costs tens of milliseconds at each execution whose estimated
+            // cost crosses `jit_above_cost`, which a sync's bulk reads do
+            // when the statistics are stale (40 ms added to a 3 ms read:
+            // BENCHMARKS.md, desk-sync).
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(db_error)?
+                .options([("jit", "off")]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))

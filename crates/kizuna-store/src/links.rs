@@ -137,27 +137,42 @@ impl Store {
         ids.dedup();
         let mut out = Vec::new();
         for chunk in ids.chunks(crate::records::INSERT_CHUNK) {
-            let sql = match (self.db.dialect(), side) {
-                // One primary-key seek per id, whatever the statistics say:
-                // with `other_id IN (…)` and statistics taken while the table
-                // was nearly empty (no autovacuum yet), PostgreSQL scans every
-                // link of the integration by the first two key columns and
-                // filters (123 ms per statement at 50,000 links, against
-                // 0.4 ms). A LATERAL subquery with LIMIT 1 (the key is unique)
-                // leaves it only the seek.
-                (Dialect::Postgres, LinkSide::Other) => {
+            let sql = match self.db.dialect() {
+                // One index seek per id, whatever the statistics say. With
+                // `other_id IN (…)` or `crm_id IN (…)` and statistics taken
+                // while the table was nearly empty (no autovacuum yet),
+                // PostgreSQL scans every link of the integration by the
+                // primary key's first two columns and filters: 123 ms per
+                // statement at 50,000 links against 0.4 ms, and an initial
+                // CRM ⇄ Desk sync of 43 s instead of 11 (BENCHMARKS.md,
+                // desk-sync). So each id gets a LATERAL subquery that the
+                // planner cannot turn back into that scan: by the other
+                // side's id, equal on the whole primary key with LIMIT 1 (the
+                // key is unique); by the CRM's id (not unique: one CRM record
+                // may stand for several attendees), `OFFSET 0` keeps it from
+                // being flattened into a join, and `+ 0` / `|| ''` keep the
+                // primary key's columns from serving as its condition, which
+                // leaves `sync_links_crm (crm_id, …)`.
+                Dialect::Postgres => {
+                    let inner = match side {
+                        LinkSide::Other => {
+                            "other_id = k.id AND integration_id = $1 AND data_type = $2 LIMIT 1"
+                        }
+                        LinkSide::Crm => {
+                            "crm_id = k.id AND integration_id + 0 = $1 AND data_type || '' = $2 OFFSET 0"
+                        }
+                    };
                     let mut sql = Sql::new(&format!("SELECT {select} FROM unnest(ARRAY["));
                     sql.arg(integration);
                     sql.arg(data_type);
                     sql.push_list(chunk.iter().copied());
                     sql.push(&format!(
                         "]::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT {columns} \
-                         FROM sync_links WHERE integration_id = $1 AND data_type = $2 \
-                         AND other_id = k.id LIMIT 1) l"
+                         FROM sync_links WHERE {inner}) l"
                     ));
                     sql
                 }
-                _ => {
+                Dialect::Sqlite => {
                     let mut sql = Sql::new(&format!(
                         "SELECT {select} FROM sync_links WHERE integration_id = $1 AND data_type = $2 AND {column} IN ("
                     ));

@@ -167,14 +167,36 @@ impl Store {
         for ((field, target), ids) in wanted {
             let ids: Vec<i64> = ids.into_iter().collect();
             for chunk in ids.chunks(INSERT_CHUNK) {
+                // One primary-key seek per id, whatever the statistics say.
+                // On PostgreSQL with statistics from when the org was small,
+                // `id IN (…)` read every record of the module by
+                // `records_list` and filtered (46 ms a chunk in an initial
+                // sync: BENCHMARKS.md, desk-sync). A LATERAL subquery per id
+                // whose only condition is the id (its LIMIT keeps the other
+                // conditions out of it) leaves it only the seek, as in
+                // `links.rs`.
+                let dialect = self.db.dialect();
                 let live = |columns: &str| {
-                    let mut sql = Sql::new(&format!(
-                        "SELECT {columns} FROM records WHERE org_id = $1 AND module = $2 AND deleted_at IS NULL AND id IN ("
-                    ));
+                    let (head, tail) = match dialect {
+                        Dialect::Postgres => (
+                            format!("SELECT {columns} FROM unnest(ARRAY["),
+                            "]::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT id, org_id, module, \
+                             deleted_at FROM records WHERE id = k.id LIMIT 1) r \
+                             WHERE r.org_id = $1 AND r.module = $2 AND r.deleted_at IS NULL",
+                        ),
+                        Dialect::Sqlite => (
+                            format!(
+                                "SELECT {columns} FROM records r WHERE org_id = $1 AND module = $2 \
+                                 AND deleted_at IS NULL AND id IN ("
+                            ),
+                            ")",
+                        ),
+                    };
+                    let mut sql = Sql::new(&head);
                     sql.arg(org_id);
                     sql.arg(target);
                     sql.push_list(chunk.iter().copied());
-                    sql.push(")");
+                    sql.push(tail);
                     sql
                 };
                 // Counted first: one row back, not one per target, when all
@@ -188,7 +210,7 @@ impl Store {
                 if counted.n == chunk.len() as i64 {
                     continue;
                 }
-                let sql = live("id");
+                let sql = live("r.id AS id");
                 let found: Vec<IdRow> = tx
                     .x()
                     .fetch_all(&sql.text, &sql.args)
