@@ -126,63 +126,13 @@ impl Store {
         side: LinkSide,
         ids: &[i64],
     ) -> Result<Vec<T>> {
-        let select = self.dialect().json_rows(values);
-        let column = match side {
-            LinkSide::Other => "other_id",
-            LinkSide::Crm => "crm_id",
-        };
         // Each link once, as `IN (…)` returns it, also from the join below.
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
         let mut out = Vec::new();
         for chunk in ids.chunks(crate::records::INSERT_CHUNK) {
-            let sql = match self.db.dialect() {
-                // One index seek per id, whatever the statistics say. With
-                // `other_id IN (…)` or `crm_id IN (…)` and statistics taken
-                // while the table was nearly empty (no autovacuum yet),
-                // PostgreSQL scans every link of the integration by the
-                // primary key's first two columns and filters: 123 ms per
-                // statement at 50,000 links against 0.4 ms, and an initial
-                // CRM ⇄ Desk sync of 43 s instead of 11 (BENCHMARKS.md,
-                // desk-sync). So each id gets a LATERAL subquery that the
-                // planner cannot turn back into that scan: by the other
-                // side's id, equal on the whole primary key with LIMIT 1 (the
-                // key is unique); by the CRM's id (not unique: one CRM record
-                // may stand for several attendees), `OFFSET 0` keeps it from
-                // being flattened into a join, and `+ 0` / `|| ''` keep the
-                // primary key's columns from serving as its condition, which
-                // leaves `sync_links_crm (crm_id, …)`.
-                Dialect::Postgres => {
-                    let inner = match side {
-                        LinkSide::Other => {
-                            "other_id = k.id AND integration_id = $1 AND data_type = $2 LIMIT 1"
-                        }
-                        LinkSide::Crm => {
-                            "crm_id = k.id AND integration_id + 0 = $1 AND data_type || '' = $2 OFFSET 0"
-                        }
-                    };
-                    let mut sql = Sql::new(&format!("SELECT {select} FROM unnest(ARRAY["));
-                    sql.arg(integration);
-                    sql.arg(data_type);
-                    sql.push_list(chunk.iter().copied());
-                    sql.push(&format!(
-                        "]::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT {columns} \
-                         FROM sync_links WHERE {inner}) l"
-                    ));
-                    sql
-                }
-                Dialect::Sqlite => {
-                    let mut sql = Sql::new(&format!(
-                        "SELECT {select} FROM sync_links WHERE integration_id = $1 AND data_type = $2 AND {column} IN ("
-                    ));
-                    sql.arg(integration);
-                    sql.arg(data_type);
-                    sql.push_list(chunk.iter().copied());
-                    sql.push(")");
-                    sql
-                }
-            };
+            let sql = self.link_rows_sql((values, columns), integration, data_type, side, chunk);
             let rows: Vec<T> = self
                 .reads(tx.as_deref_mut())
                 .fetch_json(&sql.text, &sql.args)
@@ -191,6 +141,81 @@ impl Store {
             out.extend(rows);
         }
         Ok(out)
+    }
+
+    /// The statement `link_rows` runs for one chunk of ids.
+    fn link_rows_sql(
+        &self,
+        (values, columns): (&[&str], &str),
+        integration: i64,
+        data_type: &str,
+        side: LinkSide,
+        chunk: &[i64],
+    ) -> Sql {
+        let select = self.dialect().json_rows(values);
+        let column = match side {
+            LinkSide::Other => "other_id",
+            LinkSide::Crm => "crm_id",
+        };
+        match self.db.dialect() {
+            // One index seek per id, whatever the statistics say. With
+            // `other_id IN (…)` or `crm_id IN (…)` and statistics taken
+            // while the table was nearly empty (no autovacuum yet),
+            // PostgreSQL scans every link of the integration by the
+            // primary key's first two columns and filters: 123 ms per
+            // statement at 50,000 links against 0.4 ms, and an initial
+            // CRM ⇄ Desk sync of 43 s instead of 7 (BENCHMARKS.md,
+            // desk-sync). So each id gets a LATERAL subquery that the
+            // planner cannot turn back into that scan: by the other
+            // side's id, equal on the whole primary key with LIMIT 1 (the
+            // key is unique); by the CRM's id (not unique: one CRM record
+            // may stand for several attendees), `OFFSET 0` keeps it from
+            // being flattened into a join, and `+ 0` / `|| ''` keep the
+            // primary key's columns from serving as its condition, which
+            // leaves `sync_links_crm (crm_id, …)`.
+            Dialect::Postgres => {
+                let inner = match side {
+                    LinkSide::Other => {
+                        "other_id = k.id AND integration_id = $1 AND data_type = $2 LIMIT 1"
+                    }
+                    LinkSide::Crm => {
+                        "crm_id = k.id AND integration_id + 0 = $1 AND data_type || '' = $2 OFFSET 0"
+                    }
+                };
+                let mut sql = Sql::new(&format!("SELECT {select} FROM unnest(ARRAY["));
+                sql.arg(integration);
+                sql.arg(data_type);
+                sql.push_list(chunk.iter().copied());
+                sql.push(&format!(
+                    "]::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT {columns} \
+                     FROM sync_links WHERE {inner}) l"
+                ));
+                sql
+            }
+            Dialect::Sqlite => {
+                let mut sql = Sql::new(&format!(
+                    "SELECT {select} FROM sync_links WHERE integration_id = $1 AND data_type = $2 AND {column} IN ("
+                ));
+                sql.arg(integration);
+                sql.arg(data_type);
+                sql.push_list(chunk.iter().copied());
+                sql.push(")");
+                sql
+            }
+        }
+    }
+
+    /// The database's plan of a link lookup by one side's ids: shows that
+    /// each id is an index seek, whatever the statistics say.
+    pub async fn explain_links(
+        &self,
+        integration: i64,
+        data_type: &str,
+        side: LinkSide,
+        ids: &[i64],
+    ) -> Result<Vec<String>> {
+        let sql = self.link_rows_sql((&["crm_id"], "crm_id"), integration, data_type, side, ids);
+        self.explain(&sql.text, &sql.args).await
     }
 
     /// Writes links, replacing those with the same other-side id (of two
