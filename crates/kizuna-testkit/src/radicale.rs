@@ -3,7 +3,7 @@
 //! folder. Any Basic user name logs in; its first request makes its
 //! principal collection, and address books are made with an extended MKCOL.
 
-use crate::peer::{free_port, python, python_has, wait_listening};
+use crate::peer::{free_port, python, python_has, wait_own_listener};
 use crate::skip_or_fail;
 use std::process::{Child, Command, Stdio};
 
@@ -39,28 +39,37 @@ impl Radicale {
             );
             return None;
         }
-        let port = free_port();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let log_path = dir.path().join("radicale.log");
-        let log = std::fs::File::create(&log_path).expect("the Radicale log");
-        let child = Command::new(python())
-            .args(["-m", "radicale", "--server-hosts"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["--auth-type", "none", "--storage-filesystem-folder"])
-            .arg(dir.path().join("collections"))
-            .args(["--logging-level", "warning"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("Radicale starts");
-        wait_listening("Radicale", port, &log_path);
-        Some(Radicale {
-            port,
-            dir,
-            child,
-            http: reqwest::Client::new(),
-        })
+        // A few tries: the port `free_port` found may be taken before
+        // Radicale binds it (`wait_own_listener`).
+        for _ in 0..5 {
+            let port = free_port();
+            let log = std::fs::File::create(&log_path).expect("the Radicale log");
+            let mut child = Command::new(python())
+                .args(["-m", "radicale", "--server-hosts"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(["--auth-type", "none", "--storage-filesystem-folder"])
+                .arg(dir.path().join("collections"))
+                .args(["--logging-level", "warning"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("Radicale starts");
+            if wait_own_listener("Radicale", port, &log_path, &mut child) {
+                return Some(Radicale {
+                    port,
+                    dir,
+                    child,
+                    http: reqwest::Client::new(),
+                });
+            }
+        }
+        panic!(
+            "Radicale exited before listening, five times: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
     }
 
     /// The server's root URL.
