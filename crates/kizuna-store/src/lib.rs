@@ -10,6 +10,7 @@ pub mod mail;
 pub mod meta;
 pub mod orgs;
 pub mod outbox;
+mod placeholders;
 mod reader;
 pub mod records;
 pub mod referrers;

@@ -182,13 +182,12 @@ impl Store {
                         "crm_id = k.id AND integration_id + 0 = $1 AND data_type || '' = $2 OFFSET 0"
                     }
                 };
-                let mut sql = Sql::new(&format!("SELECT {select} FROM unnest(ARRAY["));
+                let mut sql = Sql::new(&format!("SELECT {select} FROM "));
                 sql.arg(integration);
                 sql.arg(data_type);
-                sql.push_list(chunk.iter().copied());
+                sql.push_each_id(chunk);
                 sql.push(&format!(
-                    "]::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT {columns} \
-                     FROM sync_links WHERE {inner}) l"
+                    " CROSS JOIN LATERAL (SELECT {columns} FROM sync_links WHERE {inner}) l"
                 ));
                 sql
             }

@@ -227,6 +227,15 @@ impl Sql {
         }
     }
 
+    /// Binds each id and writes `unnest(ARRAY[$a, $b, …]::bigint[]) AS k(id)`
+    /// (PostgreSQL): a row per id, for a LATERAL subquery that seeks each one
+    /// whatever the statistics say (`links.rs`, `records/write.rs`).
+    pub(crate) fn push_each_id(&mut self, ids: &[i64]) {
+        self.push("unnest(ARRAY[");
+        self.push_list(ids.iter().copied());
+        self.push("]::bigint[]) AS k(id)");
+    }
+
     /// Writes `$n`. A chunk's multi-row statements have tens of thousands of
     /// parameters, and `format!` on each was a few per cent of a sync's time
     /// (BENCHMARKS.md, desk-sync).

@@ -177,26 +177,27 @@ impl Store {
                 // `links.rs`.
                 let dialect = self.db.dialect();
                 let live = |columns: &str| {
-                    let (head, tail) = match dialect {
-                        Dialect::Postgres => (
-                            format!("SELECT {columns} FROM unnest(ARRAY["),
-                            "]::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT id, org_id, module, \
-                             deleted_at FROM records WHERE id = k.id LIMIT 1) r \
-                             WHERE r.org_id = $1 AND r.module = $2 AND r.deleted_at IS NULL",
-                        ),
-                        Dialect::Sqlite => (
-                            format!(
-                                "SELECT {columns} FROM records r WHERE org_id = $1 AND module = $2 \
-                                 AND deleted_at IS NULL AND id IN ("
-                            ),
-                            ")",
-                        ),
-                    };
-                    let mut sql = Sql::new(&head);
+                    let mut sql = Sql::new(&format!("SELECT {columns} FROM "));
                     sql.arg(org_id);
                     sql.arg(target);
-                    sql.push_list(chunk.iter().copied());
-                    sql.push(tail);
+                    match dialect {
+                        Dialect::Postgres => {
+                            sql.push_each_id(chunk);
+                            sql.push(
+                                " CROSS JOIN LATERAL (SELECT id, org_id, module, deleted_at \
+                                 FROM records WHERE id = k.id LIMIT 1) r \
+                                 WHERE r.org_id = $1 AND r.module = $2 AND r.deleted_at IS NULL",
+                            );
+                        }
+                        Dialect::Sqlite => {
+                            sql.push(
+                                "records r WHERE org_id = $1 AND module = $2 \
+                                 AND deleted_at IS NULL AND id IN (",
+                            );
+                            sql.push_list(chunk.iter().copied());
+                            sql.push(")");
+                        }
+                    }
                     sql
                 };
                 // Counted first: one row back, not one per target, when all
