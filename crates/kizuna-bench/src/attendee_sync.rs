@@ -529,12 +529,26 @@ async fn latency(store: &Store, s: &Setup, crm_size: u64, first: u64) -> Result<
     Ok(out)
 }
 
-pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
-    let load_at_start = common::load_average();
+/// One timed run from a database's start: the CRM seeded, its copy for the
+/// baseline, 100,000 attendees, then both sides (which goes first alternates
+/// by `rep`). Returns the set-up, both sides' results, the process's peak
+/// before the sync and the sync's own, and the CRM's seeding time.
+struct OneRun {
+    setup: Setup,
+    kizuna: Done,
+    baseline: Done,
+    peak_before: Option<u64>,
+    sync_peak: Option<u64>,
+    seed_crm_seconds: f64,
+    autovacuum: Option<String>,
+}
+
+async fn one_run(db: &BenchDb, o: &Options, rep: usize) -> Result<OneRun> {
     let store = &db.store;
     let s = set_up(store).await?;
     eprintln!(
-        "attendee-sync: seeding {} CRM Leads and Contacts in batches of {SEED_BATCH}",
+        "attendee-sync: run {}: seeding {} CRM Leads and Contacts in batches of {SEED_BATCH}",
+        rep + 1,
         o.crm_size
     );
     let seed_start = Instant::now();
@@ -546,63 +560,96 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
         "attendee-sync: the baseline's copy of the CRM rows took {:.1} s",
         copy_start.elapsed().as_secs_f64()
     );
-
-    let (mut kizuna, mut baseline) = (Vec::new(), Vec::new());
-    let mut sync_peaks = Vec::new();
+    let range = 0..o.size;
+    let matching = range.clone().filter(|g| matches(*g)).count() as i64;
+    eprintln!(
+        "attendee-sync: run {}: seeding {} attendees ({matching} of them with an address the CRM has)",
+        rep + 1,
+        o.size,
+    );
+    let ids = seed_attendees(store, &s, o.crm_size, range).await?;
+    let autovacuum = refresh_statistics(store.db()).await?;
     let mut next_id = BASELINE_IDS;
+    let baseline_first = rep.is_multiple_of(2);
+    let (k, b) = if baseline_first {
+        let b = baseline_side(store.db(), &s, ids, &mut next_id).await?;
+        (kizuna_side(store, s.integration).await?, b)
+    } else {
+        let k = kizuna_side(store, s.integration).await?;
+        (k, baseline_side(store.db(), &s, ids, &mut next_id).await?)
+    };
+    let (k, peak_before, sync_peak) = k;
+    let expected = (matching, o.size as i64 - matching);
+    for (side, d) in [("kizuna", &k), ("baseline", &b)] {
+        anyhow::ensure!(
+            (d.linked, d.added) == expected,
+            "{side}: linked {} and added {}, expected {} and {}",
+            d.linked,
+            d.added,
+            expected.0,
+            expected.1
+        );
+    }
+    eprintln!(
+        "  run {}: kizuna {:>7.0} attendees/s ({:.1} s)  baseline {:>7.0} attendees/s ({:.1} s)  ({} first){}",
+        rep + 1,
+        o.size as f64 / k.seconds,
+        k.seconds,
+        o.size as f64 / b.seconds,
+        b.seconds,
+        if baseline_first { "baseline" } else { "kizuna" },
+        sync_peak.map_or(String::new(), |p| format!(
+            "  sync peak RSS {:.1} MiB",
+            p as f64 / 1024.0
+        )),
+    );
+    Ok(OneRun {
+        setup: s,
+        kizuna: k,
+        baseline: b,
+        peak_before,
+        sync_peak,
+        seed_crm_seconds,
+        autovacuum,
+    })
+}
+
+/// `url`: where `db` was made (`--database-url`), for the databases of the
+/// runs before the last.
+pub async fn run(db: &BenchDb, url: Option<&str>, o: &Options) -> Result<Value> {
+    let load_at_start = common::load_average();
+    let (mut kizuna, mut baseline) = (Vec::new(), Vec::new());
+    let (mut sync_peaks, mut seed_crm_seconds) = (Vec::new(), Vec::new());
     let mut process_peak = 0;
     let mut autovacuum = None;
+    let mut last = None;
     for rep in 0..o.reps {
-        let range = rep as u64 * o.size..(rep as u64 + 1) * o.size;
-        let matching = range.clone().filter(|g| matches(*g)).count() as i64;
-        eprintln!(
-            "attendee-sync: run {}: seeding {} attendees ({matching} of them with an address the CRM has)",
-            rep + 1,
-            o.size,
-        );
-        let ids = seed_attendees(store, &s, o.crm_size, range.clone()).await?;
-        autovacuum = refresh_statistics(store.db()).await?;
-        // Which side goes first alternates from run to run.
-        let baseline_first = rep % 2 == 0;
-        let (k, b) = if baseline_first {
-            let b = baseline_side(store.db(), &s, ids, &mut next_id).await?;
-            (kizuna_side(store, s.integration).await?, b)
-        } else {
-            let k = kizuna_side(store, s.integration).await?;
-            (k, baseline_side(store.db(), &s, ids, &mut next_id).await?)
+        // Every run is the scenario from its start — 100,000
+        // attendees into 1,000,000 CRM rows and an integration that has
+        // synced nothing yet — in a database of its own, so that a run
+        // does not meet the records, links and history of the ones before
+        // it. The last run's database is `db`, where the latency follows.
+        let own = match rep + 1 < o.reps {
+            true => Some(BenchDb::create(url).await?),
+            false => None,
         };
-        let (k, before, sync_peak) = k;
-        process_peak = process_peak.max(before.unwrap_or(0));
-        let expected = (matching, o.size as i64 - matching);
-        for (side, d) in [("kizuna", &k), ("baseline", &b)] {
-            anyhow::ensure!(
-                (d.linked, d.added) == expected,
-                "{side}: linked {} and added {}, expected {} and {}",
-                d.linked,
-                d.added,
-                expected.0,
-                expected.1
-            );
+        let result = one_run(own.as_ref().unwrap_or(db), o, rep).await;
+        if let Some(own) = own {
+            own.remove().await;
         }
-        eprintln!(
-            "  run {}: kizuna {:>7.0} attendees/s ({:.1} s)  baseline {:>7.0} attendees/s ({:.1} s)  ({} first){}",
-            rep + 1,
-            o.size as f64 / k.seconds,
-            k.seconds,
-            o.size as f64 / b.seconds,
-            b.seconds,
-            if baseline_first { "baseline" } else { "kizuna" },
-            sync_peak.map_or(String::new(), |p| format!(
-                "  sync peak RSS {:.1} MiB",
-                p as f64 / 1024.0
-            )),
-        );
-        sync_peaks.extend(sync_peak);
-        kizuna.push(k);
-        baseline.push(b);
+        let r = result?;
+        process_peak = process_peak.max(r.peak_before.unwrap_or(0));
+        sync_peaks.extend(r.sync_peak);
+        seed_crm_seconds.push(r.seed_crm_seconds);
+        autovacuum = r.autovacuum;
+        kizuna.push(r.kizuna);
+        baseline.push(r.baseline);
+        last = Some(r.setup);
     }
+    let s = last.context("--reps is at least 1")?;
+    let store = &db.store;
 
-    let first_latency = o.reps as u64 * o.size;
+    let first_latency = o.size;
     eprintln!(
         "attendee-sync: background worker started; {LATENCY_SAMPLES} attendees one at a time, ~{} ms apart",
         LATENCY_GAP.as_millis()
@@ -639,7 +686,7 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
         "baseline_attendees_per_s_runs": baseline_rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
         "kizuna_seconds_runs": kizuna.iter().map(|d| r3(d.seconds)).collect::<Vec<_>>(),
         "baseline_seconds_runs": baseline.iter().map(|d| r3(d.seconds)).collect::<Vec<_>>(),
-        "seed_crm_seconds": r3(seed_crm_seconds),
+        "seed_crm_seconds": r3(median(&seed_crm_seconds)),
         "peak_memory_kib": peak_kib,
         "sync_peak_memory_kib": sync_peaks.iter().max(),
         "latency_samples": LATENCY_SAMPLES,

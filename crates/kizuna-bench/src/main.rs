@@ -133,7 +133,7 @@ async fn main() -> Result<()> {
                 crm_size: cli.crm_size,
                 reps: cli.reps as usize,
             };
-            attendee_sync::run(&db, &options).await
+            attendee_sync::run(&db, cli.database_url.as_deref(), &options).await
         }
         Scenario::DeskSync => {
             let options = desk_sync::Options {
