@@ -3,7 +3,7 @@
 //! of 127.0.0.1. Screenshots go to `KIZUNA_TEST_ARTIFACTS` (by default
 //! `kizuna-ui-artifacts` in the temporary directory).
 
-use crate::peer::{free_port, wait_listening};
+use crate::peer::start_on_free_port;
 use crate::skip_or_fail;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -41,18 +41,18 @@ impl Chromium {
             );
             return None;
         }
-        let port = free_port();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let log_path = dir.path().join("chromedriver.log");
-        let log = std::fs::File::create(&log_path).expect("the chromedriver log");
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("the log"))
-            .stderr(log)
-            .spawn()
-            .expect("chromedriver starts");
-        wait_listening("chromedriver", port, &log_path);
+        let (port, child) = start_on_free_port("chromedriver", &log_path, |port| {
+            let log = std::fs::File::create(&log_path).expect("the chromedriver log");
+            Command::new(&driver)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("the log"))
+                .stderr(log)
+                .spawn()
+                .expect("chromedriver starts")
+        });
         Some(Chromium {
             port,
             child,

@@ -5,7 +5,7 @@
 //! `dovecot` system user, which Dovecot requires to be someone other than
 //! root.
 
-use crate::peer::{free_port, python, wait_listening};
+use crate::peer::{python, start_on_free_port};
 use crate::skip_or_fail;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -63,7 +63,6 @@ impl Dovecot {
             );
             return None;
         }
-        let port = free_port();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let d = dir.path();
         for sub in ["run", "state", "home"] {
@@ -85,25 +84,26 @@ impl Dovecot {
         )
         .expect("passwd");
         let p = d.display();
-        let config = format!(
-            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {p}/run\nstate_dir = {p}/state\n\
-             log_path = {p}/dovecot.log\nssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
-             mail_location = maildir:{p}/home/%u/Maildir\nfirst_valid_uid = 1\ndefault_internal_user = dovecot\n\
-             default_internal_group = dovecot\ndefault_login_user = dovenull\n\
-             service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
-             passdb {{\n  driver = passwd-file\n  args = {p}/passwd\n}}\n\
-             userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={p}/home/%u\n}}\n"
-        );
-        std::fs::write(d.join("dovecot.conf"), config).expect("config");
-        let child = Command::new(binary())
-            .args(["-F", "-c"])
-            .arg(d.join("dovecot.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Dovecot starts");
-        wait_listening("Dovecot", port, &d.join("dovecot.log"));
+        let (port, child) = start_on_free_port("Dovecot", &d.join("dovecot.log"), |port| {
+            let config = format!(
+                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {p}/run\nstate_dir = {p}/state\n\
+                 log_path = {p}/dovecot.log\nssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+                 mail_location = maildir:{p}/home/%u/Maildir\nfirst_valid_uid = 1\ndefault_internal_user = dovecot\n\
+                 default_internal_group = dovecot\ndefault_login_user = dovenull\n\
+                 service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+                 passdb {{\n  driver = passwd-file\n  args = {p}/passwd\n}}\n\
+                 userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={p}/home/%u\n}}\n"
+            );
+            std::fs::write(d.join("dovecot.conf"), config).expect("config");
+            Command::new(binary())
+                .args(["-F", "-c"])
+                .arg(d.join("dovecot.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Dovecot starts")
+        });
         Some(Dovecot { port, dir, child })
     }
 

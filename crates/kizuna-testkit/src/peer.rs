@@ -1,6 +1,5 @@
 //! What starting a test peer process takes, whichever peer it is.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,19 +27,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Waits until `name` accepts connections on `port`; fails with its log.
-pub fn wait_listening(name: &str, port: u16, log: &Path) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{name} did not listen on {port}: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Waits until `child` itself listens on `port`; false when it exited first.
 /// `free_port` only finds a port that was free a moment ago: another test's
 /// server (another Radicale, say) may take it before the child binds it.
@@ -64,6 +50,28 @@ pub fn wait_own_listener(name: &str, port: u16, log: &Path, child: &mut Child) -
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Starts a peer with `spawn` on a port `free_port` found, and again on
+/// another port when it exits before listening on its own (the port was
+/// taken meanwhile: `wait_own_listener`), up to five times. Answers the
+/// port and the running peer.
+pub fn start_on_free_port(
+    name: &str,
+    log: &Path,
+    mut spawn: impl FnMut(u16) -> Child,
+) -> (u16, Child) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = spawn(port);
+        if wait_own_listener(name, port, log, &mut child) {
+            return (port, child);
+        }
+    }
+    panic!(
+        "{name} exited before listening, five times: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 /// Whether process `pid` holds the socket listening on IPv4 `port`: Linux's
@@ -93,7 +101,41 @@ fn listens(pid: u32, port: u16) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::listens;
+    use super::{listens, python, start_on_free_port};
+    use std::process::{Command, Stdio};
+
+    /// A peer that exits before listening (its port was taken) is started
+    /// again on another port, and the one that listens is what comes back.
+    #[test]
+    fn a_peer_that_exits_before_listening_is_started_again() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = dir.path().join("peer.log");
+        std::fs::write(&log, "").expect("the log");
+        let mut ports = Vec::new();
+        let (port, mut child) = start_on_free_port("a test peer", &log, |port| {
+            ports.push(port);
+            let mut command = match ports.len() {
+                1 => Command::new("false"),
+                _ => {
+                    let mut c = Command::new(python());
+                    c.args(["-m", "http.server", "--bind", "127.0.0.1"])
+                        .arg(port.to_string());
+                    c
+                }
+            };
+            command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the peer starts")
+        });
+        let listening = listens(child.id(), port);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(ports.len(), 2, "started twice: {ports:?}");
+        assert_eq!(port, ports[1]);
+        assert!(listening, "the second one listens on {port}");
+    }
 
     #[test]
     fn a_process_is_seen_to_listen_on_its_own_port_only() {

@@ -3,7 +3,7 @@
 //! folder. Any Basic user name logs in; its first request makes its
 //! principal collection, and address books are made with an extended MKCOL.
 
-use crate::peer::{free_port, python, python_has, wait_own_listener};
+use crate::peer::{python, python_has, start_on_free_port};
 use crate::skip_or_fail;
 use std::process::{Child, Command, Stdio};
 
@@ -41,12 +41,9 @@ impl Radicale {
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
         let log_path = dir.path().join("radicale.log");
-        // A few tries: the port `free_port` found may be taken before
-        // Radicale binds it (`wait_own_listener`).
-        for _ in 0..5 {
-            let port = free_port();
+        let (port, child) = start_on_free_port("Radicale", &log_path, |port| {
             let log = std::fs::File::create(&log_path).expect("the Radicale log");
-            let mut child = Command::new(python())
+            Command::new(python())
                 .args(["-m", "radicale", "--server-hosts"])
                 .arg(format!("127.0.0.1:{port}"))
                 .args(["--auth-type", "none", "--storage-filesystem-folder"])
@@ -56,20 +53,14 @@ impl Radicale {
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
-                .expect("Radicale starts");
-            if wait_own_listener("Radicale", port, &log_path, &mut child) {
-                return Some(Radicale {
-                    port,
-                    dir,
-                    child,
-                    http: reqwest::Client::new(),
-                });
-            }
-        }
-        panic!(
-            "Radicale exited before listening, five times: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
+                .expect("Radicale starts")
+        });
+        Some(Radicale {
+            port,
+            dir,
+            child,
+            http: reqwest::Client::new(),
+        })
     }
 
     /// The server's root URL.

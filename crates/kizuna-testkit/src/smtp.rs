@@ -1,11 +1,30 @@
 //! A real SMTP server for tests: aiosmtpd (from PyPI), started on a free
 //! port of 127.0.0.1, delivering every message into a Maildir the test reads.
 
-use crate::peer::{free_port, python, python_has, wait_listening};
+use crate::peer::{python, python_has, start_on_free_port, wait_own_listener};
 use crate::skip_or_fail;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The server's log and Maildir, in its temporary folder.
+const LOG: &str = "aiosmtpd.log";
+const MAILDIR: &str = "maildir";
+
+/// aiosmtpd on `port`, delivering into `maildir`, its output in `log`.
+fn spawn(port: u16, maildir: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("the aiosmtpd log");
+    Command::new(python())
+        .args(["-m", "aiosmtpd", "-n", "-l"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(maildir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("aiosmtpd starts")
+}
 
 /// aiosmtpd listening on `port`, writing into `maildir`; stopped when dropped.
 pub struct SmtpSink {
@@ -33,13 +52,15 @@ impl SmtpSink {
             );
             return None;
         }
-        let mut sink = SmtpSink {
-            port: free_port(),
-            dir: tempfile::tempdir().expect("a temporary directory"),
-            child: None,
-        };
-        sink.restart();
-        Some(sink)
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (log, maildir) = (dir.path().join(LOG), dir.path().join(MAILDIR));
+        let (port, child) =
+            start_on_free_port("aiosmtpd", &log, |port| spawn(port, &maildir, &log));
+        Some(SmtpSink {
+            port,
+            dir,
+            child: Some(child),
+        })
     }
 
     /// The URL for `--smtp-url`.
@@ -48,7 +69,7 @@ impl SmtpSink {
     }
 
     fn maildir(&self) -> PathBuf {
-        self.dir.path().join("maildir")
+        self.dir.path().join(MAILDIR)
     }
 
     /// Stops the server: connections to its port are refused until `restart`.
@@ -59,24 +80,21 @@ impl SmtpSink {
         }
     }
 
-    /// Starts the server (again) on the same port and Maildir, and waits
-    /// until it accepts connections.
+    /// Starts the server again on the same port and Maildir, and waits
+    /// until it listens there itself.
     pub fn restart(&mut self) {
         self.stop();
-        let log_path = self.dir.path().join("aiosmtpd.log");
-        let log = std::fs::File::create(&log_path).expect("the aiosmtpd log");
-        let child = Command::new(python())
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(self.maildir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("aiosmtpd starts");
+        let log = self.dir.path().join(LOG);
+        let mut child = spawn(self.port, &self.maildir(), &log);
+        // The port cannot move (the code under test holds its URL): a
+        // server that lost it meanwhile fails the test here, with its log.
+        assert!(
+            wait_own_listener("aiosmtpd", self.port, &log, &mut child),
+            "aiosmtpd exited before listening again on {}: {}",
+            self.port,
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         self.child = Some(child);
-        wait_listening("aiosmtpd", self.port, &log_path);
     }
 
     /// Every message received so far, raw, oldest first.
