@@ -529,10 +529,7 @@ async fn latency(store: &Store, s: &Setup, crm_size: u64, first: u64) -> Result<
     Ok(out)
 }
 
-/// One timed run from a database's start: the CRM seeded, its copy for the
-/// baseline, 100,000 attendees, then both sides (which goes first alternates
-/// by `rep`). Returns the set-up, both sides' results, the process's peak
-/// before the sync and the sync's own, and the CRM's seeding time.
+/// What one timed run measured, with the set-up it made.
 struct OneRun {
     setup: Setup,
     kizuna: Done,
@@ -543,6 +540,9 @@ struct OneRun {
     autovacuum: Option<String>,
 }
 
+/// One timed run from a database's start: the CRM seeded, its copy for the
+/// baseline, the attendees, then both sides (which goes first alternates by
+/// `rep`), each checked to end with the expected links and Leads.
 async fn one_run(db: &BenchDb, o: &Options, rep: usize) -> Result<OneRun> {
     let store = &db.store;
     let s = set_up(store).await?;
@@ -629,9 +629,10 @@ pub async fn run(db: &BenchDb, url: Option<&str>, o: &Options) -> Result<Value> 
         // synced nothing yet — in a database of its own, so that a run
         // does not meet the records, links and history of the ones before
         // it. The last run's database is `db`, where the latency follows.
-        let own = match rep + 1 < o.reps {
-            true => Some(BenchDb::create(url).await?),
-            false => None,
+        let own = if rep + 1 < o.reps {
+            Some(BenchDb::create(url).await?)
+        } else {
+            None
         };
         let result = one_run(own.as_ref().unwrap_or(db), o, rep).await;
         if let Some(own) = own {
