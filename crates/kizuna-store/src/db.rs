@@ -324,7 +324,8 @@ impl Exec<'_> {
     }
 }
 
-/// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so that two
+/// A write transaction (`Db::begin`), or one that only reads (`Db::begin_read`).
+/// On SQLite a write transaction starts with `BEGIN IMMEDIATE`, so that two
 /// writers never deadlock upgrading a read lock; on PostgreSQL it is a plain
 /// `BEGIN` at READ COMMITTED, with row locks where a rule needs them.
 pub struct Tx {
@@ -474,6 +475,27 @@ impl Db {
             links_added: 0,
             _turn: turn,
             checkpoint,
+        })
+    }
+
+    /// A transaction that only reads: every read in it sees one snapshot of
+    /// the database, and writers neither wait for it nor it for them (SQLite:
+    /// a deferred `BEGIN` in WAL mode; PostgreSQL: `REPEATABLE READ`). It
+    /// ends when dropped.
+    pub async fn begin_read(&self) -> Result<Tx, Error> {
+        let conn = match self {
+            Db::Sqlite(p) => TxConn::Sqlite(p.begin_with("BEGIN").await.map_err(db_error)?),
+            Db::Postgres(p) => TxConn::Postgres(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+                    .map_err(db_error)?,
+            ),
+        };
+        Ok(Tx {
+            conn,
+            links_added: 0,
+            _turn: None,
+            checkpoint: None,
         })
     }
 

@@ -132,6 +132,27 @@ impl Store {
         self.db.begin().await
     }
 
+    /// A transaction that only reads, on one snapshot (`Db::begin_read`).
+    pub async fn begin_read(&self) -> Result<Tx> {
+        self.db.begin_read().await
+    }
+
+    /// The position of the last change to `module` in `org`, whoever made
+    /// it (`None` before the first). Every write to a record adds a change
+    /// in its own transaction, so on SQLite, where commits come one after
+    /// another and sequence numbers only grow, an unchanged last position
+    /// means that no record of the module was written in between.
+    pub async fn stream_last_in(&self, tx: &mut Tx, org: i64, module: &str) -> Result<Option<Pos>> {
+        tx.x()
+            .fetch_optional(
+                "SELECT txid, seq FROM changes WHERE org_id = $1 AND module = $2 \
+                 ORDER BY txid DESC, seq DESC LIMIT 1",
+                &crate::args![org, module],
+            )
+            .await
+            .map_err(db_error)
+    }
+
     /// How far an integration has read a stream (the start, if never).
     pub async fn cursor_in(&self, tx: &mut Tx, integration: i64, stream: &str) -> Result<Pos> {
         read_cursor(tx.x(), integration, stream).await

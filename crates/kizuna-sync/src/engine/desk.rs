@@ -18,7 +18,7 @@ use super::{Outcome, Stream, changed_by_others};
 use crate::mapping::{DESK_DEFAULTS, crm_and_other_orgs};
 use kizuna_apps::records::enabled_module;
 use kizuna_domain::{App, Result};
-use kizuna_store::{Integration, Link, Store, StreamChange, Tx};
+use kizuna_store::{Integration, Link, Record, Store, StreamChange, Tx};
 
 /// One module both apps keep in step, in the order of `DESK_DEFAULTS`.
 struct Kept {
@@ -117,6 +117,7 @@ impl Plan {
         tx: &mut Tx,
         stream: &Stream,
         changes: &[StreamChange],
+        read: Option<Vec<Record>>,
         out: &mut Outcome,
     ) -> Result<()> {
         let (ids, ops) = changed_by_others(changes, self.pairing.integration);
@@ -145,7 +146,7 @@ impl Plan {
             app: APP,
             links: Default::default(),
         };
-        w.changed(&self.types[n], side, &ids, &ops).await?;
+        w.changed(&self.types[n], side, &ids, &ops, read).await?;
         let links: Vec<Link> = std::mem::take(&mut w.links).into_values().collect();
         store.save_links_in(w.tx, &links).await
     }

@@ -9,6 +9,7 @@
 //! person pressing sync) never apply a change twice: the second waits, sees
 //! the cursor moved, and reads again.
 
+mod ahead;
 pub mod decide;
 mod desk;
 mod events;
@@ -24,7 +25,7 @@ pub use retry::{Retry, retry};
 use crate::lifecycle::{check_acting_user, parse_kind, waiting_for_other_side};
 use kizuna_domain::integration::State;
 use kizuna_domain::{Error, IntegrationKind, Kind, Result, Text};
-use kizuna_store::{Counts, Integration, Item, Pos, Run, Store, StreamChange, Tx, now_ms};
+use kizuna_store::{Counts, Integration, Item, Pos, Record, Run, Store, StreamChange, Tx, now_ms};
 use serde::Serialize;
 use serde_json::json;
 
@@ -116,18 +117,27 @@ impl Plan {
         }
     }
 
+    /// Applies a chunk's changes in `tx`; `read` holds the records they
+    /// touch when they were read ahead (`ahead.rs`).
     async fn apply(
         &self,
         store: &Store,
         tx: &mut Tx,
         stream: &Stream,
         changes: &[StreamChange],
+        read: Option<Vec<Record>>,
         out: &mut Outcome,
     ) -> Result<()> {
         match self {
             Plan::Events(p) => p.apply(store, tx, stream, changes, out).await,
-            Plan::Desk(p) => p.apply(store, tx, stream, changes, out).await,
+            Plan::Desk(p) => p.apply(store, tx, stream, changes, read, out).await,
         }
+    }
+
+    /// Whether `apply` takes the records read ahead. The events' chunks read
+    /// records of several modules of their own and are not read ahead.
+    fn reads_ahead(&self) -> bool {
+        matches!(self, Plan::Desk(_))
     }
 
     /// After a stream's last chunk: the derived figures the run's chunks (or
@@ -435,23 +445,33 @@ async fn drive(
     // After a chunk failed on a record, its changes are retried one at a time
     // up to here, so that one bad record fails alone.
     let mut careful_until: Option<Pos> = None;
+    let skip = plan.skip_own(stream).then_some(i.id);
+    // The next chunk's reads, made while a chunk writes and commits.
+    let mut ahead: Option<ahead::ReadAhead> = None;
     loop {
+        let early = match ahead.take() {
+            Some(a) => a.done().await,
+            None => None,
+        };
         let mut tx = store.begin().await?;
         let from = store.cursor_in(&mut tx, i.id, stream.name).await?;
         if careful_until.is_some_and(|end| from >= end) {
             careful_until = None;
         }
         let limit = if careful_until.is_some() { 1 } else { BATCH };
-        let read = store
-            .stream_read_in(
-                &mut tx,
-                stream.org,
-                stream.module,
-                from,
-                limit,
-                plan.skip_own(stream).then_some(i.id),
-            )
-            .await?;
+        let early = match early {
+            Some(a) if limit == BATCH && a.fits(store, &mut tx, stream, from).await? => Some(a),
+            _ => None,
+        };
+        let (read, records) = match early {
+            Some(a) => (a.read, Some(a.records)),
+            None => (
+                store
+                    .stream_read_in(&mut tx, stream.org, stream.module, from, limit, skip)
+                    .await?,
+                None,
+            ),
+        };
         let Some(to) = read.end else {
             // Nothing was written: the figures are counted outside it.
             drop(tx);
@@ -473,8 +493,16 @@ async fn drive(
             tx.commit().await?;
             continue;
         }
+        // A full chunk: the stream likely goes on, so its next chunk is read
+        // while this one writes and commits (`ahead.rs`).
+        if changes.len() >= BATCH && plan.reads_ahead() {
+            ahead = ahead::ReadAhead::start(store, *stream, to, skip, i.id);
+        }
         let mut out = Outcome::default();
-        match plan.apply(store, &mut tx, stream, &changes, &mut out).await {
+        match plan
+            .apply(store, &mut tx, stream, &changes, records, &mut out)
+            .await
+        {
             Ok(()) => {
                 deleted += out.counts.deleted;
                 if guard && deleted > MASS_DELETE_MIN {
@@ -616,7 +644,7 @@ pub async fn preview(store: &Store, id: i64) -> Result<Preview> {
             store
                 .advance_cursor_in(&mut tx, i.id, stream.name, from, to)
                 .await?;
-            plan.apply(store, &mut tx, &stream, &read.changes, &mut out)
+            plan.apply(store, &mut tx, &stream, &read.changes, None, &mut out)
                 .await?;
         }
         let settled = plan.settle_in(store, &mut tx, &stream).await?;

@@ -204,19 +204,22 @@ impl<'a, 'b> TwinSync<'a, 'b> {
     }
 
     /// Records of `t` changed on `side` (their ids, once each, in order, and
-    /// the operations each had): each side follows the other.
+    /// the operations each had): each side follows the other. `read` holds
+    /// those records when they were read already, as this transaction sees
+    /// them.
     pub(crate) fn changed<'s>(
         &'s mut self,
         t: &'s TwinType,
         side: Side,
         ids: &'s [i64],
         ops: &'s HashMap<i64, Vec<&'s str>>,
+        read: Option<Vec<Record>>,
     ) -> Boxed<'s>
     where
         'a: 's,
         'b: 's,
     {
-        Box::pin(async move { self.changed_now(t, side, ids, ops).await })
+        Box::pin(async move { self.changed_now(t, side, ids, ops, read).await })
     }
 
     async fn changed_now(
@@ -225,16 +228,20 @@ impl<'a, 'b> TwinSync<'a, 'b> {
         side: Side,
         ids: &[i64],
         ops: &HashMap<i64, Vec<&str>>,
+        read: Option<Vec<Record>>,
     ) -> Result<()> {
         let (module, twin_module) = match side {
             Side::Crm => (&t.crm, &t.other),
             Side::Other => (&t.other, &t.crm),
         };
-        let records = by_id(
-            self.store
-                .records_in(self.tx, self.org(side), &module.api_name, ids)
-                .await?,
-        );
+        let records = by_id(match read {
+            Some(records) => records,
+            None => {
+                self.store
+                    .records_in(self.tx, self.org(side), &module.api_name, ids)
+                    .await?
+            }
+        });
         let links = self.links_of(t, side, ids).await?;
         let twin_of = |l: &Link| match side {
             Side::Crm => l.other_id,
@@ -442,7 +449,8 @@ impl<'a, 'b> TwinSync<'a, 'b> {
                     .collect();
                 // Only a record changing now needs its lookups' twins made.
                 if !missing.is_empty() && s == side {
-                    self.changed(target, s, &missing, &HashMap::new()).await?;
+                    self.changed(target, s, &missing, &HashMap::new(), None)
+                        .await?;
                     found = self.pairs_of(target, s, &wanted).await?;
                 }
                 for p in found.into_values() {
@@ -564,7 +572,7 @@ impl<'a, 'b> TwinSync<'a, 'b> {
         if create.is_empty() {
             return Ok(());
         }
-        let rows: Vec<Map<String, Value>> = create.iter().map(|(_, v)| v.clone()).collect();
+        let (sources, rows): (Vec<&Record>, Vec<Map<String, Value>>) = create.into_iter().unzip();
         let made = self
             .store
             .create_records_in(
@@ -575,7 +583,7 @@ impl<'a, 'b> TwinSync<'a, 'b> {
                 self.pairing.origin(),
             )
             .await?;
-        for ((r, _), x) in create.into_iter().zip(made) {
+        for (r, x) in sources.into_iter().zip(made) {
             let (crm, other) = match side {
                 Side::Crm => (r, &x),
                 Side::Other => (&x, r),
