@@ -568,3 +568,44 @@ conformance!(
         Ok(())
     }
 );
+
+// A transaction that only reads sees one snapshot: a commit made while it is
+// open is not in its later reads, and the writer does not wait for it. The
+// stream's last change is where a read ahead of the sync engine checks that
+// nothing of a module was written since its snapshot; it moves with every
+// write to the module.
+conformance!(
+    a_read_transaction_sees_one_snapshot_and_a_streams_last_change_moves_with_each_write,
+    |store| async move {
+        let w = world(&store, "snapshot@example.com").await?;
+        let c = contacts();
+        let a = create_one(&store, &w, &c, json!({"Last_Name": "A"})).await?;
+        let mut snapshot = store.begin_read().await?;
+        let before = store
+            .stream_last_in(&mut snapshot, w.org.id, "Contacts")
+            .await?;
+        assert!(before.is_some(), "A's change");
+        let b = create_one(&store, &w, &c, json!({"Last_Name": "B"})).await?;
+        let seen = store
+            .records_in(&mut snapshot, w.org.id, "Contacts", &[a.id, b.id])
+            .await?;
+        assert_eq!(seen.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a.id]);
+        assert_eq!(
+            store
+                .stream_last_in(&mut snapshot, w.org.id, "Contacts")
+                .await?,
+            before,
+            "still the snapshot's"
+        );
+        drop(snapshot);
+        let mut tx = store.begin().await?;
+        let after = store.stream_last_in(&mut tx, w.org.id, "Contacts").await?;
+        assert!(after > before, "B's change: {after:?} after {before:?}");
+        assert_eq!(
+            store.stream_last_in(&mut tx, w.org.id, "Accounts").await?,
+            None,
+            "another module's stream"
+        );
+        Ok(())
+    }
+);
