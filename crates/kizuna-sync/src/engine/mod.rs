@@ -134,8 +134,9 @@ impl Plan {
         }
     }
 
-    /// Whether `apply` takes the records read ahead. The events' chunks read
-    /// records of several modules of their own and are not read ahead.
+    /// Whether `apply` takes the records read ahead. CRM ⇄ Events does not:
+    /// attendee-sync measured it no faster with them and larger at its peak
+    /// (BENCHMARKS.md, desk-sync, *Reading the next chunk ahead*).
     fn reads_ahead(&self) -> bool {
         matches!(self, Plan::Desk(_))
     }
