@@ -448,9 +448,9 @@ async fn drive(
     let mut careful_until: Option<Pos> = None;
     let skip = plan.skip_own(stream).then_some(i.id);
     // The next chunk's reads, made while a chunk writes and commits.
-    let mut ahead: Option<ahead::ReadAhead> = None;
+    let mut reading: Option<ahead::ReadAhead> = None;
     loop {
-        let early = match ahead.take() {
+        let early = match reading.take() {
             Some(a) => a.done().await,
             None => None,
         };
@@ -497,7 +497,7 @@ async fn drive(
         // A full chunk: the stream likely goes on, so its next chunk is read
         // while this one writes and commits (`ahead.rs`).
         if changes.len() >= BATCH && plan.reads_ahead() {
-            ahead = ahead::ReadAhead::start(store, *stream, to, skip, i.id);
+            reading = ahead::ReadAhead::start(store, *stream, to, skip, i.id);
         }
         let mut out = Outcome::default();
         match plan
