@@ -4,7 +4,7 @@
 
 use kizuna_store::{Org, Origin, Store};
 use kizuna_sync::engine::{self, Trigger};
-use kizuna_testkit::{CrmEvents, TestDb};
+use kizuna_testkit::{CrmEvents, TestDb, values};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -47,10 +47,6 @@ struct World {
     live: BTreeMap<usize, i64>,
 }
 
-fn fields(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap_or_default()
-}
-
 impl World {
     async fn new() -> World {
         let (db, store, admin) = TestDb::sqlite_with_admin("convergence").await;
@@ -79,7 +75,7 @@ impl World {
             .expect("Attendees");
         match *op {
             Op::Create(p) if !self.live.contains_key(&p) => {
-                let row = fields(
+                let row = values(
                     json!({"Email": format!("p{p}@example.com"), "Last_Name": format!("L{p}"), "Event": self.event, "Status": "registered"}),
                 );
                 let id = self
@@ -124,7 +120,7 @@ impl World {
                     self.events.id,
                     &attendees,
                     *id,
-                    fields(changes),
+                    values(changes),
                     None,
                     Origin::System,
                 )

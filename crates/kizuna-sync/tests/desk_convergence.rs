@@ -9,9 +9,9 @@
 
 use kizuna_store::{Org, Origin, Store};
 use kizuna_sync::engine::{self, Trigger};
-use kizuna_testkit::{CrmDesk, TestDb};
+use kizuna_testkit::{CrmDesk, TestDb, values};
 use proptest::prelude::*;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::task::Poll;
@@ -52,10 +52,6 @@ fn op() -> impl Strategy<Value = Op> {
         // A whole sync of these few contacts takes about 160–190 polls.
         1 => (1u8..220).prop_map(Op::Crash),
     ]
-}
-
-fn fields(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap_or_default()
 }
 
 /// Drives `f` for at most `polls` polls, then drops it.
@@ -152,7 +148,7 @@ impl World {
                     self.live.insert((s, p), r.id);
                     return;
                 }
-                let row = fields(json!({"Email": email, "Last_Name": format!("L{p}")}));
+                let row = values(json!({"Email": email, "Last_Name": format!("L{p}")}));
                 let id = self
                     .store
                     .create_records(self.org(s), &module, vec![row], Origin::System)
@@ -190,7 +186,7 @@ impl World {
                         self.org(s),
                         &module,
                         id,
-                        fields(json!({field: value})),
+                        values(json!({field: value})),
                         None,
                         Origin::System,
                     )

@@ -11,7 +11,7 @@ pub mod smtp;
 use kizuna_apps::admin;
 use kizuna_domain::App;
 use kizuna_store::{Org, Store, User};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -158,6 +158,14 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// A JSON object literal as a record's values.
+pub fn values(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("record values must be a JSON object, not {other}"),
     }
 }
 
@@ -421,7 +429,7 @@ impl CrmEvents {
             .create_records(
                 events.id,
                 &module,
-                vec![fields.as_object().cloned().unwrap_or_default()],
+                vec![values(fields)],
                 kizuna_store::Origin::System,
             )
             .await

@@ -4,7 +4,7 @@
 use kizuna_domain::field::{FieldDef, FieldType as T, ModuleDef};
 use kizuna_domain::{App, Error, Result};
 use kizuna_store::{ListQuery, Org, Origin, Record, Store, User, args};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub fn module(api_name: &str, fields: Vec<FieldDef>) -> ModuleDef {
     ModuleDef {
@@ -84,13 +84,7 @@ pub async fn world(store: &Store, admin_email: &str) -> Result<World> {
     Ok(World { admin, org })
 }
 
-/// A JSON object literal as a record's values.
-pub fn values(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        other => panic!("record values must be a JSON object, not {other}"),
-    }
-}
+pub use kizuna_testkit::values;
 
 pub async fn create_one(store: &Store, w: &World, module: &ModuleDef, v: Value) -> Result<Record> {
     let mut created = store

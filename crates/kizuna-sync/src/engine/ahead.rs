@@ -107,12 +107,8 @@ impl Drop for ReadAhead {
 mod tests {
     use super::*;
     use kizuna_store::Origin;
-    use kizuna_testkit::{CrmDesk, TestDb};
-    use serde_json::{Map, Value, json};
-
-    fn fields(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
-    }
+    use kizuna_testkit::{CrmDesk, TestDb, values};
+    use serde_json::json;
 
     /// Reads made ahead, once they are done.
     async fn read_ahead(store: &Store, stream: Stream, from: Pos, integration: i64) -> ReadAhead {
@@ -150,7 +146,7 @@ mod tests {
             .expect("module");
         let rows = ["Sato", "Suzuki"]
             .iter()
-            .map(|n| fields(json!({"Last_Name": n, "Email": format!("{n}@example.com")})))
+            .map(|n| values(json!({"Last_Name": n, "Email": format!("{n}@example.com")})))
             .collect();
         let made = store
             .create_records(pair.desk.id, &contacts, rows, Origin::System)
@@ -178,7 +174,7 @@ mod tests {
             .create_records(
                 pair.desk.id,
                 &accounts,
-                vec![fields(json!({"Account_Name": "Kizuna KK"}))],
+                vec![values(json!({"Account_Name": "Kizuna KK"}))],
                 Origin::System,
             )
             .await
@@ -191,7 +187,7 @@ mod tests {
                 pair.desk.id,
                 &contacts,
                 made[0].id,
-                fields(json!({"Phone": "03-1234-5678"})),
+                values(json!({"Phone": "03-1234-5678"})),
                 None,
                 Origin::Integration(pair.integration),
             )

@@ -109,12 +109,9 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kizuna_testkit::values as m;
     use proptest::prelude::*;
     use serde_json::json;
-
-    fn m(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
-    }
 
     #[test]
     fn one_side_changes_flow_and_different_fields_merge() {
