@@ -5,6 +5,13 @@
 //! `records` in the same database; then how long one change takes to reach
 //! the other side through the background worker while changes arrive at a
 //! steady rate.
+//!
+//! A third side, *the writes alone*, measures the floor under the engine:
+//! what the sync must write for each row (the twin through
+//! `Store::create_records_in`, validated, and its link with the merge base,
+//! 500 to a transaction), with none of the engine's reading of streams,
+//! cursors, key matching, link look-ups or history. It runs on a pair of
+//! orgs of its own, seeded alike.
 
 use crate::common::{self, BenchDb, median, percentile, r3};
 use anyhow::{Context, Result};
@@ -136,6 +143,39 @@ async fn seed(store: &Store, p: &Pair, o: &Options) -> Result<i64> {
     Ok(last)
 }
 
+/// The passes both the baseline and the writes alone make, in the engine's
+/// order: accounts before the contacts that point at them, each way.
+fn passes(p: &Pair) -> [(&'static str, i64, i64); 4] {
+    [
+        ("Accounts", p.desk, p.crm),
+        ("Accounts", p.crm, p.desk),
+        ("Contacts", p.desk, p.crm),
+        ("Contacts", p.crm, p.desk),
+    ]
+}
+
+/// A seeded row of the source org: id, version, values.
+type SourceRow = (i64, i64, sqlx::types::Json<Map<String, Value>>);
+
+/// The next `BATCH` seeded rows of `module` in org `from` after id `after`.
+async fn source_batch(
+    db: &Db,
+    from: i64,
+    module: &str,
+    after: i64,
+    seeded: i64,
+) -> Result<Vec<SourceRow>> {
+    let sql = "SELECT id, version, fields FROM records WHERE org_id = $1 AND module = $2 \
+               AND deleted_at IS NULL AND id > $3 AND id <= $5 ORDER BY id LIMIT $4";
+    Ok(db
+        .x()
+        .fetch_all(
+            sql,
+            &kizuna_store::args![from, module, after, BATCH, seeded],
+        )
+        .await?)
+}
+
 /// The baseline: the same rows, read from each org 500 at a time by id and
 /// written to the other as a multi-row upsert in one transaction each.
 /// Nothing else: no links, no change log, no lookups translated, no
@@ -143,27 +183,103 @@ async fn seed(store: &Store, p: &Pair, o: &Options) -> Result<i64> {
 async fn baseline_side(db: &Db, p: &Pair, seeded: i64, next_id: &mut i64) -> Result<(f64, i64)> {
     let t = Instant::now();
     let mut rows_done = 0;
-    for module in ["Accounts", "Contacts"] {
-        for (from, to) in [(p.desk, p.crm), (p.crm, p.desk)] {
-            let mut after = 0;
-            loop {
-                let sql = "SELECT id, fields FROM records WHERE org_id = $1 AND module = $2 \
-                           AND deleted_at IS NULL AND id > $3 AND id <= $5 ORDER BY id LIMIT $4";
-                let batch: Vec<(i64, sqlx::types::Json<Map<String, Value>>)> = db
-                    .x()
-                    .fetch_all(
-                        sql,
-                        &kizuna_store::args![from, module, after, BATCH, seeded],
-                    )
-                    .await?;
-                let Some((last, _)) = batch.last() else { break };
-                after = *last;
-                let ids: Vec<i64> = (0..batch.len() as i64).map(|k| *next_id + k).collect();
-                *next_id += batch.len() as i64;
-                let rows: Vec<Map<String, Value>> = batch.into_iter().map(|(_, f)| f.0).collect();
-                rows_done += rows.len() as i64;
-                crate::store_insert::upsert_baseline(db, to, module, &ids, &rows).await?;
-            }
+    for (module, from, to) in passes(p) {
+        let mut after = 0;
+        loop {
+            let batch = source_batch(db, from, module, after, seeded).await?;
+            let Some((last, ..)) = batch.last() else {
+                break;
+            };
+            after = *last;
+            let ids: Vec<i64> = (0..batch.len() as i64).map(|k| *next_id + k).collect();
+            *next_id += batch.len() as i64;
+            let rows: Vec<Map<String, Value>> = batch.into_iter().map(|(.., f)| f.0).collect();
+            rows_done += rows.len() as i64;
+            crate::store_insert::upsert_baseline(db, to, module, &ids, &rows).await?;
+        }
+    }
+    Ok((t.elapsed().as_secs_f64(), rows_done))
+}
+
+/// The writes alone: for the same rows, what the engine must write and
+/// nothing it reads or decides. Each batch of 500 source rows becomes, in
+/// one transaction, its twins through `Store::create_records_in` (record,
+/// change-log row, lookup row, the check that each contact's account exists)
+/// after validation, and their links with the merge base. A contact's
+/// account is translated through a map in memory, where the engine reads
+/// the account's link.
+async fn writes_side(store: &Store, p: &Pair, seeded: i64) -> Result<(f64, i64)> {
+    let t = Instant::now();
+    let mut rows_done = 0;
+    let mut twin_of: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    for (module_name, from, to) in passes(p) {
+        let module = store.module(to, module_name).await?;
+        let data_type = if module_name == "Accounts" {
+            "account"
+        } else {
+            "contact"
+        };
+        let mut after = 0;
+        loop {
+            let batch = source_batch(store.db(), from, module_name, after, seeded).await?;
+            let Some((last, ..)) = batch.last() else {
+                break;
+            };
+            after = *last;
+            let rows = batch
+                .iter()
+                .map(|(_, _, fields)| {
+                    let mut values = fields.0.clone();
+                    if let Some(account) = values.get("Account").and_then(Value::as_i64) {
+                        let twin = twin_of.get(&account).context("an account with a twin")?;
+                        values.insert("Account".into(), json!(twin));
+                    }
+                    Ok(validate_fields(&module, &values, Mode::Create)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut tx = store.begin().await?;
+            let made = store
+                .create_records_in(
+                    &mut tx,
+                    to,
+                    &module,
+                    rows,
+                    Origin::Integration(p.integration),
+                )
+                .await?;
+            let links: Vec<kizuna_store::Link> = batch
+                .iter()
+                .zip(&made)
+                .map(|((id, version, fields), twin)| {
+                    // (id, version) of the CRM record and of its Desk twin.
+                    let (source, made) = ((*id, *version), (twin.id, twin.version));
+                    let (crm, other) = if from == p.crm {
+                        (source, made)
+                    } else {
+                        (made, source)
+                    };
+                    kizuna_store::Link {
+                        integration_id: p.integration,
+                        data_type: data_type.into(),
+                        other_id: other.0,
+                        crm_id: crm.0,
+                        how: "created".into(),
+                        other_version: other.1,
+                        crm_version: crm.1,
+                        synced: fields.clone(),
+                        linked_at: kizuna_store::now_ms(),
+                    }
+                })
+                .collect();
+            store.save_links_in(&mut tx, &links).await?;
+            tx.commit().await?;
+            twin_of.extend(
+                batch
+                    .iter()
+                    .zip(&made)
+                    .map(|((id, ..), twin)| (*id, twin.id)),
+            );
+            rows_done += made.len() as i64;
         }
     }
     Ok((t.elapsed().as_secs_f64(), rows_done))
@@ -341,54 +457,77 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
         .create_user("bench@example.com", "Bench", None)
         .await?;
     let rows = (o.contacts + o.accounts) as i64;
-    let (mut kizuna, mut baseline) = (Vec::new(), Vec::new());
+    let (mut kizuna, mut baseline, mut writes) = (Vec::new(), Vec::new(), Vec::new());
     let mut next_id = BASELINE_IDS;
     let mut last = None;
     let mut autovacuum = None;
     for rep in 0..o.reps {
-        let p = pair(store, &admin, rep).await?;
+        // The engine and the baseline read one pair; the writes alone
+        // write a pair of their own, seeded alike.
+        let p = pair(store, &admin, 2 * rep).await?;
+        let apart = pair(store, &admin, 2 * rep + 1).await?;
         if rep == 0 {
             // After the first orgs, whose sortable fields made their indexes.
             crate::store_insert::create_baseline_table(store.db()).await?;
         }
         eprintln!(
-            "desk-sync: run {}: seeding {} accounts and {} contacts, half in each org",
+            "desk-sync: run {}: seeding {} accounts and {} contacts, half in each org (twice)",
             rep + 1,
             o.accounts,
             o.contacts
         );
         let seeded = seed(store, &p, o).await?;
+        let seeded_apart = seed(store, &apart, o).await?;
         // As attendee-sync: both sides plan on fresh statistics on a
         // PostgreSQL server without autovacuum.
         autovacuum = crate::attendee_sync::refresh_statistics(store.db()).await?;
-        let baseline_first = rep % 2 == 0;
-        let (k, b) = if baseline_first {
-            let b = baseline_side(store.db(), &p, seeded, &mut next_id).await?;
-            (kizuna_side(store, &p).await?, b)
-        } else {
-            let k = kizuna_side(store, &p).await?;
-            (
-                k,
-                baseline_side(store.db(), &p, seeded, &mut next_id).await?,
-            )
-        };
+        // Each side goes first, second and third in turn.
+        let (mut k, mut b, mut w) = (None, None, None);
+        let mut order = Vec::new();
+        for s in 0..3 {
+            match (s + rep) % 3 {
+                0 => {
+                    order.push("baseline");
+                    b = Some(baseline_side(store.db(), &p, seeded, &mut next_id).await?);
+                }
+                1 => {
+                    order.push("kizuna");
+                    k = Some(kizuna_side(store, &p).await?);
+                }
+                _ => {
+                    order.push("writes alone");
+                    w = Some(writes_side(store, &apart, seeded_apart).await?);
+                }
+            }
+        }
+        // The worker of the propagation phase leaves this pair alone.
+        kizuna_sync::lifecycle::act(store, &admin, apart.integration, Action::Disable).await?;
+        let (k, b, w) = (
+            k.context("kizuna ran")?,
+            b.context("the baseline ran")?,
+            w.context("the writes alone ran")?,
+        );
         anyhow::ensure!(
-            k.1 == rows && b.1 == rows,
-            "each side writes every row once: kizuna {}, baseline {}, expected {rows}",
+            k.1 == rows && b.1 == rows && w.1 == rows,
+            "each side writes every row once: kizuna {}, baseline {}, writes alone {}, expected {rows}",
             k.1,
-            b.1
+            b.1,
+            w.1
         );
         eprintln!(
-            "  run {}: kizuna {:>7.0} rows/s ({:.1} s)  baseline {:>7.0} rows/s ({:.1} s)  ({} first)",
+            "  run {}: kizuna {:>7.0} rows/s ({:.1} s)  baseline {:>7.0} rows/s ({:.1} s)  writes alone {:>7.0} rows/s ({:.1} s)  (order: {})",
             rep + 1,
             rows as f64 / k.0,
             k.0,
             rows as f64 / b.0,
             b.0,
-            if baseline_first { "baseline" } else { "kizuna" },
+            rows as f64 / w.0,
+            w.0,
+            order.join(", "),
         );
         kizuna.push(rows as f64 / k.0);
         baseline.push(rows as f64 / b.0);
+        writes.push(rows as f64 / w.0);
         last = Some(p);
     }
     let p = last.context("at least one run")?;
@@ -402,11 +541,12 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
         lost,
         warm_up_ms,
     } = latency(store, &p, o).await?;
-    let (k_rate, b_rate) = (median(&kizuna), median(&baseline));
+    let (k_rate, b_rate, w_rate) = (median(&kizuna), median(&baseline), median(&writes));
     let ratio = k_rate / b_rate;
     let p99 = percentile(&ms, 99.0);
     eprintln!(
-        "desk-sync: ratio {ratio:.3}; propagation p50 {:.0} ms p99 {p99:.0} ms max {:.0} ms, lost {lost} (first change after the worker started: {warm_up_ms:.0} ms)",
+        "desk-sync: ratio {ratio:.3} (the writes alone {:.3}); propagation p50 {:.0} ms p99 {p99:.0} ms max {:.0} ms, lost {lost} (first change after the worker started: {warm_up_ms:.0} ms)",
+        w_rate / b_rate,
         percentile(&ms, 50.0),
         percentile(&ms, 100.0)
     );
@@ -421,6 +561,9 @@ pub async fn run(db: &BenchDb, o: &Options) -> Result<Value> {
         "ratio": r3(ratio),
         "kizuna_rows_per_s_runs": kizuna.iter().map(|r| r.round()).collect::<Vec<_>>(),
         "baseline_rows_per_s_runs": baseline.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        "writes_alone_rows_per_s": w_rate.round(),
+        "writes_alone_ratio": r3(w_rate / b_rate),
+        "writes_alone_rows_per_s_runs": writes.iter().map(|r| r.round()).collect::<Vec<_>>(),
         "changes": o.rate * o.seconds,
         "changes_per_s": o.rate,
         "propagation_lost": lost,
