@@ -456,6 +456,26 @@ impl Db {
         }
     }
 
+    /// For writes outside a transaction: `db.write().await.x().execute(…)`.
+    /// On SQLite the statement waits for this process's turn to write, as a
+    /// transaction does (`FileTurns`); run on the pool, it would meet SQLite's
+    /// busy handler behind the turns' writers and sleep in its steps. The
+    /// turn is held until the end of the statement that took it.
+    pub async fn write(&self) -> Write<'_> {
+        let (turn, checkpoint) = match self {
+            Db::Sqlite(p) => {
+                let (gate, checkpoint) = file_turns(p, |t| (t.gate.clone(), t.checkpoint.clone()));
+                (Some(gate.lock_owned().await), Some(checkpoint))
+            }
+            Db::Postgres(_) => (None, None),
+        };
+        Write {
+            db: self,
+            _turn: turn,
+            checkpoint,
+        }
+    }
+
     pub async fn begin(&self) -> Result<Tx, Error> {
         let (conn, turn, checkpoint) = match self {
             Db::Sqlite(p) => {
@@ -519,14 +539,38 @@ impl Db {
     }
 }
 
+/// A write outside a transaction, in this process's turn (`Db::write`).
+pub struct Write<'a> {
+    db: &'a Db,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// On SQLite, the file's background checkpointer, woken once the write is
+    /// done.
+    checkpoint: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl Write<'_> {
+    pub fn x(&self) -> Exec<'_> {
+        self.db.x()
+    }
+}
+
+impl Drop for Write<'_> {
+    fn drop(&mut self) {
+        if let Some(checkpoint) = &self.checkpoint {
+            checkpoint.notify_one();
+        }
+    }
+}
+
 /// The queue of this process's writers to one SQLite file. SQLite has one
 /// writer at a time; a second `BEGIN IMMEDIATE` waits in SQLite's busy
 /// handler, which sleeps in growing steps (up to 100 ms) and so lets a writer
 /// wait hundreds of milliseconds after the lock came free — the latency of
 /// a sync behind a stream of small writes. Writers of one process take turns
 /// here instead, first come first served, and start the moment the previous
-/// one ends. Other processes on the same file still meet the busy handler.
-/// A commit then wakes the file's checkpointer.
+/// one ends; a write outside a transaction takes a turn too (`Db::write`).
+/// Other processes on the same file still meet the busy handler. A commit
+/// then wakes the file's checkpointer.
 #[derive(Default)]
 struct FileTurns {
     gate: Arc<tokio::sync::Mutex<()>>,

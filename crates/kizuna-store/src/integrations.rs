@@ -59,6 +59,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8, $6) RETURNING {COLUMNS}"
         );
         self.db
+            .write()
+            .await
             .x()
             .fetch_one(
                 &sql,
@@ -163,6 +165,8 @@ impl Store {
         );
         let row: Option<Integration> = self
             .db
+            .write()
+            .await
             .x()
             .fetch_optional(
                 &sql,
@@ -195,6 +199,8 @@ impl Store {
         mapping: &Value,
     ) -> Result<()> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE integrations SET settings = $1, mapping = $2, updated_at = $3 WHERE id = $4",
@@ -209,6 +215,8 @@ impl Store {
     /// behalf from now on (GEN-10).
     pub async fn set_acting_user(&self, id: i64, user: i64) -> Result<()> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE integrations SET acting_user = $1, updated_at = $2 WHERE id = $3",
@@ -224,6 +232,8 @@ impl Store {
         let result = match why {
             Some(why) => {
                 self.db
+                    .write()
+                    .await
                     .x()
                     .execute(
                         "UPDATE integrations SET stopped = $1, updated_at = $2 WHERE id = $3",
@@ -235,6 +245,8 @@ impl Store {
             // JSONB column refuses.
             None => {
                 self.db
+                    .write()
+                    .await
                     .x()
                     .execute(
                         "UPDATE integrations SET stopped = NULL, updated_at = $1 WHERE id = $2",

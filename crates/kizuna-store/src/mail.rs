@@ -106,6 +106,8 @@ impl Store {
         token: Option<&str>,
     ) -> Result<()> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "INSERT INTO mail_sources (integration_id, source, sync_token, synced_at) VALUES ($1, $2, $3, $4) \

@@ -216,6 +216,8 @@ impl Store {
 
     pub async fn add_member(&self, org_id: i64, user_id: i64, role: Role) -> Result<()> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "INSERT INTO org_members (org_id, user_id, role, added_at) VALUES ($1, $2, $3, $4)",
@@ -336,6 +338,8 @@ impl Store {
             ));
         }
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE orgs SET currency = $1 WHERE id = $2",
@@ -349,6 +353,8 @@ impl Store {
     pub async fn create_department(&self, org_id: i64, name: &str) -> Result<Department> {
         let name = check_org_name(name)?;
         self.db
+            .write()
+            .await
             .x()
             .fetch_one(
                 "INSERT INTO departments (org_id, name, created_at) VALUES ($1, $2, $3) \
@@ -395,6 +401,8 @@ impl Store {
             return Err(Error::not_found("Member", user_id));
         }
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "INSERT INTO department_members (department_id, user_id) VALUES ($1, $2) \

@@ -145,6 +145,8 @@ impl Store {
         let done = match failure {
             None => {
                 self.db
+                    .write()
+                    .await
                     .x()
                     .execute(
                         "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL, \
@@ -155,6 +157,8 @@ impl Store {
             }
             Some((error, retry_in_ms)) => {
                 self.db
+                    .write()
+                    .await
                     .x()
                     .execute(
                         "UPDATE outbox SET state = CASE WHEN attempts >= $4 THEN 'failed' ELSE 'queued' END, \
@@ -174,6 +178,8 @@ impl Store {
     /// server has no SMTP server — except one being sent right now.
     pub async fn purge_outbox(&self, before: i64) -> Result<u64> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "DELETE FROM outbox WHERE state <> 'sending' AND created_at < $1",

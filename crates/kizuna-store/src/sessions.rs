@@ -59,6 +59,8 @@ impl Store {
         let now = now_ms();
         let row: crate::db::IdRow = self
             .db
+            .write()
+            .await
             .x()
             .fetch_one(
                 "INSERT INTO sessions (token_hash, user_id, csrf, created_at, seen_at) \
@@ -112,6 +114,8 @@ impl Store {
         }
         if now - r.seen_at > TOUCH_MS {
             self.db
+                .write()
+                .await
                 .x()
                 .execute(
                     "UPDATE sessions SET seen_at = $1 WHERE id = $2",
@@ -138,6 +142,8 @@ impl Store {
     /// Ends a session (sign-out).
     pub async fn remove_session(&self, id: i64) -> Result<()> {
         self.db
+            .write()
+            .await
             .x()
             .execute("DELETE FROM sessions WHERE id = $1", &crate::args![id])
             .await
@@ -163,6 +169,8 @@ impl Store {
     /// so that the limit tells nothing about who has an account).
     pub async fn record_sign_in_failure(&self, email: &str) -> Result<()> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "INSERT INTO sign_in_failures (email, at) VALUES ($1, $2)",
@@ -177,6 +185,8 @@ impl Store {
     /// account's failures older than `before`.
     pub async fn clear_sign_in_failures(&self, email: &str, before: i64) -> Result<()> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "DELETE FROM sign_in_failures WHERE email = $1 OR at < $2",
@@ -190,6 +200,8 @@ impl Store {
     /// Sets (or, with `None`, clears) the UI language a user chose.
     pub async fn set_user_language(&self, user: i64, language: Option<&str>) -> Result<()> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE users SET language = $1 WHERE id = $2",
@@ -207,6 +219,8 @@ impl Store {
             kizuna_domain::time::zone(name)?;
         }
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE users SET time_zone = $1 WHERE id = $2",

@@ -333,6 +333,8 @@ impl Store {
     ) -> Result<Run> {
         let now = now_ms();
         self.db
+            .write()
+            .await
             .x()
             .fetch_one(
                 &format!(
@@ -415,13 +417,21 @@ impl Store {
         if let Some(e) = error {
             args.push(e.clone().into());
         }
-        self.db.x().fetch_one(&sql, &args).await.map_err(db_error)
+        self.db
+            .write()
+            .await
+            .x()
+            .fetch_one(&sql, &args)
+            .await
+            .map_err(db_error)
     }
 
     /// Marks as interrupted the runs of an integration that stopped making
     /// progress before `stale_before` (their process died); returns how many.
     pub async fn interrupt_stale_runs(&self, integration: i64, stale_before: i64) -> Result<u64> {
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE sync_runs SET state = 'interrupted', finished_at = heartbeat_at \
@@ -504,6 +514,8 @@ impl Store {
     pub async fn queue_job(&self, kind: &str, integration: i64, delay_ms: i64) -> Result<()> {
         let now = now_ms();
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "INSERT INTO jobs (kind, integration_id, state, run_after, created_at) \
@@ -549,6 +561,8 @@ impl Store {
     pub async fn renew_lease(&self, job: i64, owner: &str, lease_ms: i64) -> Result<bool> {
         let n = self
             .db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
@@ -571,6 +585,8 @@ impl Store {
         let result = match failure {
             None => {
                 self.db
+                    .write()
+                    .await
                     .x()
                     .execute(
                         "UPDATE jobs SET state = CASE WHEN again THEN 'queued' ELSE 'idle' END, \
@@ -582,6 +598,8 @@ impl Store {
             }
             Some((error, retry_in_ms)) => {
                 self.db
+                    .write()
+                    .await
                     .x()
                     .execute(
                         "UPDATE jobs SET state = 'queued', run_after = $1, last_error = $4, \

@@ -144,6 +144,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
         );
         self.db
+            .write()
+            .await
             .x()
             .fetch_one(&sql, &crate::args![&email, name, hash, true, now_ms()])
             .await
@@ -185,6 +187,8 @@ impl Store {
     pub async fn set_user_active(&self, email: &str, active: bool) -> Result<User> {
         let user = self.require_user_by_email(email).await?;
         self.db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE users SET active = $1 WHERE id = $2",
@@ -226,6 +230,8 @@ impl Store {
         let key = new_key();
         let row: IdRow = self
             .db
+            .write()
+            .await
             .x()
             .fetch_one(
                 "INSERT INTO api_keys (user_id, key_hash, prefix, created_at) \
@@ -240,6 +246,8 @@ impl Store {
     pub async fn revoke_api_key(&self, user_id: i64, key_id: i64) -> Result<()> {
         let n = self
             .db
+            .write()
+            .await
             .x()
             .execute(
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",

@@ -271,6 +271,7 @@ async fn mail_1_sigkill_during_a_10k_contact_carddav_sync_resumes_with_no_duplic
             ),
         );
     }
+    dav.warm(&book).await;
     let cli = Cli::sqlite();
     let org = crm_with_user(&cli).await;
     let store = data_store(&cli).await;
