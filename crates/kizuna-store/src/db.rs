@@ -464,8 +464,8 @@ impl Db {
     pub async fn write(&self) -> Write<'_> {
         let (turn, checkpoint) = match self {
             Db::Sqlite(p) => {
-                let (gate, checkpoint) = file_turns(p, |t| (t.gate.clone(), t.checkpoint.clone()));
-                (Some(gate.lock_owned().await), Some(checkpoint))
+                let (turn, checkpoint) = take_turn(p).await;
+                (Some(turn), Some(checkpoint))
             }
             Db::Postgres(_) => (None, None),
         };
@@ -479,8 +479,7 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, Error> {
         let (conn, turn, checkpoint) = match self {
             Db::Sqlite(p) => {
-                let (gate, checkpoint) = file_turns(p, |t| (t.gate.clone(), t.checkpoint.clone()));
-                let turn = gate.lock_owned().await;
+                let (turn, checkpoint) = take_turn(p).await;
                 let tx = p.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
                 (TxConn::Sqlite(tx), Some(turn), Some(checkpoint))
             }
@@ -575,6 +574,15 @@ impl Drop for Write<'_> {
 struct FileTurns {
     gate: Arc<tokio::sync::Mutex<()>>,
     checkpoint: Arc<tokio::sync::Notify>,
+}
+
+/// Waits for this process's turn to write to `pool`'s file; returns it with
+/// the file's checkpointer, to wake once the write is done.
+async fn take_turn(
+    pool: &SqlitePool,
+) -> (tokio::sync::OwnedMutexGuard<()>, Arc<tokio::sync::Notify>) {
+    let (gate, checkpoint) = file_turns(pool, |t| (t.gate.clone(), t.checkpoint.clone()));
+    (gate.lock_owned().await, checkpoint)
 }
 
 /// `f` of this process's `FileTurns` of `pool`'s file.
